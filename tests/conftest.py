@@ -1,0 +1,37 @@
+"""Shared pytest set-up: offscreen Qt, opt-in markers, paths to shared test data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+WEAR_DIR = SHARED / "data" / "wear"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-gpu", action="store_true", help="run tests marked gpu")
+    parser.addoption("--run-hardware", action="store_true", help="run tests marked hardware")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for marker, option in (("gpu", "--run-gpu"), ("hardware", "--run-hardware")):
+        if config.getoption(option):
+            continue
+        skip = pytest.mark.skip(reason=f"needs {option}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def wear_dir() -> Path:
+    """The real WEAR accelerometer excerpts (read-only, never copied into the repo)."""
+    if not (WEAR_DIR / "right_wrist_0_10.csv").exists():
+        pytest.skip(f"WEAR excerpts not found in {WEAR_DIR}")
+    return WEAR_DIR
