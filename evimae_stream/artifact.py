@@ -1,0 +1,203 @@
+"""Deployable model artifacts (DESIGN §7): a directory with ``model.safetensors`` + ``model.json``.
+
+The JSON says everything the runtime needs to rebuild and feed the model without importing
+``training``: the registry variant and its full config, class names, IMU rate and window,
+video frame count/size/span, spectrogram normalisation, supported modes, the data it was trained
+on and its metrics. ``weights_sha256`` ties the two files together so a swapped or corrupt weight
+file is caught before it produces wrong predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from evimae_stream import __version__
+from evimae_stream.errors import ArtifactError
+from evimae_stream.types import MODES
+
+log = logging.getLogger(__name__)
+
+FORMAT = "evimae-stream-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "model.json"
+
+
+@dataclass
+class ModelMeta:
+    """The contents of ``model.json`` (minus bookkeeping fields added on save)."""
+
+    variant: str
+    model_config: dict[str, Any]
+    classes: list[str]
+    imu_rate_hz: float
+    window_s: float
+    norm_mean: float
+    norm_std: float
+    num_frames: int
+    img_size: int
+    video_span_s: float
+    modes: list[str] = field(default_factory=lambda: list(MODES))
+    imu_units: str = "g"
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise ValueError("classes must not be empty")
+        if self.imu_rate_hz <= 0 or self.window_s <= 0 or self.video_span_s <= 0:
+            raise ValueError("imu_rate_hz, window_s and video_span_s must be positive")
+        if self.norm_std <= 0:
+            raise ValueError(f"norm_std must be positive, got {self.norm_std}")
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def window_samples(self) -> int:
+        """IMU samples per window at the model's rate (the L of the preprocessing)."""
+        return round(self.window_s * self.imu_rate_hz)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_artifact(model: nn.Module, meta: ModelMeta, out_dir: str | Path) -> Path:
+    """Write ``model`` and ``meta`` as an artifact directory; returns the directory."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = out / WEIGHTS_FILE
+    save_file(state, str(weights), metadata={"format": FORMAT})
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "software_version": __version__,
+        **asdict(meta),
+        "weights_sha256": _sha256(weights),
+    }
+    (out / META_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    log.info("wrote model artifact %s (%s, %d classes)", out, meta.variant, meta.num_classes)
+    return out
+
+
+def read_meta(art_dir: str | Path) -> tuple[ModelMeta, dict[str, Any]]:
+    """Read and validate ``model.json``; returns the typed meta and the raw document."""
+    art = Path(art_dir)
+    if not art.is_dir():
+        raise ArtifactError(
+            f"{art}: model directory does not exist; pass a directory made by "
+            "training or `evimae-stream convert`"
+        )
+    meta_path = art / META_FILE
+    if not meta_path.is_file():
+        raise ArtifactError(
+            f"{meta_path}: missing; a model directory needs {META_FILE} and {WEIGHTS_FILE}"
+        )
+    try:
+        doc = json.loads(meta_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{meta_path}: not valid JSON ({exc}); re-export the model") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ArtifactError(
+            f"{meta_path}: not an evimae-stream model description "
+            f"(field 'format' must be {FORMAT!r})"
+        )
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{meta_path}: format_version {version!r} is not supported by this "
+            f"evimae-stream (reads up to {FORMAT_VERSION}); upgrade evimae-stream"
+        )
+    fields = {k: doc[k] for k in ModelMeta.__dataclass_fields__ if k in doc}
+    try:
+        meta = ModelMeta(**fields)
+    except TypeError as exc:
+        raise ArtifactError(f"{meta_path}: missing field ({exc}); re-export the model") from None
+    except ValueError as exc:
+        raise ArtifactError(f"{meta_path}: {exc}") from None
+    return meta, doc
+
+
+def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Module, ModelMeta]:
+    """Rebuild the model of an artifact directory, load its weights strictly, eval mode."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from evimae_stream.model import create_model
+
+    art = Path(art_dir)
+    meta, doc = read_meta(art)
+    weights = art / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ArtifactError(f"{weights}: missing; the model directory is incomplete")
+    expected = doc.get("weights_sha256")
+    if expected and _sha256(weights) != expected:
+        raise ArtifactError(
+            f"{weights}: checksum does not match {META_FILE} (corrupt or from "
+            "another model); re-copy or re-export the model directory"
+        )
+    try:
+        state = load_file(str(weights), device=map_location)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{weights}: unreadable safetensors file ({exc})") from None
+    config = {k: v for k, v in meta.model_config.items() if k != "num_classes"}
+    try:
+        model = create_model(meta.variant, meta.num_classes, **config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(
+            f"{art / META_FILE}: cannot build variant {meta.variant!r} with "
+            f"its model_config ({exc})"
+        ) from None
+    check_state_dict(model, state, str(weights))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, meta
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise one ArtifactError line unless ``state`` fits ``model`` key and shape."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        k = wrong[0]
+        parts.append(
+            f"{len(wrong)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} "
+            f"vs model {tuple(own[k].shape)})"
+        )
+    raise ArtifactError(f"{source}: weights do not match the model: " + "; ".join(parts))
+
+
+def model_hash(art_dir: str | Path) -> str:
+    """A stable identity of an artifact (weights + description), for compiled-engine caches."""
+    meta, doc = read_meta(art_dir)
+    ident = json.dumps({"weights": doc.get("weights_sha256"), "meta": asdict(meta)}, sort_keys=True)
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
