@@ -1,0 +1,276 @@
+"""Reading our session format (see :mod:`evimae_stream.sessions.writer` for the layout).
+
+A session cut short by a crash is read as far as it is whole: an incomplete last CSV row, an
+unreadable last video segment and timestamps of frames that never reached a whole segment are
+dropped with a log warning, and :attr:`RecordingSession.recovery` lists what was dropped.
+Anything damaged in the middle of a file is a :class:`~evimae_stream.errors.FormatError` naming
+the file and row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from evimae_stream.errors import InputError
+from evimae_stream.sessions.base import ImuStream, Session, VideoInfo
+from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
+from evimae_stream.sessions.table import (
+    check_increasing,
+    format_error,
+    numeric_block,
+    numeric_column,
+    read_table,
+    read_text,
+)
+from evimae_stream.sessions.writer import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LABELS_CSV,
+    SESSION_JSON,
+    VIDEO_DIR,
+    VIDEO_TS,
+    imu_file_name,
+)
+from evimae_stream.types import ACC_AXES, GYRO_AXES, Segment
+
+log = logging.getLogger(__name__)
+
+
+def _read_session_json(path: Path) -> dict:
+    p = path / SESSION_JSON
+    try:
+        info = json.loads(read_text(p))
+    except json.JSONDecodeError as e:
+        raise format_error(
+            p, e.lineno, f"bad JSON ({e.msg})", "restore or rewrite session.json"
+        ) from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+        raise format_error(p, None, f"not an {FORMAT_NAME} file", "is this a recorded session?")
+    version = info.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise format_error(
+            p,
+            None,
+            f"format_version {version!r} is newer than this software reads ({FORMAT_VERSION})",
+            "upgrade evimae-stream",
+        )
+    for key, typ in (("t0_ns", int), ("imu", dict), ("meta", dict)):
+        if not isinstance(info.get(key), typ):
+            raise format_error(
+                p, None, f"field {key!r} missing or not {typ.__name__}", "restore session.json"
+            )
+    return info
+
+
+def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list[str]) -> ImuStream:
+    channels = tuple(spec.get("channels", ACC_AXES))
+    rate = spec.get("rate_hz")
+    if channels not in (ACC_AXES, ACC_AXES + GYRO_AXES) or not (
+        isinstance(rate, (int, float)) and rate > 0
+    ):
+        raise format_error(
+            path / SESSION_JSON,
+            None,
+            f"IMU {placement!r}: bad channels {channels!r} or rate_hz {rate!r}",
+            "restore session.json",
+        )
+    f = path / spec.get("file", imu_file_name(placement))
+    if not f.exists():
+        recovery.append(f"{f}: missing, IMU {placement!r} has no samples")
+        log.warning(recovery[-1])
+        table = None
+    else:
+        want = ["t_host_ns", "t_dev", *channels]
+        table = read_table(
+            f, header=True, expect=want, require_newline=True, tolerate_truncated_tail=True
+        )
+        if table.dropped_tail:
+            recovery.append(f"{f}: incomplete last row dropped")
+    if table is None or not table.rows:
+        return ImuStream(
+            placement,
+            np.empty(0),
+            np.empty((0, len(channels)), np.float32),
+            float(rate),
+            channels,
+        )
+    t_ns = numeric_column(table, 0, "t_host_ns", dtype=np.int64)
+    check_increasing(f, t_ns, table.line_numbers, "t_host_ns")
+    t_dev = numeric_column(table, 1, "t_dev", allow_empty=True)
+    has_dev = ~np.isnan(t_dev)
+    if has_dev.any() and not has_dev.all():
+        bad = int(np.flatnonzero(~has_dev if has_dev[0] else has_dev)[0])
+        raise format_error(
+            f,
+            table.line_numbers[bad],
+            "t_dev is empty in some rows and set in others",
+            "a stream either has device time in every row or in none",
+        )
+    values = numeric_block(table, list(range(2, 2 + len(channels))), list(channels))
+    return ImuStream(
+        placement=placement,
+        t=(t_ns - t0_ns).astype(np.float64) / 1e9,
+        values=values.astype(np.float32),
+        rate_hz=float(rate),
+        channels=channels,
+        t_dev=t_dev if has_dev.all() else None,
+    )
+
+
+def _read_labels(path: Path) -> list[Segment]:
+    f = path / LABELS_CSV
+    if not f.exists():
+        return []
+    text = read_text(f)
+    complete = text.endswith("\n")
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [c.strip() for c in rows[0]] != ["start_s", "end_s", "label"]:
+        raise format_error(f, 1, "header must be start_s,end_s,label", "restore the header row")
+    out: list[Segment] = []
+    for i, row in enumerate(rows[1:], start=2):
+        last = i == len(rows)
+        try:
+            if len(row) != 3:
+                raise ValueError(f"{len(row)} fields, expected 3")
+            start, end = float(row[0]), float(row[1])
+            if not row[2] or not (end >= start):
+                raise ValueError("empty label or end before start")
+            if last and not complete:
+                raise ValueError("cut off")
+            out.append(Segment(start, end, row[2]))
+        except ValueError as e:
+            if last and not complete:
+                log.warning("%s: dropped an incomplete last row %d", f, i)
+                break
+            raise format_error(f, i, str(e), "fix or remove that row") from None
+    return out
+
+
+@dataclass
+class RecordingSession(Session):
+    """A session in our own format (``kind == "recording"``).
+
+    ``info`` is the whole session.json; ``recovery`` lists what a crash-damaged session lost
+    (empty for a cleanly closed one); ``meta`` is the user metadata stored at recording time.
+    """
+
+    info: dict = field(default_factory=dict)
+    recovery: list[str] = field(default_factory=list)
+    _frame_ns: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
+    _segments: SegmentIndex | None = field(default=None, repr=False)
+    _reader: SegmentReader | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RecordingSession:
+        """Open a recorded session directory (raises InputError/FormatError naming the file)."""
+        path = Path(path)
+        if not (path / SESSION_JSON).is_file():
+            raise InputError(f"{path}: no {SESSION_JSON}; not a recorded session directory")
+        info = _read_session_json(path)
+        t0 = int(info["t0_ns"])
+        recovery: list[str] = []
+        imu = {p: _read_imu(path, p, spec, t0, recovery) for p, spec in info["imu"].items()}
+        s = cls(path=path, kind="recording", imu=imu, t0_ns=t0, meta=dict(info["meta"]))
+        s.info = info
+        s.recovery = recovery
+        if info.get("camera"):
+            s._open_video(info["camera"])
+        s.labels = _read_labels(path)
+        classes = s.meta.get("classes")
+        if classes is not None:
+            s.classes = [str(c) for c in classes]
+        elif s.labels:
+            s.classes = sorted({seg.label for seg in s.labels})
+        if not info.get("complete", False):
+            s.recovery.insert(0, f"{path}: the recording was not closed cleanly (crash?)")
+        for line in s.recovery:
+            log.warning(line)
+        return s
+
+    def _open_video(self, cam: dict) -> None:
+        ts_path = self.path / cam.get("timestamps", VIDEO_TS)
+        seg_index = index_segments(self.path / cam.get("video_dir", VIDEO_DIR))
+        self.recovery += seg_index.warnings
+        frame_ns = np.empty(0, np.int64)
+        if ts_path.exists():
+            table = read_table(
+                ts_path,
+                header=True,
+                expect=["frame_index", "t_host_ns"],
+                require_newline=True,
+                tolerate_truncated_tail=True,
+            )
+            if table.dropped_tail:
+                self.recovery.append(f"{ts_path}: incomplete last row dropped")
+            idx = numeric_column(table, 0, "frame_index", dtype=np.int64)
+            bad = np.flatnonzero(idx != np.arange(len(idx)))
+            if len(bad):
+                i = int(bad[0])
+                raise format_error(
+                    ts_path,
+                    table.line_numbers[i],
+                    f"frame_index {idx[i]}, expected {i}",
+                    "frame indices must count up from 0",
+                )
+            frame_ns = numeric_column(table, 1, "t_host_ns", dtype=np.int64)
+            check_increasing(ts_path, frame_ns, table.line_numbers, "t_host_ns")
+        n = min(len(frame_ns), seg_index.num_frames)
+        if len(frame_ns) > n:
+            self.recovery.append(
+                f"{ts_path}: {len(frame_ns) - n} frame timestamps without a whole segment dropped"
+            )
+        if seg_index.num_frames > n:
+            self.recovery.append(
+                f"{seg_index.paths[-1].parent}: {seg_index.num_frames - n} untimed frames dropped"
+            )
+        self._frame_ns = frame_ns[:n]
+        self._segments = seg_index
+        self._reader = SegmentReader(seg_index)
+        self.video = VideoInfo(
+            num_frames=n,
+            fps=float(cam["fps"]),
+            width=int(cam["width"]),
+            height=int(cam["height"]),
+            path=self.path / cam.get("video_dir", VIDEO_DIR),
+        )
+
+    def frame_times(self) -> np.ndarray:
+        """(F,) float64 seconds from the session start of every readable frame."""
+        return (self._frame_ns - int(self.t0_ns or 0)).astype(np.float64) / 1e9
+
+    def frame_at(self, t: float) -> np.ndarray:
+        """The RGB frame (H, W, 3) uint8 nearest in time to ``t``."""
+        if not self.has_video or self._reader is None:
+            raise InputError(f"{self.path}: this session has no video frames")
+        times = self.frame_times()
+        i = int(np.searchsorted(times, t))
+        if i >= len(times) or (i > 0 and t - times[i - 1] <= times[i] - t):
+            i = max(i - 1, 0)
+        return self._reader.read(i)
+
+    def iter_frames(
+        self, start_s: float = 0.0, end_s: float | None = None
+    ) -> Iterator[tuple[float, np.ndarray]]:
+        """Frames with ``start_s <= t < end_s`` in order, decoded sequentially (no seeking)."""
+        if not self.has_video or self._segments is None:
+            return
+        times = self.frame_times()
+        first = int(np.searchsorted(times, start_s, side="left"))
+        last = len(times) if end_s is None else int(np.searchsorted(times, end_s, side="left"))
+        reader = SegmentReader(self._segments)  # its own decoder: safe beside frame_at
+        try:
+            for i in range(first, last):
+                yield float(times[i]), reader.read(i)
+        finally:
+            reader.close()
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
