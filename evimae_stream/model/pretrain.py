@@ -1,0 +1,239 @@
+"""The EVI-MAE pretraining model (CAV-MAE structure + GraphMAE on the body graph).
+
+Encoder parameters carry the fine-tune model's names, so a pretraining checkpoint fine-tunes by
+loading its encoder keys. Per batch ``(imu, video)``:
+
+1. IMU tokens (per IMU) → graph path: every IMU's full sequence through ``blocks_a`` → mean →
+   node features; a random half of the nodes (at least one) is replaced by
+   ``graph_enc_mask_token``; GIN encoder → ``graph_encoder_to_decoder`` → masked rows zeroed →
+   one-layer GIN ``graph_decoder`` → reconstructed node features; loss = mean(1 − cos) against
+   the (detached) original features of the masked nodes.
+2. IMU main path: the n sequences averaged, 75 % of the tokens masked (so every IMU loses the
+   same positions), ``blocks_a`` → 2d → d pooling. Video: 90 % of the tokens masked,
+   ``blocks_video``.
+3. ``blocks_u`` three times: joint (shared norms) on cat(imu, video) → ``norm`` (the decoder's
+   input); IMU-only (``a`` norms) → ``norm_a``; video-only (``v`` norms) → ``norm_video``.
+4. Decoder: ``decoder_embed``, mask tokens put back in place, fixed position tables +
+   ``decoder_modality_*``, ``decoder_blocks``, ``decoder_norm``, ``decoder_pred_a`` (each IMU patch
+   position rebuilds all 12 channels) and ``decoder_pred_video``.
+5. Loss = MSE on masked IMU patches + MSE on masked video patches (targets normalised per patch)
+   + 0.01 × symmetric InfoNCE (temperature 0.05) of the mean-pooled IMU-only / video-only
+   features + 10 × graph loss.
+
+Choices where the published code and this project's design differ are the design's: the
+main-path ``blocks_a`` uses the IMU norms (``blocks_a_modality="a"``; the published code uses the
+shared pair there — pass ``"shared"`` to match it), the InfoNCE is symmetric (published: one
+direction), the graph target is detached. The graph decoder is GraphMAE's one-layer decoding GIN
+(a bare Linear→BN→PReLU→Linear apply function, no outer norm/activation), as published, so its
+keys are ``graph_decoder.layers.0.apply_func.{linears,norms,activations}``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evimae_stream.model.config import EviMaeConfig, PretrainConfig
+from evimae_stream.model.encoder import EviMaeEncoder
+from evimae_stream.model.graph import GIN
+from evimae_stream.model.layers import BLOCK_MODALITIES, Block, sinusoid_table
+
+
+def random_masking(
+    x: torch.Tensor, ratio: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample random token masking (MAE): keep ``int(N·(1 − ratio))`` tokens.
+
+    ``x`` (B, N, D) → kept tokens ``(B, N_keep, D)``, mask ``(B, N)`` (1 = removed) and
+    ``ids_restore`` ``(B, N)`` that puts [kept, removed] back into the original order.
+    """
+    b, n, d = x.shape
+    keep = int(n * (1 - ratio))
+    noise = torch.rand(b, n, generator=generator, device=x.device)  # small = keep
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :keep]
+    kept = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(b, keep, d))  # (B, N_keep, D)
+    mask = torch.ones(b, n, device=x.device, dtype=x.dtype)
+    mask[:, :keep] = 0
+    mask = torch.gather(mask, 1, ids_restore)  # (B, N)
+    return kept, mask, ids_restore
+
+
+class EviMaePretrain(EviMaeEncoder):
+    """EVI-MAE pretraining model: ``model(imu, video, generator=None) -> dict of losses``.
+
+    The dict holds ``loss`` (the weighted total to back-propagate) and the unweighted parts
+    ``loss_imu``, ``loss_video``, ``loss_contrastive``, ``loss_graph`` (0 without the graph).
+    ``generator`` seeds every mask, so a test or a resumed run can reproduce them.
+    """
+
+    def __init__(
+        self, cfg: EviMaeConfig, pcfg: PretrainConfig, blocks_a_modality: str = "a"
+    ) -> None:
+        super().__init__(cfg)
+        if blocks_a_modality not in BLOCK_MODALITIES:
+            raise ValueError(
+                f"blocks_a_modality must be one of {BLOCK_MODALITIES}, got {blocks_a_modality!r}"
+            )
+        self.pcfg = pcfg
+        self.blocks_a_modality = blocks_a_modality
+        dd = pcfg.decoder_embed_dim
+        self.decoder_embed = nn.Linear(cfg.video_embed_dim, dd)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
+        self.decoder_modality_a = nn.Parameter(torch.zeros(1, 1, dd))
+        self.decoder_modality_video = nn.Parameter(torch.zeros(1, 1, dd))
+        self.register_buffer(
+            "decoder_pos_embed_a", sinusoid_table(cfg.imu_tokens, dd), persistent=False
+        )
+        self.register_buffer(
+            "decoder_pos_embed_video", sinusoid_table(cfg.video_tokens, dd), persistent=False
+        )
+        self.decoder_blocks = nn.ModuleList(
+            [Block(dd, pcfg.decoder_heads, cfg.mlp_ratio) for _ in range(pcfg.decoder_depth)]
+        )
+        self.decoder_norm = nn.LayerNorm(dd)
+        self.decoder_pred_a = nn.Linear(dd, cfg.patch**2 * cfg.imu_channels)
+        self.decoder_pred_video = nn.Linear(dd, cfg.tubelet * cfg.patch**2 * 3)
+        self._init_encoder_weights()
+        for p in (self.decoder_modality_a, self.decoder_modality_video, self.mask_token):
+            nn.init.normal_(p, std=0.02)
+        if cfg.use_graph:
+            g = cfg.graph_hidden
+            self.graph_enc_mask_token = nn.Parameter(torch.zeros(1, cfg.imu_embed_dim))
+            self.graph_encoder = GIN(
+                cfg.imu_embed_dim, g, g, cfg.graph_layers, dropout=cfg.graph_dropout
+            )
+            self.graph_decoder = GIN(
+                g, g, cfg.imu_embed_dim, 1, dropout=cfg.graph_dropout, encoding=False
+            )
+            self.graph_encoder_to_decoder = nn.Linear(g, g, bias=False)
+
+    # ---- targets ------------------------------------------------------------------------------
+
+    def imu_target(self, imu: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, F)`` → per-patch targets ``(B, N_a, p·p·C)``, ordered (freq, time, channel)
+        within a patch and row-major over frequency across patches (published ``patchify``)."""
+        b, c, t, f = imu.shape
+        p = self.cfg.patch
+        x = imu.transpose(2, 3).reshape(b, c, f // p, p, t // p, p)  # (B, C, h, p, w, q)
+        x = torch.einsum("nchpwq->nhwpqc", x)
+        return x.reshape(b, (f // p) * (t // p), p * p * c)
+
+    def video_target(self, video: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, T, H, W)`` → ``(B, N_v, tubelet·p·p·3)``: b c (t p0)(h p1)(w p2) →
+        b (t h w)(p0 p1 p2 c)."""
+        b, c, t, h, w = video.shape
+        tt, p = self.cfg.tubelet, self.cfg.patch
+        x = video.reshape(b, c, t // tt, tt, h // p, p, w // p, p)
+        x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, t, h, w, p0, p1, p2, C)
+        return x.reshape(b, (t // tt) * (h // p) * (w // p), tt * p * p * c)
+
+    def _mae_loss(
+        self, target: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        if self.pcfg.norm_pix_loss:
+            mean = target.mean(dim=-1, keepdim=True)
+            var = target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1.0e-6) ** 0.5
+        loss = ((pred - target) ** 2).mean(dim=-1)  # (B, N) per-patch MSE
+        return (loss * mask).sum() / mask.sum()
+
+    # ---- parts --------------------------------------------------------------------------------
+
+    def graph_loss(
+        self, tokens: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """GraphMAE on the body graph; returns (loss, node mask ``(B·n,)`` bool)."""
+        seqs = self.run_blocks_a(tokens, self.blocks_a_modality)  # (nB, N_a, D_a)
+        nodes = self.node_features(seqs)  # (B, n, D_a)
+        b, n, d = nodes.shape
+        rows = b * n
+        num_mask = max(1, int(self.pcfg.mask_ratio_graph * rows))
+        perm = torch.randperm(rows, generator=generator, device=nodes.device)
+        node_mask = torch.zeros(rows, dtype=torch.bool, device=nodes.device)
+        node_mask[perm[:num_mask]] = True
+        flat = nodes.reshape(rows, d)
+        masked_in = torch.where(node_mask.unsqueeze(1), self.graph_enc_mask_token, flat)
+        enc = self.graph_encoder(masked_in.reshape(b, n, d))  # (B, n, G)
+        rep = self.graph_encoder_to_decoder(enc)
+        rep = rep.masked_fill(node_mask.reshape(b, n, 1), 0.0)  # re-mask before decoding
+        recon = self.graph_decoder(rep).reshape(rows, d)  # (B·n, D_a)
+        x = F.normalize(recon[node_mask], p=2, dim=-1)
+        y = F.normalize(flat[node_mask].detach(), p=2, dim=-1)
+        return (1 - (x * y).sum(dim=-1)).mean(), node_mask
+
+    def contrastive_loss(self, ca: torch.Tensor, cv: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE between L2-normalised IMU and video features ``(B, D)``."""
+        a = F.normalize(ca, dim=-1)
+        v = F.normalize(cv, dim=-1)
+        logits = a @ v.t() / self.pcfg.contrast_temperature  # (B, B)
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+    def decode(
+        self,
+        latent: torch.Tensor,
+        ids_restore_a: torch.Tensor,
+        ids_restore_v: torch.Tensor,
+        keep_a: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Joint latent ``(B, keep_a + keep_v, D_v)`` → predictions for all IMU and video tokens."""
+        x = self.decoder_embed(latent)  # (B, K, Dd)
+        b, _, dd = x.shape
+        n_a, n_v = ids_restore_a.shape[1], ids_restore_v.shape[1]
+        xa, xv = x[:, :keep_a], x[:, keep_a:]
+        a_ = torch.cat((xa, self.mask_token.expand(b, n_a - xa.shape[1], dd)), dim=1)
+        a_ = torch.gather(a_, 1, ids_restore_a.unsqueeze(-1).expand(b, n_a, dd))  # (B, N_a, Dd)
+        v_ = torch.cat((xv, self.mask_token.expand(b, n_v - xv.shape[1], dd)), dim=1)
+        v_ = torch.gather(v_, 1, ids_restore_v.unsqueeze(-1).expand(b, n_v, dd))  # (B, N_v, Dd)
+        a_ = a_ + self.decoder_pos_embed_a + self.decoder_modality_a
+        v_ = v_ + self.decoder_pos_embed_video + self.decoder_modality_video
+        x = torch.cat((a_, v_), dim=1)
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        x = self.decoder_norm(x)
+        return self.decoder_pred_a(x[:, :n_a]), self.decoder_pred_video(x[:, n_a:])
+
+    def forward(
+        self,
+        imu: torch.Tensor,
+        video: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Losses for one batch; see the module docstring."""
+        imu = self.check_imu(imu)
+        video = self.check_video(video)
+        pc = self.pcfg
+        tokens = self.embed_imu(imu)  # (nB, N_a, D_a)
+        if self.cfg.use_graph:
+            loss_graph, _ = self.graph_loss(tokens, generator)
+        else:
+            loss_graph = tokens.new_zeros(())
+
+        a, mask_a, ids_restore_a = random_masking(
+            self.mean_over_imus(tokens), pc.mask_ratio_imu, generator
+        )
+        v, mask_v, ids_restore_v = random_masking(
+            self.embed_video(video), pc.mask_ratio_video, generator
+        )
+        a = self.pool_imu(self.run_blocks_a(a, self.blocks_a_modality))  # (B, keep_a, D_v)
+        v = self.run_blocks_video(v)  # (B, keep_v, D_v)
+
+        latent = self.run_blocks_u(torch.cat((a, v), dim=1), "shared")
+        ca = self.run_blocks_u(a, "a").mean(dim=1)  # (B, D_v)
+        cv = self.run_blocks_u(v, "v").mean(dim=1)
+
+        pred_a, pred_v = self.decode(latent, ids_restore_a, ids_restore_v, a.shape[1])
+        loss_imu = self._mae_loss(self.imu_target(imu), pred_a, mask_a)
+        loss_video = self._mae_loss(self.video_target(video), pred_v, mask_v)
+        loss_c = self.contrastive_loss(ca, cv)
+        loss = loss_imu + loss_video + pc.contrast_weight * loss_c + pc.graph_weight * loss_graph
+        return {
+            "loss": loss,
+            "loss_imu": loss_imu,
+            "loss_video": loss_video,
+            "loss_contrastive": loss_c,
+            "loss_graph": loss_graph,
+        }

@@ -1,0 +1,116 @@
+"""Named model variants (timm-style registry).
+
+``evimae_small`` — the published EVI-MAE fine-tune configuration: IMU encoder 768-d × 11 blocks
+(12 heads), VideoMAE-S video encoder 384-d × 12 blocks (6 heads), one joint block, 16 frames at
+224×224, IMU spectrograms 12 × 320 × 128, GIN graph 768 → 512 → 512. 103.5 M parameters for 18
+classes, 446 state-dict tensors. Pretraining decoder 192-d × 8 blocks (3 heads).
+
+``evimae_tiny`` — the same design sized for a 2-core CPU (one window's multimodal forward in
+≈ 10–15 ms fp32 at batch 1, measured with ``bench/model_latency.py``):
+
+* IMU input unchanged (12 × 320 × 128, patch 16 → 160 tokens per IMU): the preprocessing and
+  artifacts stay the same for both variants. Because the IMU path runs (n+1)·B = 5 sequences of
+  160 tokens, it dominates the cost, so the IMU encoder is the narrowest part that still learns:
+  128-d × 2 blocks, 2 heads (head dim 64, as in the published model).
+* Video 8 frames at 112 × 112 (tubelet 2, patch 16 unchanged → 4 × 7 × 7 = 196 tokens instead of
+  1568), 64-d × 4 blocks, 2 heads: the head-camera view of a whole-body exercise needs little
+  resolution, and 8 frames over the 2 s window still show the motion cycle.
+* IMU width = 2 × joint width (128 → 64 after pooling), as the design requires; one joint block.
+* Graph hidden 128 (readout 128, head 64 + 128 = 192 wide); MLP ratio 4 as published.
+* Pretraining decoder 64-d × 2 blocks, 2 heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from torch import nn
+
+from evimae_stream.model.config import EviMaeConfig, PretrainConfig
+
+#: variant name → (encoder config, pretraining config)
+_VARIANTS: dict[str, Callable[[], tuple[EviMaeConfig, PretrainConfig]]] = {}
+
+
+def register_model(fn: Callable[[], tuple[EviMaeConfig, PretrainConfig]]):
+    """Decorator: register a variant under the function's name."""
+    _VARIANTS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Registered variant names, sorted."""
+    return sorted(_VARIANTS)
+
+
+@register_model
+def evimae_small() -> tuple[EviMaeConfig, PretrainConfig]:
+    """The published fine-tune configuration (see the module docstring)."""
+    return EviMaeConfig(), PretrainConfig()
+
+
+@register_model
+def evimae_tiny() -> tuple[EviMaeConfig, PretrainConfig]:
+    """The 2-core-CPU configuration (see the module docstring for the numbers and why)."""
+    enc = EviMaeConfig(
+        imu_embed_dim=128,
+        imu_depth=2,
+        imu_heads=2,
+        video_embed_dim=64,
+        video_depth=4,
+        video_heads=2,
+        joint_depth=1,
+        num_frames=8,
+        img_size=112,
+        graph_hidden=128,
+    )
+    return enc, PretrainConfig(decoder_embed_dim=64, decoder_depth=2, decoder_heads=2)
+
+
+def _variant(name: str) -> tuple[EviMaeConfig, PretrainConfig]:
+    if name not in _VARIANTS:
+        raise KeyError(f"unknown model variant {name!r}; known: {', '.join(list_models())}")
+    return _VARIANTS[name]()
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    enc_fields = EviMaeConfig.__dataclass_fields__
+    pre_fields = PretrainConfig.__dataclass_fields__
+    unknown = sorted(k for k in overrides if k not in enc_fields and k not in pre_fields)
+    if unknown:
+        raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+    enc = {k: v for k, v in overrides.items() if k in enc_fields}
+    pre = {k: v for k, v in overrides.items() if k in pre_fields}
+    return enc, pre
+
+
+def model_config(name: str, num_classes: int = 0, **overrides: Any) -> EviMaeConfig:
+    """The encoder config of variant ``name`` with ``overrides`` applied (validated)."""
+    enc, pre = _split_overrides(overrides)
+    if pre:
+        raise ValueError(f"not fine-tune model fields: {', '.join(sorted(pre))}")
+    base, _ = _variant(name)
+    return replace(base, **{**enc, "num_classes": num_classes})
+
+
+def create_model(name: str, num_classes: int, **overrides: Any) -> nn.Module:
+    """Build fine-tune variant ``name`` for ``num_classes`` classes, config fields overridden.
+
+    Raises KeyError for an unknown variant and ValueError for an unknown or invalid field.
+    """
+    from evimae_stream.model.finetune import EviMae
+
+    return EviMae(model_config(name, num_classes, **overrides))
+
+
+def create_pretrain_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the pretraining model of variant ``name``; overrides may name encoder fields
+    (e.g. ``imu_depth``) or pretraining fields (e.g. ``mask_ratio_video``)."""
+    from evimae_stream.model.pretrain import EviMaePretrain
+
+    enc, pre = _split_overrides(overrides)
+    enc.pop("num_classes", None)
+    base_enc, base_pre = _variant(name)
+    return EviMaePretrain(replace(base_enc, **enc, num_classes=0), replace(base_pre, **pre))
