@@ -8,6 +8,7 @@ editor shows.
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,18 +60,23 @@ def read_table(
     *,
     header: bool,
     expect: list[str] | None = None,
+    require: list[str] | None = None,
+    require_hint: str = "check the header row",
     ncols: int | None = None,
     require_newline: bool = False,
     tolerate_truncated_tail: bool = False,
+    quoted: bool = False,
 ) -> Table:
     """Split a CSV file (no quoting) into cells, checking the column count of every row.
 
     ``header``: the first line is a header (its cell count fixes ``ncols`` when not given);
-    ``expect``: the header it must be (checked before any row).
+    ``expect``: the header it must be; ``require``: names it must contain (``require_hint``
+    says what to do otherwise); both checked before any row.
     ``require_newline``: a last line without a terminating newline is incomplete (our crash-safe
     files only ever write whole lines, so such a line is a write cut off by a crash).
     ``tolerate_truncated_tail``: an incomplete or short *last* row is dropped with a warning
     instead of being an error. A short row anywhere else is always an error.
+    ``quoted``: cells may be "quoted" CSV-style (slower; otherwise a plain split on commas).
     Blank lines at the end are ignored; a blank line in the middle is an error.
     """
     text = read_text(path)
@@ -89,12 +95,16 @@ def read_table(
         dropped = True
     while lines and lines[-1].strip() == "":
         lines.pop()
+    if quoted:
+        split = list(csv.reader(line.rstrip("\r") for line in lines))
+    else:
+        split = [line.rstrip("\r").split(",") for line in lines]
     head: list[str] | None = None
     start = 0
     if header:
         if not lines:
             raise format_error(path, 1, "empty file, expected a header row", "check the file")
-        head = [c.strip() for c in lines[0].rstrip("\r").split(",")]
+        head = [c.strip() for c in split[0]]
         start = 1
         if expect is not None and head != expect:
             raise format_error(
@@ -103,13 +113,18 @@ def read_table(
                 f"header {','.join(head)!r}, expected {','.join(expect)!r}",
                 "restore the header row (is this the right kind of file?)",
             )
+        missing = [c for c in require or [] if c not in head]
+        if missing:
+            raise format_error(path, 1, f"missing column(s) {', '.join(missing)}", require_hint)
         if ncols is None:
             ncols = len(head)
     rows: list[list[str]] = []
     numbers: list[int] = []
     last = len(lines) - 1
     for i in range(start, len(lines)):
-        cells = lines[i].rstrip("\r").split(",")
+        cells = split[i]
+        if quoted and not cells:
+            cells = [""]
         if ncols is None:
             ncols = len(cells)
         if len(cells) != ncols:

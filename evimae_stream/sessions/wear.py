@@ -1,0 +1,213 @@
+"""WEAR subjects (Bock et al. 2024) as sessions.
+
+Layout of the public release (DESIGN §5): per subject ``sbj_N.csv`` at 50 Hz without a
+timestamp column (``t = row / 50``), columns ``sbj_id, right_arm_acc_{x,y,z},
+right_leg_acc_{x,y,z}, left_leg_acc_{x,y,z}, left_arm_acc_{x,y,z}, label`` (text, ``null`` in
+breaks), acceleration in g; optional head-camera ``sbj_N.mp4`` next to the CSV or in a ``videos/``
+folder beside it; optional ActivityNet-style ``wear_split_K.json`` annotations (next to the CSV or
+in an ``annotations/`` folder beside it), which give the labels when present.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evimae_stream.datasets import WEAR_CLASSES
+from evimae_stream.errors import InputError
+from evimae_stream.sessions.base import ImuStream
+from evimae_stream.sessions.filevideo import FileVideo, FileVideoSession
+from evimae_stream.sessions.table import Table, format_error, numeric_block, read_table, read_text
+from evimae_stream.types import PLACEMENTS, Segment
+
+log = logging.getLogger(__name__)
+
+__all__ = ["WEAR_CLASSES", "WEAR_COLUMNS", "WEAR_RATE_HZ", "WearSession", "wear_header"]
+
+WEAR_RATE_HZ = 50.0
+#: Sensor slots in the order of the CSV's columns.
+WEAR_SLOTS: tuple[str, ...] = ("right_arm", "right_leg", "left_leg", "left_arm")
+WEAR_COLUMNS: tuple[str, ...] = (
+    "sbj_id",
+    *(f"{slot}_acc_{ax}" for slot in WEAR_SLOTS for ax in "xyz"),
+    "label",
+)
+NULL_LABELS = frozenset({"", "null", "nan", "none"})
+_SBJ_RE = re.compile(r"^sbj_(\d+)\.csv$")
+
+
+def wear_header() -> str:
+    """The header row of a WEAR subject CSV."""
+    return ",".join(WEAR_COLUMNS)
+
+
+def is_wear_csv(path: Path) -> bool:
+    """True when ``path`` is a CSV whose header has WEAR's sensor columns."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    cells = [c.strip() for c in head.split(",")]
+    return "right_arm_acc_x" in cells and "label" in cells
+
+
+def _label_runs(path: Path, table: Table, col: int, rate: float) -> list[Segment]:
+    """Runs of equal non-null labels in the CSV's label column, as segments."""
+    labels = [r[col].strip() for r in table.rows]
+    out: list[Segment] = []
+    start = 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            if labels[start].lower() not in NULL_LABELS:
+                out.append(Segment(start / rate, i / rate, labels[start]))
+            start = i
+    return out
+
+
+def _json_labels(path: Path, subject: str) -> list[Segment] | None:
+    """Segments of ``subject`` in an ActivityNet-style split JSON; None if it is not listed."""
+    text = read_text(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise format_error(path, e.lineno, f"bad JSON ({e.msg})", "restore the file") from None
+    db = doc.get("database") if isinstance(doc, dict) else None
+    if not isinstance(db, dict):
+        raise format_error(path, None, "no 'database' object", "is this a wear_split_K.json?")
+    entry = db.get(subject)
+    if entry is None:
+        return None
+    anns = entry.get("annotations") if isinstance(entry, dict) else None
+    if not isinstance(anns, list):
+        raise format_error(
+            path, None, f"database.{subject}.annotations is missing or not a list", "fix the file"
+        )
+    out: list[Segment] = []
+    for k, a in enumerate(anns):
+        where = f"database.{subject}.annotations[{k}]"
+        try:
+            label = a["label"]
+            s, e = (float(x) for x in a["segment"])
+            if not isinstance(label, str) or not label or not e >= s:
+                raise ValueError("empty label or end before start")
+        except (KeyError, TypeError, ValueError) as err:
+            raise format_error(
+                path,
+                None,
+                f"{where}: bad annotation ({err})",
+                "each needs label and segment [s, e]",
+            ) from None
+        out.append(Segment(s, e, label))
+    out.sort(key=lambda seg: (seg.start_s, seg.end_s))
+    return out
+
+
+def _find_video(csv_path: Path, stem: str) -> Path | None:
+    for d in (csv_path.parent, csv_path.parent / "videos", csv_path.parent.parent / "videos"):
+        p = d / f"{stem}.mp4"
+        if p.is_file():
+            return p
+    return None
+
+
+def _find_splits(csv_path: Path) -> list[Path]:
+    found: list[Path] = []
+    for d in (
+        csv_path.parent,
+        csv_path.parent / "annotations",
+        csv_path.parent.parent / "annotations",
+    ):
+        found += sorted(d.glob("wear_split_*.json")) if d.is_dir() else []
+    return found
+
+
+def resolve_wear_csv(path: Path, subject: int | str | None) -> Path:
+    """The subject CSV for ``path``: the file itself, or ``sbj_<subject>.csv`` in a directory."""
+    if path.is_file():
+        return path
+    files = sorted(p for p in path.glob("sbj_*.csv") if _SBJ_RE.match(p.name))
+    if not files:
+        files = sorted(p for p in (path / "raw" / "inertial").glob("sbj_*.csv"))
+    if subject is not None:
+        name = str(subject) if str(subject).startswith("sbj_") else f"sbj_{subject}"
+        match = [p for p in files if p.stem == name]
+        if not match:
+            raise InputError(f"{path}: no {name}.csv here; subjects: {[p.stem for p in files]}")
+        return match[0]
+    if len(files) == 1:
+        return files[0]
+    raise InputError(
+        f"{path}: {len(files)} WEAR subjects here; choose one with subject=N "
+        f"(--replay {path / 'sbj_0.csv'} or a subject hint)"
+    )
+
+
+@dataclass
+class WearSession(FileVideoSession):
+    """One WEAR subject: four accelerometers at 50 Hz, optional head video, labels."""
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        subject: int | str | None = None,
+        video: str | Path | None = None,
+        split: str | Path | None = None,
+    ) -> WearSession:
+        """Open ``sbj_N.csv`` (or a directory of them with ``subject``).
+
+        ``video``: the subject's mp4 (default: found beside the CSV; none → IMU-only).
+        ``split``: a ``wear_split_K.json`` whose annotations give the labels (default: the first
+        one found beside the CSV that lists the subject; none → runs of the CSV's label column).
+        """
+        csv_path = resolve_wear_csv(Path(path), subject)
+        table = read_table(
+            csv_path,
+            header=True,
+            quoted=True,
+            require=list(WEAR_COLUMNS[1:]),
+            require_hint=f"a WEAR subject CSV has the header {wear_header()}",
+        )
+        head = table.header or []
+        if len(table.rows) < 2:
+            raise format_error(csv_path, None, "fewer than 2 data rows", "is the file truncated?")
+        n = len(table.rows)
+        t = np.arange(n, dtype=np.float64) / WEAR_RATE_HZ
+        imu: dict[str, ImuStream] = {}
+        for slot in WEAR_SLOTS:
+            names = [f"{slot}_acc_{ax}" for ax in "xyz"]
+            values = numeric_block(table, [head.index(c) for c in names], names)
+            imu[slot] = ImuStream(slot, t, values.astype(np.float32), WEAR_RATE_HZ)
+        imu = {p: imu[p] for p in PLACEMENTS}
+        stem = csv_path.stem
+        s = cls(
+            path=csv_path,
+            kind="wear",
+            imu=imu,
+            classes=list(WEAR_CLASSES),
+            meta={"subject": stem, "units": {"acc": "g"}},
+        )
+        labels: list[Segment] | None = None
+        splits = [Path(split)] if split is not None else _find_splits(csv_path)
+        for sp in splits:
+            labels = _json_labels(sp, stem)
+            if labels is not None:
+                s.meta["labels_from"] = str(sp)
+                break
+            if split is not None:
+                raise format_error(sp, None, f"no database entry for {stem}", "pick another split")
+        if labels is None:
+            labels = _label_runs(csv_path, table, head.index("label"), WEAR_RATE_HZ)
+            s.meta["labels_from"] = str(csv_path)
+        s.labels = labels
+        vpath = Path(video) if video is not None else _find_video(csv_path, stem)
+        if vpath is not None:
+            s.attach_video(FileVideo(vpath))
+        return s
