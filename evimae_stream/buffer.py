@@ -1,0 +1,625 @@
+"""Fixed-size per-stream rings, their health counters, and window assembly over all streams.
+
+Each sensor stream has one preallocated ring (DESIGN §3): a single writer (the driver thread)
+pushes, any number of readers take snapshots. The writer holds the ring's lock only to store
+one sample; a reader holds it only to locate and copy a time range, so a snapshot is always
+sorted and self-consistent and is never changed by later pushes. Rings never grow.
+
+Timestamps in a ring are on the host timeline after the stream's clock map
+(:mod:`evimae_stream.clock`): strictly increasing. Out-of-order samples (device time not after
+the newest) are DROPPED and counted, so the ring stays sorted and the outcome does not depend on
+thread timing. Samples with non-finite values are dropped and counted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from evimae_stream.clock import ArrivalClock, Clock, ClockMap, HostClock, IndexClock, StreamClock
+from evimae_stream.errors import InputError
+from evimae_stream.types import PLACEMENTS
+from evimae_stream.window import Window, frame_grid, imu_grid, pick_frames, resample_imu
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+#: Name of the camera stream in counters and ``Window.missing``.
+CAMERA = "camera"
+
+
+@dataclass(frozen=True)
+class StreamCounters:
+    """A snapshot of one stream's health (for the GUI, logs and the missing-modality policy).
+
+    ``drops``: samples estimated lost from gaps in the mapped timeline at the nominal rate.
+    ``clamped``: timestamps pushed forward to keep the timeline strictly increasing.
+    ``effective_rate_hz``: samples per second over the last ``rate_window_s`` (5 s).
+    ``last_sample_age_s``: now − the newest sample's timestamp (None before the first sample).
+    """
+
+    name: str
+    kind: str  # "imu" | "camera"
+    samples: int
+    drops: int
+    out_of_order: int
+    clamped: int
+    clock_resets: int
+    bad_values: int
+    effective_rate_hz: float
+    clock_offset_ms: float
+    drift_ppm: float
+    up: bool
+    down_reason: str | None
+    last_sample_age_s: float | None
+    newest_ns: int | None
+
+
+@dataclass(frozen=True)
+class ImuSnapshot:
+    """Copies of a ring's samples in a time range: ``t_ns`` (N,) int64 host timeline,
+    ``arrival_ns`` (N,) int64 raw arrival, ``values`` (N, C) float32."""
+
+    t_ns: np.ndarray
+    arrival_ns: np.ndarray
+    values: np.ndarray
+
+
+class _Ring:
+    """Shared part of the rings: preallocated timestamps, lock, link state, counters."""
+
+    kind = ""
+
+    def __init__(self, name: str, capacity: int, nominal_rate_hz: float | None, clock: Clock):
+        if capacity < 2:
+            raise ValueError(f"ring {name!r}: capacity must be >= 2, got {capacity}")
+        if nominal_rate_hz is not None and not nominal_rate_hz > 0:
+            raise ValueError(f"ring {name!r}: nominal rate must be > 0, got {nominal_rate_hz}")
+        self.name = name
+        self.capacity = int(capacity)
+        self.nominal_rate_hz = nominal_rate_hz
+        self.clock = clock
+        self.rate_window_s = 5.0
+        self._lock = threading.Lock()
+        self._t = np.zeros(self.capacity, np.int64)
+        self._arrival = np.zeros(self.capacity, np.int64)
+        self._n = 0  # samples ever stored
+        self._first_ns: int | None = None
+        self._up = False
+        self._down_reason: str | None = "no data yet"
+        self.drops = 0
+        self.out_of_order = 0
+        self.bad_values = 0
+
+    # -- link state (driver thread) -------------------------------------------------------------
+
+    def mark_down(self, reason: str) -> None:
+        """The link is lost; the stream counts as missing until :meth:`mark_up`."""
+        self._down_reason = str(reason) or "down"
+        self._up = False
+        log.info("stream %s down: %s", self.name, self._down_reason)
+
+    def mark_up(self) -> None:
+        """The link is (back) up."""
+        self._up = True
+        self._down_reason = None
+
+    @property
+    def up(self) -> bool:
+        """Whether the stream's link is up."""
+        return self._up
+
+    @property
+    def down_reason(self) -> str | None:
+        """Why the stream is down (None when up)."""
+        return self._down_reason
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return min(self._n, self.capacity)
+
+    @property
+    def newest_ns(self) -> int | None:
+        """Timestamp of the newest sample, or None before the first."""
+        with self._lock:
+            return None if self._n == 0 else int(self._t[(self._n - 1) % self.capacity])
+
+    def _store_time(self, t_ns: int, arrival_ns: int) -> int:
+        """Write timestamps into the next slot (lock held by the caller); returns the slot."""
+        slot = self._n % self.capacity
+        self._t[slot] = t_ns
+        self._arrival[slot] = arrival_ns
+        return slot
+
+    def _count_gap(self, t_ns: int) -> None:
+        if self._n and self.nominal_rate_hz:
+            prev = int(self._t[(self._n - 1) % self.capacity])
+            periods = (t_ns - prev) * self.nominal_rate_hz / _NS
+            if periods > 1.5:
+                self.drops += round(periods) - 1
+        if self._first_ns is None:
+            self._first_ns = t_ns
+            if self._down_reason == "no data yet":
+                self.mark_up()
+
+    def _range_indices(self, t0_ns: int | None, t1_ns: int | None, margin: int) -> np.ndarray:
+        """Physical slots (logical order) of samples with t in [t0, t1], widened by ``margin``
+        samples on each side where they exist. Lock held by the caller."""
+        n, cap = self._n, self.capacity
+        count = min(n, cap)
+        start = n - count  # logical index of the oldest sample held
+        lo, hi = 0, count
+        if count and t0_ns is not None:
+            lo = self._search(t0_ns, start, count, "left")
+        if count and t1_ns is not None:
+            hi = self._search(t1_ns, start, count, "right")
+        lo = max(0, lo - margin)
+        hi = min(count, max(hi, lo) + margin)
+        return (start + np.arange(lo, hi)) % cap
+
+    def _search(self, t_ns: int, start: int, count: int, side: str) -> int:
+        """searchsorted over the logical (unwrapped) order of the held samples."""
+        cap = self.capacity
+        p = start % cap
+        if p + count <= cap:
+            return int(np.searchsorted(self._t[p : p + count], t_ns, side=side))
+        older = self._t[p:cap]
+        i = int(np.searchsorted(older, t_ns, side=side))
+        if i < len(older):
+            return i
+        return len(older) + int(np.searchsorted(self._t[: count - len(older)], t_ns, side=side))
+
+    def _times_since(self, t0_ns: int) -> tuple[int, int | None]:
+        with self._lock:
+            idx = self._range_indices(t0_ns, None, 0)
+            return len(idx), (int(self._t[idx[0]]) if len(idx) else None)
+
+    def _clock_stats(self) -> tuple[int, int, float, float]:
+        return 0, 0, 0.0, 0.0  # clamped, resets, offset ns, drift ppm
+
+    def counters(self) -> StreamCounters:
+        """A consistent-enough snapshot of this stream's health (ints are read atomically)."""
+        now = self.clock.now_ns()
+        newest = self.newest_ns
+        rate = 0.0
+        if newest is not None and self._first_ns is not None:
+            span_ns = min(self.rate_window_s * _NS, now - self._first_ns)
+            k, oldest = self._times_since(round(now - self.rate_window_s * _NS))
+            if span_ns >= self.rate_window_s * _NS:
+                rate = k / self.rate_window_s
+            elif k >= 2 and oldest is not None and newest > oldest:
+                rate = (k - 1) * _NS / (newest - oldest)
+        clamped, resets, offset_ns, drift = self._clock_stats()
+        return StreamCounters(
+            name=self.name,
+            kind=self.kind,
+            samples=self._n,
+            drops=self.drops,
+            out_of_order=self.out_of_order,
+            clamped=clamped,
+            clock_resets=resets,
+            bad_values=self.bad_values,
+            effective_rate_hz=rate,
+            clock_offset_ms=offset_ns / 1e6,
+            drift_ppm=drift,
+            up=self._up,
+            down_reason=self._down_reason,
+            last_sample_age_s=None if newest is None else (now - newest) / _NS,
+            newest_ns=newest,
+        )
+
+
+class ImuRing(_Ring):
+    """The ring of one IMU stream; implements :class:`evimae_stream.sink.ImuSink`.
+
+    ``clock_map``: the stream's :class:`~evimae_stream.clock.StreamClock`. None (default) picks
+    at the first push: a :class:`ClockMap` when the driver passes ``t_dev``, else an
+    :class:`IndexClock` at ``nominal_rate_hz``. If the driver later switches between sending and
+    not sending ``t_dev``, the ring switches clock kind (logged, counted as a clock reset).
+    ``clock`` gives "now" for counters (a :class:`VirtualClock` in replay).
+    """
+
+    kind = "imu"
+
+    def __init__(
+        self,
+        name: str,
+        capacity: int,
+        channels: int,
+        nominal_rate_hz: float,
+        clock_map: StreamClock | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, capacity, nominal_rate_hz, clock or HostClock())
+        if channels < 1:
+            raise ValueError(f"ring {name!r}: channels must be >= 1, got {channels}")
+        self.channels = int(channels)
+        self._values = np.zeros((self.capacity, self.channels), np.float32)
+        self._auto = clock_map is None
+        self.clock_map: StreamClock | None = clock_map
+        self._switches = 0
+
+    def _clock_for(self, t_dev: float | None) -> StreamClock:
+        cm = self.clock_map
+        if cm is not None:
+            if not self._auto or isinstance(cm, ClockMap) == (t_dev is not None):
+                return cm
+            self._switches += 1
+            log.warning(
+                "stream %s: driver %s device time; switching clock map (%d switches)",
+                self.name,
+                "started sending" if t_dev is not None else "stopped sending",
+                self._switches,
+            )
+        new: StreamClock
+        if t_dev is not None:
+            new = ClockMap(self.name)
+        else:
+            new = IndexClock(float(self.nominal_rate_hz or 1.0), self.name)
+        if cm is not None and cm.last_ns is not None:
+            new.last_ns = cm.last_ns  # keep the timeline strictly increasing across the switch
+            new.clamped = cm.clamped
+        self.clock_map = new
+        return new
+
+    def push(self, t_host_ns: int, values: np.ndarray, t_dev: float | None = None) -> None:
+        """Map, check and store one sample (driver thread). Raises InputError when ``values``
+        does not have this ring's channel count (a rig configuration error)."""
+        v = np.asarray(values, dtype=np.float32)
+        if v.shape != (self.channels,):
+            raise InputError(
+                f"IMU stream {self.name}: sample has shape {v.shape}, expected "
+                f"({self.channels},) channels; check the rig's channel map for this sensor"
+            )
+        if not np.isfinite(v).all():
+            self.bad_values += 1
+            return
+        t = self._clock_for(t_dev).map(int(t_host_ns), t_dev)
+        if t is None:
+            self.out_of_order += 1
+            return
+        self._count_gap(t)
+        with self._lock:
+            slot = self._store_time(t, t_host_ns)
+            self._values[slot] = v
+            self._n += 1
+
+    def snapshot(
+        self, t0_ns: int | None = None, t1_ns: int | None = None, margin: int = 0
+    ) -> ImuSnapshot:
+        """Copies of the samples with t in [t0, t1] (None: unbounded), plus ``margin`` samples
+        on each side where held."""
+        with self._lock:
+            idx = self._range_indices(t0_ns, t1_ns, margin)
+            return ImuSnapshot(self._t[idx], self._arrival[idx], self._values[idx])
+
+    def latest(self, count: int) -> ImuSnapshot:
+        """Copies of the newest ``count`` samples (fewer if the ring holds fewer)."""
+        with self._lock:
+            held = min(self._n, self.capacity)
+            k = min(count, held)
+            idx = (self._n - k + np.arange(k)) % self.capacity
+            return ImuSnapshot(self._t[idx], self._arrival[idx], self._values[idx])
+
+    def _clock_stats(self) -> tuple[int, int, float, float]:
+        cm = self.clock_map
+        if cm is None:
+            return 0, self._switches, 0.0, 0.0
+        return cm.clamped, cm.resets + self._switches, cm.offset_ns, cm.drift_ppm
+
+
+class FrameRing(_Ring):
+    """The ring of the camera's last ``capacity`` frames; implements
+    :class:`evimae_stream.sink.FrameSink`.
+
+    Frames are stored BY REFERENCE (no copy per frame): a driver must hand over a new array for
+    every frame and never write into one it has pushed (OpenCV's ``read()`` without an output
+    argument does exactly that). Timestamps are the host arrival stamps (taken right after
+    ``grab()``); a frame not after the newest is dropped and counted as out of order.
+    ``nominal_fps`` (optional) is used to estimate dropped frames and the nearest-frame tolerance.
+    """
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        name: str = CAMERA,
+        capacity: int = 128,
+        nominal_fps: float | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, capacity, nominal_fps, clock or HostClock())
+        self._frames: list[np.ndarray | None] = [None] * self.capacity
+        self._clock = ArrivalClock()
+
+    def push_frame(self, t_host_ns: int, frame: np.ndarray) -> None:
+        """Store one RGB frame (driver thread)."""
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise InputError(
+                f"camera stream {self.name}: frame has shape {frame.shape}, expected (H, W, 3) RGB"
+            )
+        t = int(t_host_ns)
+        if self._n and t <= int(self._t[(self._n - 1) % self.capacity]):
+            self.out_of_order += 1
+            return
+        self._count_gap(t)
+        with self._lock:
+            slot = self._store_time(t, t)
+            self._frames[slot] = frame
+            self._n += 1
+
+    def snapshot(
+        self, t0_ns: int | None = None, t1_ns: int | None = None, margin: int = 0
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(timestamps (N,) int64, frames) with t in [t0, t1], plus ``margin`` on each side."""
+        with self._lock:
+            idx = self._range_indices(t0_ns, t1_ns, margin)
+            frames = [self._frames[i] for i in idx.tolist()]
+            return self._t[idx], frames  # type: ignore[return-value]
+
+    def latest(self) -> tuple[int, np.ndarray] | None:
+        """(timestamp, frame) of the newest frame, or None."""
+        with self._lock:
+            if self._n == 0:
+                return None
+            slot = (self._n - 1) % self.capacity
+            return int(self._t[slot]), self._frames[slot]  # type: ignore[return-value]
+
+
+@dataclass
+class BufferConfig:
+    """What :class:`StreamBuffer` holds.
+
+    ``placements``: IMU placements present in the rig (subset of PLACEMENTS).
+    ``imu_rate_hz``: nominal rate, one value or one per placement.
+    ``imu_seconds``/``frame_capacity``: ring sizes (the longest window plus slack).
+    ``required``: streams whose newest sample sets ``t_ref`` (default: all configured).
+    ``stale_after_s``: a stream with no sample for this long does not hold ``t_ref`` back and
+    is reported missing ("stale").
+    """
+
+    placements: tuple[str, ...] = PLACEMENTS
+    imu_channels: int = 3
+    imu_rate_hz: float | Mapping[str, float] = 50.0
+    imu_seconds: float = 20.0
+    camera: bool = True
+    camera_fps: float | None = 30.0
+    frame_capacity: int = 128
+    required: tuple[str, ...] | None = None
+    stale_after_s: float = 1.0
+    max_gap_periods: float = 3.0
+
+    def __post_init__(self) -> None:
+        self.placements = tuple(self.placements)
+        bad = [p for p in self.placements if p not in PLACEMENTS]
+        if bad or len(set(self.placements)) != len(self.placements):
+            raise InputError(
+                f"buffer placements {list(self.placements)}: each must be one of "
+                f"{list(PLACEMENTS)}, at most once"
+            )
+        for p in self.placements:
+            if not self.rate_for(p) > 0:
+                raise InputError(f"buffer: IMU rate for {p} must be > 0, got {self.rate_for(p)}")
+        if self.imu_channels < 1:
+            raise InputError(f"buffer: imu_channels must be >= 1, got {self.imu_channels}")
+        if not self.imu_seconds > 0 or self.frame_capacity < 2:
+            raise InputError("buffer: imu_seconds must be > 0 and frame_capacity >= 2")
+        if self.camera_fps is not None and not self.camera_fps > 0:
+            raise InputError(f"buffer: camera_fps must be > 0, got {self.camera_fps}")
+        if not self.stale_after_s > 0 or not self.max_gap_periods >= 1:
+            raise InputError("buffer: stale_after_s must be > 0 and max_gap_periods >= 1")
+        streams = self.stream_names()
+        if self.required is not None:
+            self.required = tuple(self.required)
+            unknown = [s for s in self.required if s not in streams]
+            if unknown:
+                raise InputError(
+                    f"buffer: required streams {unknown} are not configured (have {streams})"
+                )
+
+    def rate_for(self, placement: str) -> float:
+        """Nominal IMU rate of ``placement``."""
+        if isinstance(self.imu_rate_hz, Mapping):
+            return float(self.imu_rate_hz.get(placement, 0.0))
+        return float(self.imu_rate_hz)
+
+    def stream_names(self) -> list[str]:
+        """Configured stream names: the placements, then "camera" if present."""
+        return [*self.placements, *([CAMERA] if self.camera else [])]
+
+
+class StreamBuffer:
+    """The rings of a rig (up to four IMU placements and the camera) and window assembly.
+
+    Drivers get their sinks from :meth:`imu_sink` / :meth:`frame_sink`; the scheduler calls
+    :meth:`assemble_window`; the GUI reads :meth:`health`.
+    """
+
+    def __init__(
+        self,
+        config: BufferConfig | None = None,
+        clock: Clock | None = None,
+        clock_maps: Mapping[str, StreamClock] | None = None,
+    ) -> None:
+        self.config = cfg = config or BufferConfig()
+        self.clock = clock or HostClock()
+        maps = dict(clock_maps or {})
+        self.imu: dict[str, ImuRing] = {
+            p: ImuRing(
+                p,
+                capacity=max(2, round(cfg.imu_seconds * cfg.rate_for(p))),
+                channels=cfg.imu_channels,
+                nominal_rate_hz=cfg.rate_for(p),
+                clock_map=maps.get(p),
+                clock=self.clock,
+            )
+            for p in cfg.placements
+        }
+        self.camera: FrameRing | None = (
+            FrameRing(CAMERA, cfg.frame_capacity, cfg.camera_fps, self.clock)
+            if cfg.camera
+            else None
+        )
+        self.required: tuple[str, ...] = (
+            cfg.required if cfg.required is not None else tuple(cfg.stream_names())
+        )
+
+    def imu_sink(self, placement: str) -> ImuRing:
+        """The ring a driver for ``placement`` pushes into."""
+        if placement not in self.imu:
+            raise InputError(
+                f"no IMU stream {placement!r} in this rig (configured: {list(self.imu)})"
+            )
+        return self.imu[placement]
+
+    def frame_sink(self) -> FrameRing:
+        """The camera ring."""
+        if self.camera is None:
+            raise InputError("this rig has no camera stream (configured without one)")
+        return self.camera
+
+    def _rings(self) -> dict[str, _Ring]:
+        rings: dict[str, _Ring] = dict(self.imu)
+        if self.camera is not None:
+            rings[CAMERA] = self.camera
+        return rings
+
+    def health(self) -> dict[str, StreamCounters]:
+        """Counters of every configured stream."""
+        return {name: ring.counters() for name, ring in self._rings().items()}
+
+    def missing_streams(self, now_ns: int | None = None) -> dict[str, str]:
+        """Streams that cannot contribute right now (down, no data, stale) → reason."""
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        out = {}
+        for name, ring in self._rings().items():
+            reason = self._unavailable(ring, now)
+            if reason is not None:
+                out[name] = reason
+        return out
+
+    def _unavailable(self, ring: _Ring, now: int) -> str | None:
+        if not ring.up:
+            return f"down: {ring.down_reason}"
+        newest = ring.newest_ns
+        if newest is None:
+            return "no data yet"
+        age = (now - newest) / _NS
+        if age > self.config.stale_after_s:
+            return f"stale: no sample for {age:.2f} s"
+        return None
+
+    def default_t_ref(self, now_ns: int | None = None) -> int | None:
+        """The oldest "newest sample" over the required streams that are available; None when
+        none is."""
+        now = self.clock.now_ns() if now_ns is None else now_ns
+        rings = self._rings()
+        newest = [
+            rings[name].newest_ns
+            for name in self.required
+            if self._unavailable(rings[name], now) is None
+        ]
+        valid = [t for t in newest if t is not None]
+        return min(valid) if valid else None
+
+    def assemble_window(
+        self,
+        t_ref_ns: int | None = None,
+        window_s: float = 2.0,
+        imu_rate_hz: float = 50.0,
+        num_frames: int = 16,
+    ) -> Window:
+        """Build the window ending at ``t_ref_ns`` (default :meth:`default_t_ref`; when no
+        stream is available, "now" with every stream missing). See :mod:`evimae_stream.window`
+        for the grids and the missing rules."""
+        if not window_s > 0 or not imu_rate_hz > 0 or num_frames < 1:
+            raise InputError(
+                f"window: window_s ({window_s}) and imu_rate_hz ({imu_rate_hz}) must be > 0 "
+                f"and num_frames ({num_frames}) >= 1"
+            )
+        now = self.clock.now_ns()
+        unavailable = {name: self._unavailable(r, now) for name, r in self._rings().items()}
+        if t_ref_ns is None:
+            t_ref_ns = self.default_t_ref(now)
+        if t_ref_ns is None:
+            t_ref_ns = now
+        t_ref = int(t_ref_ns)
+        grid = imu_grid(t_ref, window_s, imu_rate_hz)
+        fgrid = frame_grid(t_ref, window_s, num_frames)
+        missing: dict[str, str] = {}
+        newest: list[int] = []
+        imu: dict[str, np.ndarray | None] = {}
+        for p in PLACEMENTS:
+            ring = self.imu.get(p)
+            imu[p] = None
+            if ring is None:
+                missing[p] = "not configured"
+                continue
+            down = unavailable[p]
+            if down is not None and down.startswith("down"):
+                missing[p] = down
+                continue
+            snap = ring.snapshot(int(grid[0]), int(grid[-1]), margin=1)
+            vals, why = resample_imu(
+                snap.t_ns,
+                snap.values,
+                grid,
+                ring.nominal_rate_hz or imu_rate_hz,
+                self.config.max_gap_periods,
+            )
+            if vals is None:
+                missing[p] = why or "unusable"
+                continue
+            imu[p] = vals
+            newest.append(int(snap.t_ns[-1]))
+        frames, ftimes = self._frames(fgrid, window_s, num_frames, unavailable, missing)
+        if ftimes is not None:
+            newest.append(int(ftimes.max()))
+        return Window(
+            t_ref_ns=t_ref,
+            t_start_ns=t_ref - round(window_s * _NS),
+            window_s=float(window_s),
+            imu_rate_hz=float(imu_rate_hz),
+            imu_times_ns=grid,
+            imu=imu,
+            frame_grid_ns=fgrid,
+            frames=frames,
+            frame_times_ns=ftimes,
+            missing=missing,
+            newest_sample_ns=max(newest) if newest else None,
+        )
+
+    def _frames(
+        self,
+        fgrid: np.ndarray,
+        window_s: float,
+        num_frames: int,
+        unavailable: dict[str, str | None],
+        missing: dict[str, str],
+    ) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+        cam = self.camera
+        if cam is None:
+            missing[CAMERA] = "not configured"
+            return None, None
+        down = unavailable[CAMERA]
+        if down is not None and down.startswith("down"):
+            missing[CAMERA] = down
+            return None, None
+        times, frames = cam.snapshot(int(fgrid[0]), int(fgrid[-1]), margin=1)
+        if cam.nominal_rate_hz:
+            period = _NS / cam.nominal_rate_hz
+        elif len(times) >= 2:
+            period = float(np.median(np.diff(times)))
+        else:
+            period = window_s * _NS / num_frames
+        idx, why = pick_frames(times, fgrid, 2.0 * period)
+        if idx is None:
+            missing[CAMERA] = why or "unusable"
+            return None, None
+        return [frames[i] for i in idx.tolist()], times[idx]
