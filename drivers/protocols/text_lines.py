@@ -1,0 +1,216 @@
+"""Text-line IMU protocols: ``csv`` (serial) and ``nus`` (Nordic UART over BLE).
+
+One sample per line; fields separated by ``,`` (also ``;``, tab or spaces); ``\\n`` or ``\\r\\n``
+line ends; lines starting with ``#`` are comments (firmware banners) and are skipped silently.
+
+``csv`` (serial, e.g. the Arduino MPU6050 sketch): ``ax,ay,az[,gx,gy,gz][,t_dev]`` — by default
+the layout follows the field count of the first valid line (3: ax,ay,az; 4: +t; 6: +gyro;
+7: +gyro,t) and stays fixed; ``cols=`` names columns explicitly (``_`` skips one).
+
+``nus`` (the Bangle.js app in ``drivers/firmware/banglejs``): ``t_ms,ax,ay,az`` with ``t_ms`` the
+watch's time in integer milliseconds and acceleration in g (3 decimals). Several lines may arrive
+in one BLE notification and one line may be split across notifications. Also accepted: the
+variants ``ax,ay,az`` (no time), ``t,ax,ay,az,gx,gy,gz``, and Espruino-printed JSON objects such
+as ``{"x":0.01,"y":-0.98,"z":0.12}`` (optionally with ``"t"``/``"time"`` in ms).
+
+Values are multiplied by ``scale`` (g per unit) and ``gscale`` (deg/s per unit); ``t`` by the
+factor of ``tunit`` (``ms`` by default) to give seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+
+from drivers.config import TIME_UNITS, TextFormat
+from drivers.protocols.base import ImuSample, StreamParser
+
+#: longest line accepted; anything longer is garbage (e.g. a binary stream at the wrong baud)
+MAX_LINE_BYTES = 256
+
+CSV_LAYOUTS: dict[int, tuple[str, ...]] = {
+    3: ("ax", "ay", "az"),
+    4: ("ax", "ay", "az", "t"),
+    6: ("ax", "ay", "az", "gx", "gy", "gz"),
+    7: ("ax", "ay", "az", "gx", "gy", "gz", "t"),
+}
+NUS_LAYOUTS: dict[int, tuple[str, ...]] = {
+    3: ("ax", "ay", "az"),
+    4: ("t", "ax", "ay", "az"),
+    7: ("t", "ax", "ay", "az", "gx", "gy", "gz"),
+}
+_SEP = re.compile(r"[,;\s]+")
+_VALUE_ORDER = ("ax", "ay", "az", "gx", "gy", "gz")
+
+
+class TextLineParser(StreamParser):
+    """Line-oriented parser with a column layout (explicit, or locked from the first line)."""
+
+    def __init__(
+        self, fmt: TextFormat, layouts: dict[int, tuple[str, ...]], allow_json: bool
+    ) -> None:
+        super().__init__()
+        self.fmt = fmt
+        self._layouts = layouts
+        self._allow_json = allow_json
+        self._layout: tuple[str, ...] | None = fmt.cols
+        self._buf = bytearray()
+        self._discarding = False
+        self._tfactor = TIME_UNITS[fmt.tunit]
+
+    @property
+    def channels(self) -> int | None:
+        if self._layout is None:
+            return None
+        return 6 if "gx" in self._layout else 3
+
+    def reset(self) -> None:
+        self._buf.clear()
+        self._discarding = False
+
+    def _feed(self, data: bytes) -> list[ImuSample]:
+        out: list[ImuSample] = []
+        self._buf += data
+        start = 0
+        while True:
+            end = self._buf.find(b"\n", start)
+            if end < 0:
+                break
+            line = bytes(self._buf[start:end])
+            start = end + 1
+            if self._discarding:
+                self._discarding = False
+                continue
+            sample = self._line(line)
+            if sample is not None:
+                out.append(sample)
+        del self._buf[:start]
+        if len(self._buf) > MAX_LINE_BYTES:
+            # no line end in sight: drop it and everything up to the next newline
+            if not self._discarding:
+                self.counters.bad_parse += 1
+            self._discarding = True
+            self._buf.clear()
+        return out
+
+    def _line(self, raw: bytes) -> ImuSample | None:
+        text_b = raw.strip(b" \t\r\x00")
+        if not text_b or text_b.startswith(b"#"):
+            return None
+        try:
+            text = text_b.decode("ascii")
+        except UnicodeDecodeError:
+            self.counters.bad_parse += 1
+            return None
+        if self._allow_json and text.startswith("{"):
+            fields = self._json_fields(text)
+        else:
+            fields = self._csv_fields(text)
+        if fields is None:
+            self.counters.bad_parse += 1
+            return None
+        return fields
+
+    def _csv_fields(self, text: str) -> ImuSample | None:
+        parts = [p for p in _SEP.split(text) if p]
+        layout = self._layout or self._layouts.get(len(parts))
+        if layout is None or len(parts) != len(layout):
+            return None
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            return None
+        named = {name: x for name, x in zip(layout, numbers, strict=True) if name != "_"}
+        return self._sample(named, layout)
+
+    def _json_fields(self, text: str) -> ImuSample | None:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        named: dict[str, float] = {}
+        try:
+            for key in ("x", "y", "z"):
+                named["a" + key] = float(obj[key])
+            for key in ("t", "time", "ms"):
+                if key in obj:
+                    named["t"] = float(obj[key])
+                    break
+        except (KeyError, TypeError, ValueError):
+            return None
+        layout = ("t", "ax", "ay", "az") if "t" in named else ("ax", "ay", "az")
+        return self._sample(named, layout)
+
+    def _sample(self, named: dict[str, float], layout: tuple[str, ...]) -> ImuSample | None:
+        if not all(math.isfinite(x) for x in named.values()):
+            return None
+        if self._layout is None:
+            self._layout = layout
+        elif ("gx" in named) != (self.channels == 6):
+            return None
+        keys = _VALUE_ORDER if self.channels == 6 else _VALUE_ORDER[:3]
+        values = np.array([named[k] for k in keys], dtype=np.float32)
+        values[:3] *= self.fmt.scale
+        values[3:] *= self.fmt.gscale
+        t = named.get("t")
+        return ImuSample(values, None if t is None else t * self._tfactor)
+
+
+class CsvParser(TextLineParser):
+    """``csv`` over serial: ``ax,ay,az[,gx,gy,gz][,t_dev]`` (see the module docstring)."""
+
+    name = "csv"
+
+    def __init__(self, fmt: TextFormat | None = None) -> None:
+        super().__init__(fmt or TextFormat(), CSV_LAYOUTS, allow_json=False)
+
+
+class NusParser(TextLineParser):
+    """``nus`` over BLE: ``t_ms,ax,ay,az`` lines (and the variants in the module docstring)."""
+
+    name = "nus"
+
+    def __init__(self, fmt: TextFormat | None = None) -> None:
+        super().__init__(fmt or TextFormat(), NUS_LAYOUTS, allow_json=True)
+
+
+def format_csv_line(acc_g, gyro_dps=None, t_dev: float | None = None) -> str:
+    """One ``csv`` line as the Arduino sketch prints it: g and deg/s with 4/2 decimals, then the
+    device time in integer milliseconds."""
+    fields = [f"{x:.4f}" for x in acc_g]
+    if gyro_dps is not None:
+        fields += [f"{x:.2f}" for x in gyro_dps]
+    if t_dev is not None:
+        fields.append(str(round(t_dev * 1000)))
+    return ",".join(fields) + "\r\n"
+
+
+def format_nus_line(t_ms: int, acc_g) -> str:
+    """One ``nus`` line as the Bangle.js app prints it: ``t_ms,ax,ay,az`` (g, 3 decimals)."""
+    return f"{int(t_ms)},{acc_g[0]:.3f},{acc_g[1]:.3f},{acc_g[2]:.3f}\n"
+
+
+def encode_csv(samples, t_dev=None, gyro=None) -> bytes:
+    """Many ``csv`` lines: ``samples`` (N,3) g, optional ``gyro`` (N,3) deg/s, ``t_dev`` (N,) s."""
+    lines = []
+    for i, acc in enumerate(samples):
+        lines.append(
+            format_csv_line(
+                acc,
+                None if gyro is None else gyro[i],
+                None if t_dev is None else float(t_dev[i]),
+            )
+        )
+    return "".join(lines).encode("ascii")
+
+
+def encode_nus(samples, t_ms) -> bytes:
+    """Many ``nus`` lines: ``samples`` (N,3) g, ``t_ms`` (N,) integer milliseconds."""
+    return "".join(
+        format_nus_line(int(t), acc) for t, acc in zip(t_ms, samples, strict=True)
+    ).encode("ascii")

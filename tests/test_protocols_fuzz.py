@@ -1,0 +1,118 @@
+"""Hypothesis fuzz of every parser: no exception on any bytes and any split; valid frames
+embedded in garbage are recovered."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers.config import TextFormat
+from drivers.protocols import CsvParser, NusParser, WitmotionBleParser, WitmotionSerialParser
+from drivers.protocols.text_lines import encode_csv, encode_nus
+from drivers.protocols.witmotion import ACC_SCALE, encode_ble_packet, encode_serial_sample
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PARSERS = {
+    "csv": lambda: CsvParser(),
+    "csv_cols": lambda: CsvParser(TextFormat(cols=("ax", "ay", "az", "t"))),
+    "nus": lambda: NusParser(),
+    "witmotion_serial": WitmotionSerialParser,
+    "witmotion_ble": WitmotionBleParser,
+}
+
+acc_strategy = st.lists(
+    st.tuples(*[st.floats(-7.9, 7.9, allow_nan=False) for _ in range(3)]), min_size=1, max_size=8
+)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def feed_all(parser, chunks) -> list:
+    out = []
+    for chunk in chunks:
+        out += parser.feed(chunk)
+    return out
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(sorted(PARSERS)),
+    data=st.binary(max_size=600),
+    cuts=st.lists(st.integers(0, 600), max_size=12),
+)
+def test_any_bytes_any_split_never_raise_and_counters_add_up(name, data, cuts):
+    parser = PARSERS[name]()
+    out = feed_all(parser, split(data, cuts))
+    assert parser.counters.bytes == len(data)
+    assert parser.counters.samples == len(out)
+    for sample in out:
+        assert sample.values.dtype == np.float32
+        assert sample.values.shape in ((3,), (6,))
+        assert np.isfinite(sample.values).all()
+
+
+def encoded(name: str, acc: np.ndarray) -> bytes:
+    n = len(acc)
+    if name == "witmotion_serial":
+        return b"".join(encode_serial_sample(a) for a in acc)
+    if name == "witmotion_ble":
+        return b"".join(encode_ble_packet(a) for a in acc)
+    if name == "nus":
+        return encode_nus(acc, 1000 + 20 * np.arange(n))
+    return encode_csv(acc, t_dev=1.0 + 0.01 * np.arange(n))
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["csv", "csv_cols", "nus", "witmotion_serial", "witmotion_ble"]),
+    acc=acc_strategy,
+    before=st.binary(max_size=300),
+    after=st.binary(max_size=60),
+    cuts=st.lists(st.integers(0, 1000), max_size=10),
+)
+def test_valid_frames_after_garbage_are_recovered(name, acc, before, after, cuts):
+    acc = np.array(acc)
+    binary = name.startswith("witmotion")
+    if binary:
+        # garbage without a header byte: it cannot fake a frame that swallows a real one
+        before, after = before.replace(b"\x55", b""), after.replace(b"\x55", b"")
+    else:
+        # garbage ends at a line break (the sender's next line starts clean)
+        before = before.replace(b"\n", b"") + b"\n"
+    data = before + encoded(name, acc) + after
+    parser = PARSERS[name]()
+    out = feed_all(parser, split(data, cuts))
+    got = np.array([s.values[:3] for s in out])
+    assert got.shape == acc.shape, (got, acc)
+    np.testing.assert_allclose(
+        got, acc, atol=max(ACC_SCALE, 5e-4) if binary or name == "nus" else 1e-4
+    )
+
+
+@FUZZ
+@given(
+    acc=acc_strategy,
+    noise=st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 2000), max_size=10),
+)
+def test_witmotion_serial_resyncs_between_frames_despite_any_noise(acc, noise, cuts):
+    """Noise (even with 0x55 bytes) between cycles costs at most the next cycle's frames."""
+    acc = np.array(acc)
+    cycles = [encode_serial_sample(a) for a in acc]
+    data = b""
+    for i, cycle in enumerate(cycles):
+        data += noise[i % len(noise)] + cycle
+    # three clean cycles at the end: they must always come through
+    tail = np.array([[0.5, -0.5, 1.0]] * 3)
+    data += b"".join(encode_serial_sample(a) for a in tail)
+    parser = WitmotionSerialParser()
+    out = feed_all(parser, split(data, cuts))
+    got = np.array([s.values[:3] for s in out])
+    np.testing.assert_allclose(got[-2:], tail[-2:], atol=ACC_SCALE)
