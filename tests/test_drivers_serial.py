@@ -1,0 +1,160 @@
+"""Serial IMU driver on real pseudo-terminals: streaming, garbage, unplug/replug, stop."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pytest
+
+from drivers.base import LinkState
+from drivers.config import BackoffConfig, SerialImuConfig
+from drivers.protocols.text_lines import format_csv_line
+from drivers.protocols.witmotion import ACC_SCALE, encode_serial_sample
+from drivers.serial_imu import SerialImuDriver
+from evimae_stream.errors import DeviceError
+from tests.pty_device import PtyDevice
+from tests.recording_sink import RecordingSink, wait_for
+
+FAST = BackoffConfig(initial_s=0.05, max_s=0.4)
+
+
+def acc_of(i: int) -> np.ndarray:
+    """A deterministic 'motion' so every received sample can be checked by its index."""
+    return np.array([np.sin(i / 7), np.cos(i / 5), 1.0 + 0.001 * (i % 100)])
+
+
+def csv_bytes(i: int) -> bytes:
+    return format_csv_line(acc_of(i), t_dev=i * 0.01).encode()
+
+
+@pytest.fixture
+def devices():
+    made: list[PtyDevice] = []
+    yield made
+    for d in made:
+        d.close()
+
+
+def driver_for(link, protocol="csv", **kwargs) -> tuple[SerialImuDriver, RecordingSink]:
+    sink = RecordingSink()
+    cfg = SerialImuConfig(port=str(link), protocol=protocol, backoff=FAST, **kwargs)
+    return SerialImuDriver(cfg, sink), sink
+
+
+def test_csv_stream_at_100hz_delivers_every_sample_with_device_time(tmp_path, devices):
+    dev = PtyDevice(tmp_path / "ttyIMU0", csv_bytes, rate_hz=100)
+    devices.append(dev)
+    drv, sink = driver_for(dev.link)
+    drv.connect()
+    drv.start()
+    assert wait_for(lambda: len(sink.samples) >= 80, 5.0)
+    stats = drv.stats
+    drv.stop()
+    assert not drv.running and drv.state is LinkState.STOPPED
+    t_dev = np.array(sink.t_dev())
+    idx = np.round(t_dev / 0.01).astype(int)
+    # consecutive, no sample lost or repeated (the first may be a partial line, so start anywhere)
+    assert (np.diff(idx) == 1).all()
+    np.testing.assert_allclose(sink.values(), [acc_of(i) for i in idx], atol=1e-4)
+    t_host = np.array([t for t, _, _ in sink.samples])
+    assert (np.diff(t_host) >= 0).all()
+    assert sink.kinds() == ["up"]
+    assert stats.state == "up" and stats.samples >= 80 and stats.bad_frames <= 1
+    assert stats.bytes >= 80 * len(csv_bytes(0)) - 40
+    assert 20 < stats.rate_hz < 300  # a measured rate, not a fixed number
+
+
+def test_witmotion_garbage_and_bad_frames_are_counted_and_stream_continues(tmp_path, devices):
+    def cycle(i: int) -> bytes:
+        return encode_serial_sample(acc_of(i), gyro_dps=(10.0, 0.0, -10.0), t_s=i * 0.01)
+
+    dev = PtyDevice(tmp_path / "ttyWT", cycle, rate_hz=100)
+    devices.append(dev)
+    drv, sink = driver_for(dev.link, protocol="witmotion")
+    drv.start()
+    assert wait_for(lambda: len(sink.samples) >= 10, 5.0)
+    bad = bytearray(cycle(0))
+    bad[21] ^= 0x5A  # the accel frame (after the time frame) gets a corrupted checksum
+    dev.inject(b"\xde\xad\xbe\xef" + bytes(bad) + cycle(1)[:15])  # garbage, bad frame, truncated
+    n = len(sink.samples)
+    assert wait_for(lambda: len(sink.samples) >= n + 20, 5.0)
+    drv.stop()
+    stats = drv.stats
+    assert stats.bad_checksum >= 1 and stats.bad_parse >= 1
+    values = sink.values()
+    t_dev = np.array(sink.t_dev(), dtype=float)
+    idx = np.round(t_dev / 0.01).astype(int)
+    np.testing.assert_allclose(values[:, :3], [acc_of(i) for i in idx], atol=ACC_SCALE)
+    assert values.shape[1] == 6 and sink.kinds() == ["up"]
+
+
+def test_unplug_marks_down_reconnects_with_backoff_and_comes_back(tmp_path, devices, caplog):
+    caplog.set_level(logging.INFO, logger="drivers")
+    dev = PtyDevice(tmp_path / "ttyUSB-by-id", csv_bytes, rate_hz=100)
+    other = PtyDevice(tmp_path / "ttyOther", csv_bytes, rate_hz=50)
+    devices += [dev, other]
+    drv, sink = driver_for(dev.link)
+    drv2, sink2 = driver_for(other.link)
+    drv.start()
+    drv2.start()
+    assert wait_for(lambda: drv.state is LinkState.UP and drv2.state is LinkState.UP, 5.0)
+
+    dev.unplug()
+    assert wait_for(lambda: drv.state is LinkState.DOWN, 3.0)
+    n_other = len(sink2.samples)
+    time.sleep(0.6)  # several reconnect attempts against a missing device node
+    assert drv.stats.last_error and "ttyUSB-by-id" in drv.stats.last_error
+    assert len(sink2.samples) > n_other + 10  # the other stream goes on meanwhile
+    assert drv2.state is LinkState.UP
+
+    n = len(sink.samples)
+    dev.replug()
+    assert wait_for(lambda: drv.state is LinkState.UP and len(sink.samples) > n + 20, 5.0)
+    stats = drv.stats
+    drv.stop()
+    drv2.stop()
+    assert stats.reconnects == 1
+    kinds = sink.kinds()
+    assert kinds == ["up", "down", "up"], kinds
+    assert sink.events[1][1]  # a reason is given
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "ttyUSB" in r.message]
+    assert len(warnings) == 1, [r.message for r in warnings]  # one warning per outage
+    assert any("back up" in r.message for r in caplog.records)
+    assert sink2.kinds() == ["up"]
+
+
+def test_silent_port_is_treated_as_a_stall(tmp_path, devices):
+    dev = PtyDevice(tmp_path / "ttySilent", csv_bytes, rate_hz=100)
+    devices.append(dev)
+    drv, sink = driver_for(dev.link, stall_timeout_s=0.3)
+    drv.start()
+    assert wait_for(lambda: drv.state is LinkState.UP, 3.0)
+    dev._paused.set()  # the device stops talking but the port stays
+    assert wait_for(lambda: drv.state is LinkState.DOWN, 3.0)
+    assert "no data for 0.3 s" in (drv.stats.last_error or "")
+    dev._paused.clear()
+    assert wait_for(lambda: drv.state is LinkState.UP, 3.0)
+    drv.stop()
+    assert sink.kinds() == ["up", "down", "up"]
+
+
+def test_connect_to_missing_port_raises_one_line_and_stop_is_prompt_while_retrying(tmp_path):
+    cfg = SerialImuConfig(port=str(tmp_path / "ttyNope"), backoff=BackoffConfig(0.5, 5.0))
+    sink = RecordingSink()
+    drv = SerialImuDriver(cfg, sink)
+    with pytest.raises(DeviceError, match=r"ttyNope.*cannot open") as info:
+        drv.connect()
+    assert "\n" not in str(info.value)
+    drv.start()
+    assert wait_for(lambda: drv.state is LinkState.DOWN, 3.0)
+    drv.stop(timeout_s=1.0)  # while sleeping in the backoff
+    assert not drv.running
+    assert sink.kinds() == ["down"]
+
+
+def test_backoff_delays_grow_and_are_capped():
+    delays = BackoffConfig(initial_s=0.2, max_s=5.0, factor=2.0).delays()
+    got = [next(delays) for _ in range(8)]
+    assert got == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
