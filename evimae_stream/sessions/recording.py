@@ -10,6 +10,7 @@ the file and row.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -130,12 +131,13 @@ def _read_labels(path: Path) -> list[Segment]:
         return []
     text = read_text(f)
     complete = text.endswith("\n")
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or [c.strip() for c in rows[0]] != ["start_s", "end_s", "label"]:
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, row) for row in reader]
+    if not rows or [c.strip() for c in rows[0][1]] != ["start_s", "end_s", "label"]:
         raise format_error(f, 1, "header must be start_s,end_s,label", "restore the header row")
     out: list[Segment] = []
-    for i, row in enumerate(rows[1:], start=2):
-        last = i == len(rows)
+    for k, (i, row) in enumerate(rows[1:], start=2):
+        last = k == len(rows)
         try:
             if len(row) != 3:
                 raise ValueError(f"{len(row)} fields, expected 3")

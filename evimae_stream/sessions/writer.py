@@ -195,6 +195,7 @@ class SessionWriter:
         self._closed = False
         self._counts = {p: 0 for p in imu}
         self._last_t = {p: None for p in imu}
+        self._has_dev: dict[str, bool] = {}  # decided by each stream's first sample
         self._imu: dict[str, _Appender] = {}
         self._ts: _Appender | None = None
         self._labels: _Appender | None = None
@@ -269,6 +270,15 @@ class SessionWriter:
         os.replace(tmp, self.path / SESSION_JSON)
 
     # -- streams -------------------------------------------------------------------------------
+    def _check_dev(self, placement: str, has_dev: bool) -> None:
+        """A stream has a device time in every row or in none (call with its lock held)."""
+        want = self._has_dev.setdefault(placement, has_dev)
+        if want != has_dev:
+            raise ValueError(
+                f"IMU {placement!r}: t_dev must be given for every sample or for none "
+                f"(this stream started {'with' if want else 'without'} it)"
+            )
+
     def _appender(self, placement: str) -> tuple[ImuSpec, _Appender]:
         try:
             return self.imu_specs[placement], self._imu[placement]
@@ -286,8 +296,8 @@ class SessionWriter:
                 f"IMU {placement!r}: got {v.size} values, expected {len(spec.channels)} "
                 f"({','.join(spec.channels)})"
             )
-        if not np.isfinite(v).all():
-            raise ValueError(f"IMU {placement!r}: non-finite value in {v.tolist()}")
+        if not np.isfinite(v).all() or (t_dev is not None and not math.isfinite(t_dev)):
+            raise ValueError(f"IMU {placement!r}: non-finite value in {v.tolist()}, t_dev {t_dev}")
         t = int(t_host_ns)
         with app.lock:
             last = self._last_t[placement]
@@ -295,6 +305,7 @@ class SessionWriter:
                 raise ValueError(
                     f"IMU {placement!r}: t_host_ns {t} does not increase (last {last})"
                 )
+            self._check_dev(placement, t_dev is not None)
             app.write(_fmt_row(t, t_dev, v))
             self._last_t[placement] = t
             self._counts[placement] += 1
@@ -320,7 +331,7 @@ class SessionWriter:
             td = np.asarray(t_dev, dtype=np.float64).reshape(-1)
             if td.shape != (n,):
                 raise ValueError(f"IMU {placement!r}: t_dev shape {td.shape}, expected ({n},)")
-        if not np.isfinite(v).all():
+        if not np.isfinite(v).all() or (td is not None and not np.isfinite(td).all()):
             raise ValueError(f"IMU {placement!r}: non-finite values in the block")
         if n > 1 and not (np.diff(t) > 0).all():
             raise ValueError(f"IMU {placement!r}: t_host_ns in the block does not increase")
@@ -339,6 +350,7 @@ class SessionWriter:
                 raise ValueError(
                     f"IMU {placement!r}: t_host_ns {int(t[0])} does not increase (last {last})"
                 )
+            self._check_dev(placement, td is not None)
             app.write(text)
             self._last_t[placement] = int(t[-1])
             self._counts[placement] += n
@@ -373,8 +385,8 @@ class SessionWriter:
         start_s, end_s = float(start_s), float(end_s)
         if not (math.isfinite(start_s) and math.isfinite(end_s) and end_s >= start_s):
             raise ValueError(f"label {label!r}: bad span {start_s}..{end_s}")
-        if not isinstance(label, str) or not label.strip():
-            raise ValueError(f"label must be a non-empty string, got {label!r}")
+        if not isinstance(label, str) or not label.strip() or not label.isprintable():
+            raise ValueError(f"label must be a non-empty line of printable text, got {label!r}")
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([repr(start_s), repr(end_s), label])
         with self._label_lock:
