@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 class Table:
     """Rows of a CSV file split into cells.
 
-    ``rows[i]`` is the list of cells of the file's line ``line_numbers[i]`` (1-based).
+    ``rows[i]`` is the list of cells of the file's line ``line_numbers[i]`` (1-based) and
+    ``lines[i]`` that line's text (for numpy's fast parser).
     ``dropped_tail`` is True when an incomplete last line was dropped (see :func:`read_table`).
     """
 
@@ -33,6 +34,8 @@ class Table:
     rows: list[list[str]]
     line_numbers: list[int]
     dropped_tail: bool = False
+    lines: list[str] | None = None
+    quoted: bool = False
 
 
 def format_error(path: Path, row: int | None, problem: str, fix: str) -> FormatError:
@@ -95,6 +98,7 @@ def read_table(
         dropped = True
     while lines and lines[-1].strip() == "":
         lines.pop()
+    quoted = quoted and any('"' in line for line in lines)
     if quoted:
         split = list(csv.reader(line.rstrip("\r") for line in lines))
     else:
@@ -120,6 +124,7 @@ def read_table(
             ncols = len(head)
     rows: list[list[str]] = []
     numbers: list[int] = []
+    texts: list[str] = []
     last = len(lines) - 1
     for i in range(start, len(lines)):
         cells = split[i]
@@ -147,7 +152,26 @@ def read_table(
             )
         rows.append(cells)
         numbers.append(i + 1)
-    return Table(Path(path), head, rows, numbers, dropped)
+        texts.append(lines[i])
+    return Table(Path(path), head, rows, numbers, dropped, texts, quoted)
+
+
+def _fast_parse(table: Table, cols: list[int], dtype) -> np.ndarray | None:
+    """numpy's C parser on the table's lines; None when any cell does not parse."""
+    if table.lines is None or not table.rows:
+        return None
+    try:
+        return np.loadtxt(
+            table.lines,
+            delimiter=",",
+            usecols=cols,
+            ndmin=2,
+            dtype=dtype,
+            comments=None,
+            quotechar='"' if table.quoted else None,
+        )
+    except (ValueError, OverflowError):
+        return None
 
 
 def numeric_column(
@@ -157,6 +181,13 @@ def numeric_column(
 
     Raises FormatError naming the first row whose cell is not a number.
     """
+    empties = sum(1 for r in table.rows if not r[col].strip()) if allow_empty else 0
+    if empties and empties == len(table.rows):
+        return np.full(len(table.rows), np.nan)
+    if not empties:
+        fast = _fast_parse(table, [col], dtype)
+        if fast is not None and (np.issubdtype(dtype, np.integer) or np.isfinite(fast).all()):
+            return fast[:, 0]
     cells = [r[col].strip() for r in table.rows]
     if allow_empty:
         cells = [c if c else "nan" for c in cells]
@@ -189,6 +220,9 @@ def numeric_block(table: Table, cols: list[int], names: list[str]) -> np.ndarray
     """Columns ``cols`` as an (N, len(cols)) float64 array (errors name row and column)."""
     if not table.rows:
         return np.empty((0, len(cols)), dtype=np.float64)
+    fast = _fast_parse(table, cols, np.float64)
+    if fast is not None and np.isfinite(fast).all():
+        return fast
     try:
         cells = np.array([[r[c] for c in cols] for r in table.rows], dtype=np.str_)
         arr = np.char.strip(cells).astype(np.float64)

@@ -180,12 +180,12 @@ class WearSession(FileVideoSession):
             raise format_error(csv_path, None, "fewer than 2 data rows", "is the file truncated?")
         n = len(table.rows)
         t = np.arange(n, dtype=np.float64) / WEAR_RATE_HZ
-        imu: dict[str, ImuStream] = {}
-        for slot in WEAR_SLOTS:
-            names = [f"{slot}_acc_{ax}" for ax in "xyz"]
-            values = numeric_block(table, [head.index(c) for c in names], names)
-            imu[slot] = ImuStream(slot, t, values.astype(np.float32), WEAR_RATE_HZ)
-        imu = {p: imu[p] for p in PLACEMENTS}
+        names = [f"{p}_acc_{ax}" for p in PLACEMENTS for ax in "xyz"]
+        values = numeric_block(table, [head.index(c) for c in names], names).astype(np.float32)
+        imu = {
+            p: ImuStream(p, t, values[:, 3 * k : 3 * k + 3].copy(), WEAR_RATE_HZ)
+            for k, p in enumerate(PLACEMENTS)
+        }
         stem = csv_path.stem
         s = cls(
             path=csv_path,
