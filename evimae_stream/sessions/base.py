@@ -65,7 +65,7 @@ class Session(ABC):
     """
 
     path: Path
-    kind: str  # "evimae" | "wear" | "cmummac" | "evimae-release" | ...
+    kind: str  # "recording" (ours) | "wear" | "cmummac" | ... (see sessions.open_session)
     imu: dict[str, ImuStream] = field(default_factory=dict)
     video: VideoInfo | None = None
     labels: list[Segment] = field(default_factory=list)
