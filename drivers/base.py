@@ -269,7 +269,7 @@ class Driver(ABC):
                     if self._state is not LinkState.DOWN:
                         outage_start = time.monotonic()
                         log.warning(
-                            "%s: stream down (%s); reconnecting with backoff %.1f–%.1f s",
+                            "%s: stream down (%s); reconnecting with backoff %g–%g s",
                             self.describe(),
                             reason,
                             self.backoff.initial_s,
