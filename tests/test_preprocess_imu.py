@@ -240,3 +240,18 @@ def test_bad_type_raises_input_error(bad: object) -> None:
 def test_non_integer_source_rate_raises() -> None:
     with pytest.raises(InputError, match="src_rate"):
         imu_to_spectrogram(np.zeros((250, 12)), src_rate=99.5)
+
+
+def test_window_too_long_for_the_spectrogram_raises() -> None:
+    with pytest.raises(InputError, match="too long"):
+        imu_to_spectrogram(np.zeros((32_001, 12), dtype=np.float32))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(2, 250, 12)))
+    on_gpu = imu_to_spectrogram(x.cuda())
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), imu_to_spectrogram(x), rtol=0, atol=TOL_DB)
