@@ -107,10 +107,14 @@ def load_official_checkpoint(path: str | Path, num_classes: int | None = None) -
             )
         num_classes = int(head.shape[0])
     use_graph = any(k.startswith("graph_encoder.") for k in state)
-    model = create_model("evimae_small", num_classes, use_graph=use_graph)
+    # built on the meta device: shapes for the check at no cost, and no random init to discard
+    with torch.device("meta"):
+        model = create_model("evimae_small", num_classes, use_graph=use_graph)
     problem = mismatch_report(model, state)
     if problem:
         raise ArtifactError(f"{path}: checkpoint does not match evimae_small: {problem}")
+    model = model.to_empty(device="cpu")
+    model.reset_fixed_buffers()
     model.load_state_dict(state, strict=True)
     model.eval()
     log.info("loaded %s (%d classes, graph %s)", path, num_classes, use_graph)

@@ -53,6 +53,16 @@ class EviMaeEncoder(nn.Module):
         self.norm_video = nn.LayerNorm(dv)
         self.norm = nn.LayerNorm(dv)
 
+    def reset_fixed_buffers(self) -> None:
+        """Recompute the fixed position tables in place (after ``to_empty`` from meta)."""
+        cfg = self.cfg
+        for name, n, d in (
+            ("pos_embed_a", cfg.imu_tokens, cfg.imu_embed_dim),
+            ("pos_embed_video", cfg.video_tokens, cfg.video_embed_dim),
+        ):
+            buf = getattr(self, name)
+            buf.copy_(sinusoid_table(n, d).to(buf.device, buf.dtype))
+
     def _init_encoder_weights(self) -> None:
         """Published initialisation (call after every submodule exists)."""
         for proj in (self.patch_embed_a.proj, self.patch_embed_video.proj):

@@ -29,10 +29,12 @@ def sinusoid_table(n_position: int, dim: int) -> torch.Tensor:
     angle(pos, j) = pos / 10000^(2·⌊j/2⌋/dim); sin on even j, cos on odd j (VideoMAE's
     ``get_sinusoid_encoding_table``), computed in float64 and rounded once, as published.
     """
-    pos = torch.arange(n_position, dtype=torch.float64).unsqueeze(1)  # (N, 1)
-    j = torch.arange(dim, dtype=torch.float64)
+    cpu = torch.device("cpu")  # real numbers even while a model is built on the meta device
+    pos = torch.arange(n_position, dtype=torch.float64, device=cpu).unsqueeze(1)  # (N, 1)
+    j = torch.arange(dim, dtype=torch.float64, device=cpu)
     denom = torch.pow(
-        torch.tensor(10000.0, dtype=torch.float64), 2 * torch.div(j, 2, rounding_mode="floor") / dim
+        torch.tensor(10000.0, dtype=torch.float64, device=cpu),
+        2 * torch.div(j, 2, rounding_mode="floor") / dim,
     )
     angle = pos / denom  # (N, dim)
     table = torch.empty_like(angle)

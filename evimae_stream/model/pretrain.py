@@ -110,6 +110,17 @@ class EviMaePretrain(EviMaeEncoder):
             )
             self.graph_encoder_to_decoder = nn.Linear(g, g, bias=False)
 
+    def reset_fixed_buffers(self) -> None:
+        """Recompute every fixed position table, the decoder's included."""
+        super().reset_fixed_buffers()
+        dd = self.pcfg.decoder_embed_dim
+        for name, n in (
+            ("decoder_pos_embed_a", self.cfg.imu_tokens),
+            ("decoder_pos_embed_video", self.cfg.video_tokens),
+        ):
+            buf = getattr(self, name)
+            buf.copy_(sinusoid_table(n, dd).to(buf.device, buf.dtype))
+
     # ---- targets ------------------------------------------------------------------------------
 
     def imu_target(self, imu: torch.Tensor) -> torch.Tensor:
