@@ -1,0 +1,215 @@
+"""The pretraining model (on evimae_tiny, and the published decoder keys on evimae_small)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evimae_stream.model import create_model, create_pretrain_model
+from evimae_stream.model.pretrain import random_masking
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread: the shared test machine is oversubscribed (see test_model_behaviour)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pre() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_pretrain_model("evimae_tiny")
+
+
+def _batch(model, b: int = 3, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    imu = torch.randn(b, 12, cfg.spec_time, cfg.spec_freq, generator=g)
+    video = torch.randn(b, 3, cfg.num_frames, cfg.img_size, cfg.img_size, generator=g)
+    return imu, video
+
+
+def test_losses_finite_and_gradients_reach_encoder_and_decoder(pre) -> None:
+    pre.train()
+    pre.zero_grad()
+    out = pre(*_batch(pre), generator=torch.Generator().manual_seed(0))
+    assert set(out) == {"loss", "loss_imu", "loss_video", "loss_contrastive", "loss_graph"}
+    for k, v in out.items():
+        assert v.dim() == 0 and torch.isfinite(v), k
+    pc = pre.pcfg
+    total = (
+        out["loss_imu"]
+        + out["loss_video"]
+        + pc.contrast_weight * out["loss_contrastive"]
+        + pc.graph_weight * out["loss_graph"]
+    )
+    torch.testing.assert_close(out["loss"], total)
+    out["loss"].backward()
+    for name in (
+        "patch_embed_a.proj.weight",
+        "patch_embed_video.proj.weight",
+        "blocks_a.0.norm1_a.weight",  # blocks_a runs with the IMU norms in pretraining
+        "blocks_video.0.attn.q_bias",
+        "blocks_u.0.norm1.weight",
+        "blocks_u.0.norm1_a.weight",
+        "blocks_u.0.norm1_v.weight",
+        "graph_encoder.layers.0.apply_func.mlp.linears.0.weight",
+        "graph_enc_mask_token",
+        "graph_encoder_to_decoder.weight",
+        "graph_decoder.layers.0.apply_func.linears.1.weight",
+        "decoder_embed.weight",
+        "mask_token",
+        "decoder_blocks.0.attn.qkv.weight",
+        "decoder_pred_a.weight",
+        "decoder_pred_video.weight",
+    ):
+        grad = dict(pre.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_random_masking_counts_and_restore() -> None:
+    g = torch.Generator().manual_seed(0)
+    for n, ratio, keep in ((160, 0.75, 40), (1568, 0.9, 156), (196, 0.9, 19)):
+        x = torch.arange(2 * n, dtype=torch.float32).reshape(2, n, 1).expand(2, n, 4)
+        kept, mask, ids_restore = random_masking(x, ratio, g)
+        assert kept.shape == (2, keep, 4)
+        assert mask.sum(dim=1).tolist() == [n - keep, n - keep]
+        # the kept tokens are exactly the positions the mask marks as visible
+        for s in range(2):
+            visible = x[s, mask[s] == 0, 0]
+            assert sorted(kept[s, :, 0].tolist()) == sorted(visible.tolist())
+        # ids_restore puts [kept, removed] back in the original order
+        removed = torch.zeros(2, n - keep, 4)
+        full = torch.gather(
+            torch.cat((kept, removed), 1), 1, ids_restore[..., None].expand(2, n, 4)
+        )
+        assert torch.equal(full[mask == 0], x[mask == 0])
+
+
+def test_pretrain_masking_ratios_in_forward(pre) -> None:
+    """The encoder sees exactly the kept IMU/video tokens; the graph masks >= 1 node."""
+    pre.eval()
+    imu, video = _batch(pre, b=2)
+    seen = {}
+
+    def grab(name):
+        def hook(_mod, args, _out):
+            seen.setdefault(name, args[0].shape)
+
+        return hook
+
+    handles = [
+        pre.blocks_video[0].register_forward_hook(grab("video")),
+        pre.blocks_u[0].register_forward_hook(grab("joint")),
+    ]
+    try:
+        with torch.no_grad():
+            pre(imu, video, generator=torch.Generator().manual_seed(0))
+    finally:
+        for h in handles:
+            h.remove()
+    cfg = pre.cfg
+    keep_v = int(cfg.video_tokens * (1 - 0.9))
+    keep_a = int(cfg.imu_tokens * (1 - 0.75))
+    assert seen["video"] == (2, keep_v, cfg.video_embed_dim)
+    assert seen["joint"] == (2, keep_a + keep_v, cfg.video_embed_dim)
+    tokens = pre.embed_imu(imu)
+    with torch.no_grad():
+        _, node_mask = pre.graph_loss(tokens, torch.Generator().manual_seed(0))
+    assert node_mask.sum().item() == 4  # half of 2 x 4 nodes
+    small_ratio = create_pretrain_model("evimae_tiny", mask_ratio_graph=0.1).eval()
+    with torch.no_grad():
+        _, node_mask = small_ratio.graph_loss(tokens[:4], torch.Generator().manual_seed(0))
+    assert node_mask.sum().item() == 1  # int(0.1 * 4) = 0, but at least one node is masked
+
+
+def test_seeded_masking_is_deterministic(pre) -> None:
+    pre.eval()
+    batch = _batch(pre)
+    with torch.no_grad():
+        a = pre(*batch, generator=torch.Generator().manual_seed(7))
+        b = pre(*batch, generator=torch.Generator().manual_seed(7))
+        c = pre(*batch, generator=torch.Generator().manual_seed(8))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert not torch.equal(a["loss_imu"], c["loss_imu"])
+
+
+def test_imu_target_rebuilds_all_twelve_channels_per_patch(pre) -> None:
+    cfg = pre.cfg
+    imu, video = _batch(pre, b=1)
+    t = pre.imu_target(imu)
+    p = cfg.patch
+    assert t.shape == (1, cfg.imu_tokens, p * p * 12)
+    # token (f, t) holds spec[c, t*p + q, f*p + pf] at position (pf, q, c)
+    f_i, t_i, pf, q, c = 2, 5, 3, 11, 7
+    token = f_i * (cfg.spec_time // p) + t_i
+    assert t[0, token, (pf * p + q) * 12 + c] == imu[0, c, t_i * p + q, f_i * p + pf]
+    v = pre.video_target(video)
+    assert v.shape == (1, cfg.video_tokens, 2 * p * p * 3)
+    side = cfg.img_size // p
+    ti, hi, wi, p0, p1, p2, ch = 1, 2, 3, 1, 4, 9, 2
+    token = (ti * side + hi) * side + wi
+    want = video[0, ch, ti * 2 + p0, hi * p + p1, wi * p + p2]
+    assert v[0, token, ((p0 * p + p1) * p + p2) * 3 + ch] == want
+
+
+def test_pretrain_encoder_keys_fine_tune() -> None:
+    """A pretraining checkpoint fine-tunes by loading its encoder keys (same names, shapes)."""
+    pre = create_pretrain_model("evimae_tiny")
+    ft = create_model("evimae_tiny", 6)
+    result = ft.load_state_dict(pre.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == [
+        "mlp_head.0.bias",
+        "mlp_head.0.weight",
+        "mlp_head.1.bias",
+        "mlp_head.1.weight",
+    ]
+    decoder_only = {k.split(".")[0] for k in result.unexpected_keys}
+    assert decoder_only == {
+        "decoder_embed",
+        "mask_token",
+        "decoder_modality_a",
+        "decoder_modality_video",
+        "decoder_blocks",
+        "decoder_norm",
+        "decoder_pred_a",
+        "decoder_pred_video",
+        "graph_enc_mask_token",
+        "graph_decoder",
+        "graph_encoder_to_decoder",
+    }
+    sd = ft.state_dict()
+    for k, v in pre.state_dict().items():
+        if k in sd:
+            assert torch.equal(sd[k], v), k
+
+
+def test_published_decoder_shapes() -> None:
+    with torch.device("meta"):
+        pre = create_pretrain_model("evimae_small")
+    sd = pre.state_dict()
+    shapes = {
+        "decoder_embed.weight": (192, 384),
+        "mask_token": (1, 1, 192),
+        "decoder_modality_a": (1, 1, 192),
+        "decoder_modality_video": (1, 1, 192),
+        "decoder_blocks.7.attn.qkv.weight": (576, 192),
+        "decoder_blocks.7.norm1_v.weight": (192,),
+        "decoder_norm.weight": (192,),
+        "decoder_pred_a.weight": (3072, 192),
+        "decoder_pred_video.weight": (1536, 192),
+        "graph_enc_mask_token": (1, 768),
+        "graph_encoder_to_decoder.weight": (512, 512),
+        "graph_decoder.layers.0.apply_func.linears.0.weight": (512, 512),
+        "graph_decoder.layers.0.apply_func.linears.1.weight": (768, 512),
+        "graph_decoder.layers.0.apply_func.norms.0.running_var": (512,),
+    }
+    for k, shape in shapes.items():
+        assert tuple(sd[k].shape) == shape, k
+    assert "graph_encoder_to_decoder.bias" not in sd
+    assert "decoder_blocks.8.norm1.weight" not in sd
+    assert not any("pos_embed" in k for k in sd)
