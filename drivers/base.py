@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from drivers.config import BackoffConfig
 from drivers.protocols.base import StreamParser
-from evimae_stream.errors import DeviceError
+from evimae_stream.errors import DeviceError, InputError
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
@@ -254,6 +254,15 @@ class Driver(ABC):
                         and time.monotonic_ns() - self._last_data_ns > self.stall_timeout_s * 1e9
                     ):
                         raise LinkStalled(f"no data for {self.stall_timeout_s:g} s")
+                except InputError as exc:
+                    # a configuration error (e.g. the sink's channel count): retrying cannot help
+                    reason = str(exc)
+                    log.error("%s: stopped: %s", self.describe(), reason)
+                    with self._lock:
+                        self._last_error = reason
+                    self._set_state(LinkState.DOWN)
+                    self.sink.mark_down(reason)
+                    break
                 except EndOfStream as exc:
                     log.info("%s: %s", self.describe(), exc)
                     self._set_state(LinkState.ENDED)
@@ -307,11 +316,25 @@ class Driver(ABC):
 
 
 class ImuDriver(Driver):
-    """A driver whose bytes go through a protocol parser into an :class:`ImuSink`."""
+    """A driver whose bytes go through a protocol parser into an :class:`ImuSink`.
 
-    def __init__(self, name: str, sink: ImuSink, parser: StreamParser, **kwargs) -> None:
+    ``channels``: values per sample the sink stores (default: the sink's ``channels`` attribute
+    when it has one). A sensor that sends more (gyro after acceleration) is cut to that many; one
+    that sends fewer stops the driver with an :class:`InputError` naming both counts.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sink: ImuSink,
+        parser: StreamParser,
+        channels: int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(name, sink, **kwargs)
         self.parser = parser
+        sink_channels = getattr(sink, "channels", None)
+        self.channels = channels or (sink_channels if isinstance(sink_channels, int) else None)
         self._seen = (0, 0)
 
     def _on_opened(self) -> None:
@@ -320,8 +343,18 @@ class ImuDriver(Driver):
     def _ingest(self, t_host_ns: int, data: bytes) -> int:
         """Parse one chunk that arrived at ``t_host_ns`` and push its samples; returns how many."""
         samples = self.parser.feed(data)
+        want = self.channels
         for sample in samples:
-            self.sink.push(t_host_ns, sample.values, sample.t_dev)
+            values = sample.values
+            if want is not None and len(values) != want:
+                if len(values) < want:
+                    raise InputError(
+                        f"{self.describe()}: the sensor sends {len(values)} values per sample "
+                        f"but the stream expects {want}; configure {len(values)} IMU channels "
+                        "or use a sensor with gyro"
+                    )
+                values = values[:want]
+            self.sink.push(t_host_ns, values, sample.t_dev)
         c = self.parser.counters
         bad = (c.bad_checksum - self._seen[0], c.bad_parse - self._seen[1])
         self._seen = (c.bad_checksum, c.bad_parse)

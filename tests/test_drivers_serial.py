@@ -158,3 +158,41 @@ def test_backoff_delays_grow_and_are_capped():
     delays = BackoffConfig(initial_s=0.2, max_s=5.0, factor=2.0).delays()
     got = [next(delays) for _ in range(8)]
     assert got == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
+
+
+def test_gyro_sensor_into_a_three_channel_ring_keeps_acceleration(tmp_path, devices):
+    from evimae_stream.buffer import ImuRing
+
+    dev = PtyDevice(
+        tmp_path / "ttyWT3",
+        lambda i: encode_serial_sample(acc_of(i), gyro_dps=(50.0, 0.0, 0.0), t_s=i * 0.01),
+        rate_hz=100,
+    )
+    devices.append(dev)
+    ring = ImuRing("left_arm", capacity=500, channels=3, nominal_rate_hz=100.0)
+    cfg = SerialImuConfig(port=str(dev.link), protocol="witmotion", backoff=FAST)
+    drv = SerialImuDriver(cfg, ring)
+    drv.start()
+    assert wait_for(lambda: len(ring) >= 20, 5.0)
+    drv.stop()
+    snap = ring.snapshot()
+    assert snap.values.shape[1] == 3
+    assert ring.up and drv.stats.last_error is None
+    assert np.abs(snap.values).max() < 2.0  # acceleration only, no 50 deg/s gyro values
+
+
+def test_sensor_with_fewer_channels_than_the_ring_stops_with_a_clear_error(
+    tmp_path, devices, caplog
+):
+    from evimae_stream.buffer import ImuRing
+
+    dev = PtyDevice(tmp_path / "ttyAcc", csv_bytes, rate_hz=100)
+    devices.append(dev)
+    ring = ImuRing("left_arm", capacity=100, channels=6, nominal_rate_hz=100.0)
+    drv = SerialImuDriver(SerialImuConfig(port=str(dev.link), backoff=FAST), ring)
+    drv.start()
+    drv.join(5.0)
+    assert not drv.running and drv.state is LinkState.DOWN
+    assert "sends 3 values per sample but the stream expects 6" in drv.stats.last_error
+    assert not ring.up and len(ring) == 0
+    assert sum(r.levelno == logging.ERROR for r in caplog.records) == 1
