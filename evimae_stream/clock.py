@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
 _MAX_BINS = 64
+_MAX_BURST = 32  # samples a provisional skip may still be taken back over
 
 
 class Clock(Protocol):
@@ -184,11 +185,11 @@ class LowerEnvelopeFit:
             line = yr
         return self._y0 + line
 
-    def pop_last(self) -> None:
-        """Take the newest point back out (it was added with a wrong ``x``) and refit."""
+    def pop_last(self, count: int = 1) -> None:
+        """Take the newest ``count`` points back out (added with a wrong ``x``) and refit."""
         if self._n == 0:
             return
-        self._n -= 1
+        self._n = max(0, self._n - count)
         if self._n == 0:
             self.reset()
             return
@@ -374,8 +375,8 @@ class IndexClock(StreamClock):
     ``max(min_gap_periods, jitter spread / period + ½)`` periods is taken to follow a drop: the
     index advances by the rounded number of missed periods (counted in ``missed``), so later
     timestamps stay on the right grid. If the NEXT sample then
-    arrives more than half a period before the line, the "drop" was a late sample (a delay
-    spike or the head of a batch): the skip is taken back (counted in ``late_spikes``); the late
+    arrives more than half a period before the line, the skip was (partly) a late sample (a delay
+    spike or the head of a batch): that part is taken back (counted in ``late_spikes``); the late
     sample keeps its too-late timestamp and the next ones are clamped behind it. The jitter
     spread is re-estimated at every refit (95th percentile minus median of the window's delays).
 
@@ -408,6 +409,7 @@ class IndexClock(StreamClock):
         self.missed = 0
         self.late_spikes = 0
         self._pending_skip = 0
+        self._burst: list[int] = []
         self._k = -1
         self._median_delay = 0.0
         self._spread = 0.0
@@ -428,23 +430,35 @@ class IndexClock(StreamClock):
         k = self._k + 1
         if self._k >= 0:
             delay = t_host_ns - self.fit.predict(k / self.rate)
-            if self._pending_skip and delay < -0.5 * self.period_ns:
-                # the previous sample was late, not preceded by a drop: take its skip back
-                m = self._pending_skip
-                self.missed -= m
+            over = min(self._pending_skip, round((self._median_delay - delay) / self.period_ns))
+            if over >= 1:
+                # the skip was (partly) a late burst rather than a drop: take back the part this
+                # sample contradicts and re-file the samples since the skip at their true index
+                self.missed -= over
+                self._pending_skip -= over
                 self.late_spikes += 1
-                self.fit.pop_last()
-                k -= m
+                self.fit.pop_last(len(self._burst))
+                k0 = self._k - len(self._burst) + 1 - over
+                for j, host in enumerate(self._burst):
+                    self.fit.add((k0 + j) / self.rate, host)
+                self._k -= over
+                k -= over
                 delay = t_host_ns - self.fit.predict(k / self.rate)
-            self._pending_skip = 0
+            if len(self._burst) >= _MAX_BURST:
+                self._pending_skip = 0
             excess = delay - self._median_delay
             threshold = max(self.min_gap_periods, self._spread / self.period_ns + 0.5)
             if excess > threshold * self.period_ns:
-                missed = round(excess / self.period_ns)
+                self._burst = []
+                # an ambiguous excess (a late sample right after a drop) leans to the smaller
+                # count: the next sample corrects an under-estimate without a take-back
+                missed = max(1, round((excess - 0.5 * self._spread) / self.period_ns))
                 self.missed += missed
                 self._pending_skip = missed
                 k += missed
         self._k = k
+        if self._pending_skip:
+            self._burst.append(t_host_ns)
         out = self.fit.add(k / self.rate, t_host_ns)
         if self.fit.refitted and self.fit.count >= 8:
             self._update_spread()
