@@ -1,0 +1,264 @@
+"""Rings and window assembly: exact samples, gaps, nearest frames, concurrency, fixed memory."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evimae_stream.buffer import BufferConfig, FrameRing, ImuRing, StreamBuffer
+from evimae_stream.clock import ArrivalClock, ClockMap, IndexClock, VirtualClock
+from evimae_stream.errors import InputError
+from tests.timelines import NS, make_timeline
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def lin(t_ns):
+    """A known signal of true time: three channels, linear in time (interpolation is exact)."""
+    t = np.asarray(t_ns, np.float64) / NS
+    return np.stack([2.0 * t - 7.0, -0.5 * t, np.full_like(t, 3.0)], axis=-1).astype(np.float32)
+
+
+@SETTINGS
+@given(
+    rate=st.sampled_from([25.0, 50.0, 100.0, 200.0]),
+    seed=st.integers(0, 2**32 - 1),
+    window_s=st.sampled_from([1.0, 2.0, 5.0]),
+    model_rate=st.sampled_from([50.0, 100.0]),
+)
+def test_window_values_and_gaps(rate, seed, window_s, model_rate):
+    """Exact timestamps (ArrivalClock): interpolation of a linear signal is exact; a window is
+    missing exactly when a gap > 3 periods touches it or it starts before the first sample."""
+    rng = np.random.default_rng(seed)
+    n = int(8 * rate)
+    period = NS / rate
+    t = 10 * NS + np.round(np.arange(n) * period).astype(np.int64)
+    keep = np.ones(n, bool)
+    for start in rng.integers(0, n, 3):
+        keep[start : start + rng.integers(1, 8)] = False
+    keep[0] = keep[-1] = True
+    t = t[keep]
+    clock = VirtualClock(int(t[-1]))
+    buf = StreamBuffer(
+        BufferConfig(placements=("left_arm",), imu_rate_hz=rate, camera=False),
+        clock=clock,
+        clock_maps={"left_arm": ArrivalClock()},
+    )
+    ring = buf.imu_sink("left_arm")
+    for ti in t.tolist():
+        ring.push(ti, lin(ti))
+    t_ref = int(rng.integers(int(t[0]), int(t[-1]) + 1))
+    w = buf.assemble_window(t_ref, window_s, model_rate, 4)
+    m = round(window_s * model_rate)
+    grid = t_ref - round(window_s * NS) + np.round(np.arange(1, m + 1) * NS / model_rate)
+    assert np.array_equal(w.imu_times_ns, grid.astype(np.int64))
+    # independent expectation
+    lo = np.searchsorted(t, grid[0], side="right") - 1
+    hi = np.searchsorted(t, grid[-1], side="left")
+    if grid[0] < t[0]:
+        assert w.imu["left_arm"] is None and "before the first sample" in w.missing["left_arm"]
+        return
+    gaps = np.diff(t[lo : hi + 1])
+    if gaps.max(initial=0) > 3 * period:
+        assert w.imu["left_arm"] is None and "gap" in w.missing["left_arm"]
+        return
+    v = w.imu["left_arm"]
+    assert v is not None and v.shape == (m, 3)
+    np.testing.assert_allclose(v, lin(grid), rtol=1e-5, atol=1e-4)
+    assert w.imu_mask().tolist() == [True, False, False, False]
+
+
+def test_window_with_clock_map_matches_true_signal():
+    """Jittery, drifting device with its own clock: after mapping, the window holds the known
+    signal of TRUE time (a 0.5 Hz sine), not of arrival time."""
+    rng = np.random.default_rng(3)
+    tl = make_timeline(rng, 100.0, 120.0, 20.0, jitter_ms=4.0, tail_p=0.02, tail_ms=40.0)
+    clock = VirtualClock(0)
+    buf = StreamBuffer(
+        BufferConfig(placements=("right_arm",), imu_rate_hz=100.0, camera=False), clock=clock
+    )
+    ring = buf.imu_sink("right_arm")
+    sig = np.sin(2 * np.pi * 0.5 * tl.true_ns / NS).astype(np.float32)
+    for a, d, s in zip(tl.arrival_ns.tolist(), tl.t_dev.tolist(), sig.tolist(), strict=True):
+        clock.set_ns(max(clock.now_ns(), a))
+        ring.push(a, np.array([s, 0, 0], np.float32), t_dev=d)
+    assert isinstance(ring.clock_map, ClockMap)
+    w = buf.assemble_window(None, 2.0, 50.0, 16)
+    v = w.imu["right_arm"]
+    assert v is not None
+    want = np.sin(2 * np.pi * 0.5 * w.imu_times_ns / NS)
+    assert np.abs(v[:, 0] - want).max() < 0.02
+    h = buf.health()["right_arm"]
+    assert h.out_of_order == ring.out_of_order and abs(h.drift_ppm - 120.0) < 25.0
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), num_frames=st.sampled_from([8, 16]))
+def test_frames_nearest_in_time(seed, num_frames):
+    rng = np.random.default_rng(seed)
+    fps = 30.0
+    n = 200
+    t = 10 * NS + np.round((np.arange(n) + rng.uniform(-0.3, 0.3, n)) * NS / fps).astype(np.int64)
+    keep = rng.random(n) > 0.1
+    if rng.random() < 0.5:
+        s = int(rng.integers(60, 150))
+        keep[s : s + int(rng.integers(3, 10))] = False  # a stall
+    t = t[keep]
+    clock = VirtualClock(int(t[-1]))
+    buf = StreamBuffer(BufferConfig(placements=(), camera_fps=fps, frame_capacity=256), clock=clock)
+    cam = buf.frame_sink()
+    for i, ti in enumerate(t.tolist()):
+        cam.push_frame(ti, np.full((2, 2, 3), i % 256, np.uint8))
+    t_ref = int(rng.integers(int(t[0]) + 2 * NS, int(t[-1])))
+    w = buf.assemble_window(t_ref, 2.0, 50.0, num_frames)
+    grid = w.frame_grid_ns
+    assert len(grid) == num_frames and grid[-1] == t_ref
+    dist = np.abs(t[None, :] - grid[:, None])
+    best = dist.argmin(axis=1)  # first minimum = the earlier frame on ties
+    if dist.min(axis=1).max() > 2 * NS / fps:
+        assert w.frames is None and "no frame within" in w.missing["camera"]
+        return
+    assert w.frames is not None
+    assert np.array_equal(w.frame_times_ns, t[best])
+    assert [int(f[0, 0, 0]) for f in w.frames] == [int(b) % 256 for b in best]
+
+
+def test_t_ref_is_oldest_newest_of_up_streams_and_down_is_missing():
+    clock = VirtualClock(20 * NS)
+    buf = StreamBuffer(
+        BufferConfig(placements=("left_arm", "right_arm"), imu_rate_hz=50.0, camera=False),
+        clock=clock,
+        clock_maps={"left_arm": ArrivalClock(), "right_arm": ArrivalClock()},
+    )
+    for i in range(600):
+        t = 8 * NS + i * 20_000_000
+        buf.imu["left_arm"].push(t, lin(t))
+        if t <= 19 * NS:
+            buf.imu["right_arm"].push(t, lin(t))
+    assert buf.default_t_ref() == 19 * NS
+    w = buf.assemble_window()
+    assert w.t_ref_ns == 19 * NS and w.missing == {
+        "left_leg": "not configured",
+        "right_leg": "not configured",
+        "camera": "not configured",
+    }
+    assert w.newest_sample_ns is not None and w.newest_sample_ns >= 19 * NS
+    buf.imu["right_arm"].mark_down("serial port vanished")
+    assert buf.default_t_ref() == 8 * NS + 599 * 20_000_000
+    w = buf.assemble_window()
+    assert w.missing["right_arm"] == "down: serial port vanished"
+    assert w.imu["left_arm"] is not None and w.imu["right_arm"] is None
+    buf.imu["right_arm"].mark_up()
+    clock.set_ns(20_900_000_000)  # right_arm is 1.9 s old: stale, no longer holds t_ref back
+    assert "stale" in buf.missing_streams()["right_arm"]
+    assert buf.default_t_ref() == 8 * NS + 599 * 20_000_000
+
+
+def test_ring_memory_is_fixed_and_windows_are_copies():
+    ring = ImuRing("left_arm", 100, 3, 50.0, clock_map=ArrivalClock(), clock=VirtualClock(0))
+    arrays = (ring._t, ring._arrival, ring._values)
+    nbytes = sum(a.nbytes for a in arrays)
+    for i in range(1000):
+        ring.push(i * 20_000_000, np.array([i, 0, 0], np.float32))
+    assert (ring._t, ring._arrival, ring._values) == arrays
+    assert all(a is b for a, b in zip((ring._t, ring._arrival, ring._values), arrays, strict=True))
+    assert sum(a.nbytes for a in arrays) == nbytes and len(ring) == 100
+    snap = ring.snapshot()
+    assert snap.values[:, 0].tolist() == list(range(900, 1000))
+    kept = snap.values.copy()
+    for i in range(1000, 1100):
+        ring.push(i * 20_000_000, np.array([-1, 0, 0], np.float32))
+    assert np.array_equal(snap.values, kept)
+    assert ring.counters().samples == 1100
+
+
+def test_snapshots_consistent_while_writer_pushes():
+    """A real writer thread pushes while readers check every snapshot."""
+    period = 5_000_000
+    ring = ImuRing("left_arm", 512, 3, 200.0, clock_map=ArrivalClock(), clock=VirtualClock(0))
+    total = 30_000
+    done = threading.Event()
+
+    def writer():
+        for i in range(total):
+            t = NS + i * period
+            ring.push(t, np.array([i, 2 * i, -i], np.float32))
+        done.set()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    checks = 0
+    while not done.is_set() or checks < 5:
+        newest = ring.newest_ns
+        snap = ring.snapshot(None if newest is None else newest - 300 * period, None)
+        if len(snap.t_ns):
+            assert np.all(np.diff(snap.t_ns) == period)
+            idx = snap.values[:, 0].astype(np.int64)
+            assert np.array_equal(snap.t_ns, NS + idx * period)
+            assert np.array_equal(snap.values[:, 1], 2 * snap.values[:, 0])
+            checks += 1
+        if done.is_set():
+            break
+    th.join()
+    assert checks > 0 and ring.counters().samples == total
+
+
+def test_auto_clock_and_counters():
+    clock = VirtualClock(0)
+    a = ImuRing("a", 1000, 3, 50.0, clock=clock)
+    b = ImuRing("b", 1000, 3, 50.0, clock=clock)
+    for i in range(500):
+        if i in (100, 101, 102, 103):
+            continue  # four lost samples
+        t = NS + i * 20_000_000 + 300_000
+        clock.set_ns(t)
+        a.push(t, np.zeros(3, np.float32), t_dev=i / 50)
+        b.push(t, np.zeros(3, np.float32))
+    assert isinstance(a.clock_map, ClockMap) and isinstance(b.clock_map, IndexClock)
+    for ring in (a, b):
+        c = ring.counters()
+        assert c.drops == 4 and c.samples == 496 and c.up
+        assert abs(c.effective_rate_hz - 50.0) < 1.0
+        assert c.last_sample_age_s is not None and c.last_sample_age_s < 0.01
+    a.push(clock.now_ns() + 1, np.zeros(3, np.float32), t_dev=0.5)  # device time went back 9 s
+    assert a.counters().clock_resets == 1
+    a.push(clock.now_ns() + 2, np.array([np.nan, 0, 0], np.float32), t_dev=11.0)
+    assert a.counters().bad_values == 1
+
+
+def test_bad_input_names_the_stream():
+    ring = ImuRing("left_leg", 10, 3, 50.0)
+    with pytest.raises(InputError, match=r"left_leg.*expected \(3,\)"):
+        ring.push(0, np.zeros(6, np.float32))
+    with pytest.raises(InputError, match="placements"):
+        BufferConfig(placements=("left_foot",))
+    with pytest.raises(InputError, match="camera"):
+        FrameRing().push_frame(0, np.zeros((4, 4), np.uint8))
+
+
+def test_wear_excerpt_through_ring(wear_dir):
+    """Real WEAR accelerometer (50 Hz): a window on the sample grid returns the rows."""
+    rows = np.loadtxt(
+        wear_dir / "right_wrist_0_10.csv",
+        delimiter=",",
+        usecols=(2, 3, 4),
+        max_rows=2000,
+        dtype=np.float32,
+    )
+    clock = VirtualClock(0)
+    buf = StreamBuffer(
+        BufferConfig(placements=("right_arm",), imu_rate_hz=50.0, camera=False),
+        clock=clock,
+        clock_maps={"right_arm": ArrivalClock()},
+    )
+    for i, r in enumerate(rows):
+        buf.imu["right_arm"].push(NS + i * 20_000_000, r)
+    clock.set_ns(NS + 1999 * 20_000_000)
+    w = buf.assemble_window(None, 5.0, 50.0, 16)
+    assert w.t_ref_ns == NS + 1999 * 20_000_000
+    np.testing.assert_allclose(w.imu["right_arm"], rows[-250:], rtol=0, atol=1e-6)
+    assert w.missing["camera"] == "not configured"
