@@ -1,0 +1,199 @@
+"""The backend interface, the model inputs it takes, and the check against eager fp32.
+
+A backend turns one window's model inputs into logits for one forward mode. Every backend but
+eager fp32 is checked at start against eager fp32 on a real window (:func:`verify`): the largest
+absolute logit difference must stay within the precision's tolerance and the top-1 class must
+agree, or the runtime does not use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from evimae_stream.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: max |Δlogit| allowed against eager fp32: absolute + relative to the largest reference logit
+TOLERANCE: dict[str, tuple[float, float]] = {
+    "fp32": (1e-3, 1e-3),
+    "fp16": (5e-2, 2e-2),
+    "bf16": (1e-1, 5e-2),
+}
+
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+@dataclass
+class ModelInputs:
+    """One window's model inputs, batch 1: IMU spectrograms ``(1, 12, 320, 128)`` and video
+    ``(1, 3, T, S, S)``; either None when that modality is not used."""
+
+    imu: torch.Tensor | None
+    video: torch.Tensor | None
+
+    def for_mode(self, mode: str) -> tuple[torch.Tensor, ...]:
+        """The positional tensors the mode's forward takes."""
+        if mode == "multimodal":
+            tensors: tuple[torch.Tensor | None, ...] = (self.imu, self.video)
+        elif mode == "imu_only":
+            tensors = (self.imu,)
+        else:
+            tensors = (self.video,)
+        if any(t is None for t in tensors):
+            raise ValueError(f"mode {mode}: the inputs lack a modality it needs")
+        return tensors  # type: ignore[return-value]
+
+    def supports(self, mode: str) -> bool:
+        """Whether these inputs hold what ``mode`` needs."""
+        if mode == "multimodal":
+            return self.imu is not None and self.video is not None
+        return (self.imu if mode == "imu_only" else self.video) is not None
+
+
+class ModeModule(nn.Module):
+    """The model with its mode fixed, taking only the tensors that mode uses (for export)."""
+
+    def __init__(self, model: nn.Module, mode: str) -> None:
+        super().__init__()
+        self.model = model
+        self.mode = mode
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.mode == "multimodal":
+            return self.model(xs[0], xs[1], "multimodal")
+        if self.mode == "imu_only":
+            return self.model(xs[0], None, "imu_only")
+        return self.model(None, xs[0], "video_only")
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (``amx_*`` in /proc/cpuinfo flags or torch's capability
+    string), where bf16 matmuls are fast."""
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # older torch
+        cap = ""
+    if "AMX" in cap.upper():
+        return True
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(
+        w.startswith("amx")
+        for line in text.splitlines()
+        if line.startswith("flags")
+        for w in line.split()
+    )
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Backend(ABC):
+    """Runs the model for one window. ``prepare`` once (compile, export, warm up), then
+    ``forward`` per window; logits come back float32 on the CPU, shape (1, classes)."""
+
+    name = ""
+
+    def __init__(self, model: nn.Module, precision: str, device: torch.device) -> None:
+        if precision not in DTYPES:
+            raise InputError(f"--precision: unknown {precision!r}; use fp32, bf16 or fp16")
+        if precision == "fp16" and device.type != "cuda":
+            raise InputError(
+                "--precision fp16 needs a CUDA GPU (none here); use fp32, or bf16 on a CPU"
+            )
+        self.model = model
+        self.precision = precision
+        self.device = device
+        self.note = ""  # why this backend is what it is (fallbacks), for the summary
+
+    @property
+    def label(self) -> str:
+        """``name/precision/device`` for logs and the summary."""
+        return f"{self.name}/{self.precision}/{self.device.type}"
+
+    def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:  # noqa: B027
+        """Get ready for ``modes`` using a real window (default: nothing to do)."""
+
+    @abstractmethod
+    def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
+        """Logits for tensors already on the device."""
+
+    def forward(self, inputs: ModelInputs, mode: str) -> torch.Tensor:
+        """Logits ``(1, classes)`` float32 on the CPU for ``mode``."""
+        tensors = tuple(t.to(self.device, non_blocking=True) for t in inputs.for_mode(mode))
+        with torch.inference_mode():
+            out = self._run(tensors, mode)
+        return out.detach().float().cpu()
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+
+    def time_forward(self, inputs: ModelInputs, mode: str, repeats: int = 3) -> float:
+        """Median seconds of ``repeats`` forwards after one warm-up."""
+        self.forward(inputs, mode)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self.forward(inputs, mode)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`: worst logit difference, top-1 agreement, and why not ok."""
+
+    ok: bool
+    max_abs_diff: float
+    top1_agree: bool
+    reason: str
+
+
+def verify(
+    candidate: Backend, reference: Backend, example: ModelInputs, modes: tuple[str, ...]
+) -> VerifyResult:
+    """Compare ``candidate`` with eager fp32 ``reference`` on ``example`` for every mode the
+    example supports; tolerance by the candidate's precision (:data:`TOLERANCE`)."""
+    atol, rtol = TOLERANCE[candidate.precision]
+    worst, agree = 0.0, True
+    for mode in modes:
+        if not example.supports(mode):
+            continue
+        ref = reference.forward(example, mode)
+        got = candidate.forward(example, mode)
+        if got.shape != ref.shape or not torch.isfinite(got).all():
+            return VerifyResult(
+                False,
+                float("inf"),
+                False,
+                f"{mode}: output {tuple(got.shape)} "
+                f"non-finite or not the reference shape {tuple(ref.shape)}",
+            )
+        diff = float((got - ref).abs().max())
+        limit = atol + rtol * float(ref.abs().max())
+        same = bool((got.argmax(-1) == ref.argmax(-1)).all())
+        worst, agree = max(worst, diff), agree and same
+        if diff > limit or not same:
+            why = f"max |Δlogit| {diff:.3g} > {limit:.3g}" if diff > limit else "top-1 differs"
+            return VerifyResult(False, worst, agree, f"{mode}: drifts from eager fp32 ({why})")
+    return VerifyResult(True, worst, agree, "")

@@ -1,0 +1,165 @@
+"""Torch-TensorRT: ``torch.export`` per mode → ``torch_tensorrt.dynamo.compile`` → saved engine,
+cached per (model hash, GPU, TensorRT version, precision, mode), verified against eager.
+
+API facts used (Torch-TensorRT 2.x docs, "Compiling Exported Programs with Torch-TensorRT" and
+"Saving models compiled with Torch-TensorRT", docs.pytorch.org/TensorRT):
+
+- ``exp = torch.export.export(module, args)`` gives an ``ExportedProgram`` (static shapes here:
+  batch 1, one window size, one module per forward mode since the mode is Python control flow);
+- ``trt_gm = torch_tensorrt.dynamo.compile(exp, inputs=[tensors], enabled_precisions={dtype})``
+  returns a ``torch.fx.GraphModule`` (``enabled_precisions`` is deprecated in the newest releases
+  in favour of ``use_explicit_typing``; it is passed only when the installed ``compile`` takes it);
+- ``torch_tensorrt.save(trt_gm, path, output_format="exported_program", inputs=[tensors])``
+  (``arg_inputs=`` in newer releases) writes it with ``torch.export.save``;
+- ``torch_tensorrt.load(path)`` (or ``torch.export.load``) returns the ``ExportedProgram``;
+  ``.module()`` is the callable.
+
+The package is optional (``pip install evimae-stream[tensorrt]`` on a machine with NVIDIA's
+index); without it this backend raises :class:`BackendUnavailable` and the runtime falls back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from evimae_stream.runtime.backends.base import DTYPES, Backend, ModelInputs, ModeModule
+
+log = logging.getLogger(__name__)
+
+#: engine cache directory when none is given
+DEFAULT_CACHE = Path(
+    os.environ.get("EVIMAE_STREAM_CACHE", Path.home() / ".cache" / "evimae-stream")
+)
+
+
+class BackendUnavailable(RuntimeError):
+    """This backend cannot run here (package missing, no GPU, compile failed)."""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-") or "x"
+
+
+class TensorRTBackend(Backend):
+    """Compiled TensorRT engines, one per mode, loaded from the cache when present.
+
+    Counters for tests and the summary: ``compiled`` (engines built this run) and ``loaded``
+    (engines read from the cache).
+    """
+
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        model,
+        precision: str = "fp16",
+        device: torch.device | None = None,
+        model_id: str = "model",
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model = model.to(device).eval()
+        # fp16 is TensorRT's business (enabled_precisions), not autocast: skip the CUDA check
+        super().__init__(model, "fp32", device)
+        if precision not in DTYPES:
+            raise BackendUnavailable(f"unknown precision {precision!r}")
+        self.precision = precision
+        self.model_id = model_id
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "tensorrt"
+        self._modules: dict[str, torch.nn.Module] = {}
+        self.compiled = 0
+        self.loaded = 0
+
+    @staticmethod
+    def _import():
+        try:
+            return importlib.import_module("torch_tensorrt")
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"torch_tensorrt is not installed ({exc}); install evimae-stream[tensorrt] "
+                "on a machine with an NVIDIA GPU"
+            ) from None
+
+    def cache_path(self, mode: str, trt=None) -> Path:
+        """The engine file of ``mode`` for this model, GPU, TensorRT version and precision."""
+        trt = trt or self._import()
+        gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        version = getattr(trt, "__version__", "unknown")
+        key = "__".join(
+            _slug(x) for x in (self.model_id, gpu, f"trt{version}", self.precision, mode)
+        )
+        return self.cache_dir / f"{key}.pt2"
+
+    def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:
+        """Load or build the engine of every mode in ``modes`` (the example gives the shapes)."""
+        trt = self._import()
+        for mode in modes:
+            path = self.cache_path(mode, trt)
+            args = tuple(t.to(self.device) for t in example.for_mode(mode))
+            if path.is_file():
+                try:
+                    self._modules[mode] = trt.load(str(path)).module()
+                    self.loaded += 1
+                    log.info("tensorrt: loaded %s engine from %s", mode, path)
+                    continue
+                except Exception as exc:
+                    log.warning("tensorrt: cached engine %s unreadable (%s); rebuilding", path, exc)
+            self._modules[mode] = self._build(trt, mode, args, path)
+
+    def _build(self, trt, mode: str, args: tuple[torch.Tensor, ...], path: Path):
+        log.info("tensorrt: exporting and compiling mode %s (%s)", mode, self.precision)
+        try:
+            with torch.no_grad():
+                exported = torch.export.export(ModeModule(self.model, mode).eval(), args)
+        except Exception as exc:
+            raise BackendUnavailable(f"torch.export of mode {mode} failed: {exc}") from None
+        kwargs: dict = {"inputs": list(args)}
+        compile_fn = trt.dynamo.compile
+        if _accepts(compile_fn, "enabled_precisions"):
+            kwargs["enabled_precisions"] = {DTYPES[self.precision]}
+        try:
+            module = compile_fn(exported, **kwargs)
+        except Exception as exc:
+            raise BackendUnavailable(f"TensorRT compile of mode {mode} failed: {exc}") from None
+        self.compiled += 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.pt2")
+        save_kwargs: dict = {"output_format": "exported_program"}
+        save_kwargs["arg_inputs" if _names(trt.save, "arg_inputs") else "inputs"] = list(args)
+        try:
+            trt.save(module, str(tmp), **save_kwargs)
+            os.replace(tmp, path)
+            log.info("tensorrt: cached %s engine at %s", mode, path)
+        except Exception as exc:  # a cache we cannot write costs a rebuild next time, no more
+            log.warning("tensorrt: could not cache the %s engine at %s (%s)", mode, path, exc)
+            tmp.unlink(missing_ok=True)
+        return module
+
+    def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
+        module = self._modules.get(mode)
+        if module is None:
+            raise BackendUnavailable(f"no TensorRT engine for mode {mode}")
+        return module(*tensors)
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _names(fn, name: str) -> bool:
+    """Whether ``fn`` has a parameter called ``name`` (not merely ``**kwargs``)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,165 @@
+"""Backends: eager reference, verification, the TensorRT path (export, cache, verify, fallback)
+with the stand-in compiler of tests/mocks/tensorrt.py."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+import torch
+
+from evimae_stream.errors import InputError
+from evimae_stream.model import create_model
+from evimae_stream.runtime.backends import ModelInputs, select_backend, verify
+from evimae_stream.runtime.backends.base import cpu_has_amx
+from evimae_stream.runtime.backends.eager import EagerBackend
+from evimae_stream.runtime.backends.tensorrt import TensorRTBackend
+from tests.mocks import tensorrt as fake_trt
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    # one block per encoder: the same code paths, quicker to export
+    return create_model("evimae_tiny", 5, imu_depth=1, video_depth=1).eval()
+
+
+@pytest.fixture(scope="module")
+def example(model):
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(1)
+    return ModelInputs(
+        torch.randn(1, 12, cfg.spec_time, cfg.spec_freq, generator=g),
+        torch.randn(1, 3, cfg.num_frames, cfg.img_size, cfg.img_size, generator=g),
+    )
+
+
+@pytest.fixture
+def trt(monkeypatch):
+    fake_trt.reset()
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", fake_trt)
+    return fake_trt
+
+
+def test_eager_fp32_is_the_model(model, example):
+    backend = EagerBackend(model, "fp32", CPU)
+    for mode in ("multimodal", "imu_only", "video_only"):
+        got = backend.forward(example, mode)
+        with torch.no_grad():
+            want = model(
+                example.imu if mode != "video_only" else None,
+                example.video if mode != "imu_only" else None,
+                mode,
+            )
+        assert got.dtype == torch.float32 and got.shape == (1, 5)
+        torch.testing.assert_close(got, want)
+
+
+def test_bf16_autocast_stays_close_to_fp32(model, example):
+    result = verify(
+        EagerBackend(model, "bf16", CPU), EagerBackend(model, "fp32", CPU), example, ("imu_only",)
+    )
+    assert result.max_abs_diff > 0  # really ran in lower precision
+    assert result.max_abs_diff < 0.5
+
+
+def test_fp16_on_cpu_is_refused(model, example):
+    with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
+        select_backend("eager", "fp16", model, example, ("imu_only",), device=CPU)
+
+
+def test_unknown_backend_and_precision(model, example):
+    with pytest.raises(InputError, match="--backend"):
+        select_backend("onnx", None, model, example, ("imu_only",), device=CPU)
+    with pytest.raises(InputError, match="--precision"):
+        select_backend("eager", "int8", model, example, ("imu_only",), device=CPU)
+
+
+def test_tensorrt_compiles_caches_and_reloads(model, example, trt, tmp_path):
+    modes = ("multimodal", "imu_only")
+    first = select_backend(
+        "tensorrt", None, model, example, modes, device=CPU, model_id="m1", cache_dir=tmp_path
+    )
+    assert isinstance(first, TensorRTBackend)
+    assert (first.compiled, first.loaded) == (2, 0)
+    assert trt.calls["compile"] == 2 and trt.calls["save"] == 2
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and all("m1" in f and "trt2.99.0-standin" in f for f in files)
+    assert any("multimodal" in f for f in files) and any("imu_only" in f for f in files)
+    ref = EagerBackend(model, "fp32", CPU)
+    for mode in modes:
+        torch.testing.assert_close(
+            first.forward(example, mode), ref.forward(example, mode), atol=1e-4, rtol=1e-4
+        )
+    # a second start loads the engines and compiles nothing
+    second = select_backend(
+        "tensorrt", None, model, example, modes, device=CPU, model_id="m1", cache_dir=tmp_path
+    )
+    assert isinstance(second, TensorRTBackend)
+    assert (second.compiled, second.loaded) == (0, 2)
+    assert trt.calls["compile"] == 2 and trt.calls["load"] == 2
+    torch.testing.assert_close(
+        second.forward(example, "multimodal"),
+        ref.forward(example, "multimodal"),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    # another precision is another cache entry
+    third = TensorRTBackend(model, "bf16", CPU, model_id="m1", cache_dir=tmp_path)
+    assert third.cache_path("imu_only") != second.cache_path("imu_only")
+    assert trt.precisions[0] == {torch.float32}
+
+
+def test_tensorrt_drift_falls_back_with_one_warning(model, example, trt, tmp_path, caplog):
+    trt.reset(drift=0.5)
+    with caplog.at_level(logging.WARNING):
+        backend = select_backend(
+            "tensorrt",
+            None,
+            model,
+            example,
+            ("imu_only",),
+            device=CPU,
+            model_id="m2",
+            cache_dir=tmp_path,
+        )
+    assert isinstance(backend, EagerBackend) and backend.precision == "fp32"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    msg = warnings[0].getMessage()
+    assert "tensorrt" in msg and "drifts from eager fp32" in msg and "\n" not in msg
+    assert "fallback from tensorrt" in backend.note
+
+
+def test_tensorrt_missing_package_falls_back(model, example, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", None)  # import raises ImportError
+    with caplog.at_level(logging.WARNING):
+        backend = select_backend("tensorrt", None, model, example, ("imu_only",), device=CPU)
+    assert isinstance(backend, EagerBackend)
+    assert "torch_tensorrt is not installed" in caplog.records[-1].getMessage()
+
+
+def test_corrupt_cache_entry_is_rebuilt(model, example, trt, tmp_path):
+    backend = TensorRTBackend(model, "fp32", CPU, model_id="m3", cache_dir=tmp_path)
+    path = backend.cache_path("imu_only")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an exported program")
+    backend.prepare(example, ("imu_only",))
+    assert backend.compiled == 1 and backend.loaded == 0
+    assert (
+        TensorRTBackend(model, "fp32", CPU, model_id="m3", cache_dir=tmp_path)
+        .cache_path("imu_only")
+        .stat()
+        .st_size
+        > 100
+    )
+
+
+def test_auto_on_cpu_picks_a_verified_eager(model, example):
+    backend = select_backend("auto", None, model, example, ("multimodal", "imu_only"), device=CPU)
+    assert backend.name == "eager"
+    assert backend.precision in (("fp32", "bf16") if cpu_has_amx() else ("fp32",))
+    assert backend.note.startswith("auto:")
