@@ -48,6 +48,17 @@ def test_minutes_fix_the_session_length():
     assert len([lab for _, _, lab in w.script if lab != IDLE]) == 6
 
 
+@settings(max_examples=40, deadline=None)
+@given(actions=st.integers(1, 30), extra=st.floats(0.0, 3.0), seed=st.integers(0, 2**31))
+def test_any_valid_length_gives_a_sound_script(actions, extra, seed):
+    minutes = actions * 5.0 / 60.0 * (1.0 + extra)  # from the shortest allowed upwards
+    w = SyntheticWearer(seed=seed, actions=actions, minutes=minutes)
+    spans = np.array([(s, e) for s, e, _ in w.script])
+    assert spans[-1, 1] == pytest.approx(minutes * 60.0)
+    assert (np.diff(spans, axis=1) >= 2 * w.cfg.transition_s - 1e-9).all()
+    assert sum(lab != IDLE for _, _, lab in w.script) == actions
+
+
 @pytest.mark.parametrize(
     "kw",
     [
@@ -263,3 +274,35 @@ def test_hand_is_drawn_where_the_wrist_projects():
         ys, xs = np.nonzero(np.abs(img.astype(int) - SKIN_RGB).max(-1) <= 3)
         near = (np.abs(xs - u) < 12) & (np.abs(ys - v) < 12)
         assert near.sum() > 20, t
+
+
+# -- separability (protects the downstream training target) --------------------------------------
+def _window_features(w: SyntheticWearer, win: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each limb's acceleration axes over 2 s windows inside each segment."""
+    data = {p: w.imu_samples(p, 0.0, w.duration_s + 1.0) for p in PLACEMENTS}
+    feats, labels = [], []
+    for s, e, label in w.script:
+        t = s + 0.5
+        while t + win <= e - 0.5:
+            row = []
+            for p in PLACEMENTS:
+                d = data[p]
+                v = d.values[(d.t_host_s >= t) & (d.t_host_s < t + win), :3]
+                row += [*v.mean(0), *v.std(0)]
+            feats.append(row)
+            labels.append(label)
+            t += 1.0
+    return np.array(feats), np.array(labels)
+
+
+@pytest.mark.parametrize(("train_seed", "test_seed"), [(0, 1), (2, 3)])
+def test_nearest_centroid_transfers_across_seeds(train_seed, test_seed):
+    Xa, ya = _window_features(SyntheticWearer(seed=train_seed, actions=8))
+    Xb, yb = _window_features(SyntheticWearer(seed=test_seed, actions=8))
+    classes = sorted(set(ya))
+    assert len(classes) == 9  # every action and idle
+    centroids = np.stack([Xa[ya == c].mean(0) for c in classes])
+    scale = Xa.std(0) + 1e-6
+    dist = (((Xb[:, None] - centroids[None]) / scale) ** 2).sum(-1)
+    pred = np.array(classes)[dist.argmin(1)]
+    assert (pred == yb).mean() > 0.8

@@ -158,12 +158,12 @@ class SyntheticWearer:
             idle = rng.uniform(*cfg.idle_s, size=n + 1)
         else:
             total = cfg.minutes * 60.0
-            gap = float(np.clip(0.18 * total / n, 2.4 * tau, cfg.idle_s[1]))
-            idle = gap * rng.uniform(0.8, 1.2, size=n + 1)
+            gap = float(np.clip(0.18 * total / n, 2.0 * tau, cfg.idle_s[1]))
+            idle = np.maximum(gap * rng.uniform(0.9, 1.1, size=n + 1), 2.0 * tau)
             idle[[0, -1]] = np.maximum(idle[[0, -1]] * 0.6, 2.0 * tau)
             act = rng.uniform(0.8, 1.2, size=n)
             act *= (total - idle.sum()) / act.sum()
-            if act.min() < 2.0 * tau + 1.0:
+            if act.min() < 2.0 * tau + 0.25:
                 raise InputError(
                     f"synthetic wearer: {cfg.minutes} minutes is too short for {n} actions; "
                     "give more minutes or fewer actions"
@@ -209,7 +209,7 @@ class SyntheticWearer:
             rate_hz=rate,
             drift=float(rng.uniform(-cfg.drift_ppm, cfg.drift_ppm)) * 1e-6,
             dev_offset_s=float(rng.uniform(10.0, 1000.0)),
-            mount=small_rotation(rng.normal(0.0, math.radians(6.0), 3)),
+            mount=small_rotation(rng.normal(0.0, math.radians(8.0), 3)),
             bias=bias,
             key=noise.derive_key(cfg.seed, placement),
         )
