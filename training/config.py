@@ -1,0 +1,462 @@
+"""The typed, validated training configuration: YAML recipe + ``--set key=value`` overrides.
+
+A recipe is a YAML mapping whose sections mirror :class:`TrainConfig`. ``--set`` takes dotted
+keys (``train.lr=1e-3``, ``data.sources.0.path=/data/sbj_0.csv``); the value is parsed as YAML
+and checked against the field's declared type, so ``--set train.epochs=two`` fails with one line
+naming the key. Every error is an :class:`~evimae_stream.errors.InputError` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evimae_stream.datasets import PROFILES
+from evimae_stream.errors import InputError
+from evimae_stream.types import MODES
+
+OBJECTIVES = ("finetune", "pretrain")
+SOURCE_KINDS = ("session", "synthetic", "release")
+SPLITS = ("train", "val", "test")
+INITS = ("scratch", "pretrain", "official")
+PRECISIONS = ("fp32", "bf16", "fp16")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("multistep", "cosine", "constant")
+LOSSES = ("bce", "ce")
+SELECT_METRICS = ("accuracy", "macro_f1", "mAP", "loss")
+
+
+def _fail(key: str, msg: str) -> InputError:
+    return InputError(f"config {key}: {msg}")
+
+
+@dataclass
+class SourceConfig:
+    """One data source.
+
+    ``kind``: ``session`` (any directory/file :func:`evimae_stream.sessions.open_session`
+    reads: our recordings, WEAR ``sbj_N.csv``, CMU-MMAC CSVs), ``synthetic`` (a synthetic wearer
+    generated on first use and cached under ``data.synthetic_dir``), or ``release`` (an EVI-MAE
+    ``<ds>-release`` root; ``release_split`` names its split). ``split``: which of our splits the
+    windows go to (train / val / test).
+    """
+
+    kind: str = "session"
+    path: str = ""
+    split: str = "train"
+    seed: int = 0
+    minutes: float = 1.0
+    actions: int = 8
+    width: int = 160
+    height: int = 120
+    release_split: str = "train_finetune"
+    labels_file: str | None = None
+
+    def validate(self, key: str) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise _fail(f"{key}.kind", f"{self.kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        if self.split not in SPLITS:
+            raise _fail(f"{key}.split", f"{self.split!r} is not one of {', '.join(SPLITS)}")
+        if self.kind in ("session", "release") and not self.path:
+            raise _fail(f"{key}.path", f"a {self.kind} source needs a path")
+        synthetic = self.kind == "synthetic"
+        if synthetic and (self.seed < 0 or self.actions < 1 or not self.minutes > 0):
+            raise _fail(key, "synthetic sources need seed >= 0, actions >= 1, minutes > 0")
+
+
+@dataclass
+class ModelSection:
+    """Which network, how it starts, and which forward mode(s) it is trained in.
+
+    ``modality_dropout``: probability that a fine-tune batch is trained IMU-only or video-only
+    instead of multimodal (half each), so one multimodal model serves all three modes.
+    ``init``: ``scratch``, ``pretrain`` (encoder keys of a ``train.py`` pretrain checkpoint at
+    ``init_path``) or ``official`` (a published EVI-MAE ``.pth`` at ``init_path``).
+    """
+
+    variant: str = "evimae_tiny"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    mode: str = "multimodal"
+    modality_dropout: float = 0.0
+    init: str = "scratch"
+    init_path: str = ""
+
+    def validate(self) -> None:
+        from evimae_stream.model import list_models
+
+        if self.variant not in list_models():
+            raise _fail(
+                "model.variant", f"{self.variant!r} is unknown; known: {', '.join(list_models())}"
+            )
+        if self.mode not in MODES:
+            raise _fail("model.mode", f"{self.mode!r} is not one of {', '.join(MODES)}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise _fail("model.modality_dropout", f"{self.modality_dropout} is not in [0, 1)")
+        if self.modality_dropout > 0 and self.mode != "multimodal":
+            raise _fail("model.modality_dropout", "needs model.mode=multimodal")
+        if self.init not in INITS:
+            raise _fail("model.init", f"{self.init!r} is not one of {', '.join(INITS)}")
+        if self.init != "scratch" and not self.init_path:
+            raise _fail("model.init_path", f"model.init={self.init} needs a checkpoint path")
+
+
+@dataclass
+class ImuSection:
+    """The model's IMU grid and normalisation.
+
+    ``rate_hz`` × ``window_s`` samples per window (WEAR 50 Hz × 5 s, CMU-MMAC 30 Hz × 5 s).
+    ``norm``: ``wear`` / ``cmummac`` (published constants) or ``custom`` (``norm_mean``,
+    ``norm_std``). ``fill_missing``: place an available IMU on missing slots (the published
+    one-IMU recipe) instead of skipping the window.
+    """
+
+    rate_hz: float = 50.0
+    window_s: float = 2.0
+    norm: str = "wear"
+    norm_mean: float = PROFILES["wear"].norm_mean
+    norm_std: float = PROFILES["wear"].norm_std
+    fill_missing: bool = False
+
+    def validate(self) -> None:
+        if not (self.rate_hz > 0 and self.window_s > 0):
+            raise _fail("imu", f"rate_hz ({self.rate_hz}) and window_s must be > 0")
+        if round(self.rate_hz * self.window_s) < 8:
+            raise _fail("imu.window_s", "the window must hold at least 8 IMU samples")
+        if self.norm not in (*PROFILES, "custom"):
+            raise _fail("imu.norm", f"{self.norm!r} is not one of {', '.join(PROFILES)}, custom")
+        if self.norm != "custom":
+            self.norm_mean = PROFILES[self.norm].norm_mean
+            self.norm_std = PROFILES[self.norm].norm_std
+        if not (math.isfinite(self.norm_mean) and self.norm_std > 0):
+            raise _fail("imu.norm_std", f"needs a finite mean and std > 0, got {self.norm_std}")
+
+
+@dataclass
+class VideoSection:
+    """Frame selection: ``num_frames`` (the model's) evenly spaced over ``span_s`` seconds ending
+    at the window end (None: the IMU window). ``cache_max_side``: frames larger than this are
+    downscaled (aspect kept) when cached."""
+
+    span_s: float | None = None
+    cache_max_side: int = 256
+
+    def validate(self) -> None:
+        if self.span_s is not None and not self.span_s > 0:
+            raise _fail("video.span_s", f"must be > 0, got {self.span_s}")
+        if self.cache_max_side < 16:
+            raise _fail("video.cache_max_side", "must be >= 16")
+
+
+@dataclass
+class DataSection:
+    """Sources, window stride and labelling.
+
+    Window label = the label at the window's centre (``t_ref − window_s/2``). Windows without
+    a label are skipped unless ``unlabelled`` names a class for them (e.g. ``null``).
+    ``label_map`` renames labels first (e.g. ``{null: idle}``); ``classes`` fixes the class
+    list and order (default: every label seen, sorted). ``val_fraction``: with no ``val``
+    source, the last fraction of each training session becomes the validation split (a window
+    length is dropped at the boundary so no sample is in both).
+    """
+
+    sources: list[SourceConfig] = field(default_factory=list)
+    stride_s: float = 1.0
+    eval_stride_s: float | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    unlabelled: str | None = None
+    classes: list[str] | None = None
+    val_fraction: float = 0.15
+    synthetic_dir: str | None = None
+
+    def validate(self) -> None:
+        if not self.sources:
+            raise _fail("data.sources", "no data sources; add at least one")
+        for i, src in enumerate(self.sources):
+            src.validate(f"data.sources.{i}")
+        if not self.stride_s > 0 or (self.eval_stride_s is not None and not self.eval_stride_s > 0):
+            raise _fail("data.stride_s", "strides must be > 0")
+        if not 0.0 <= self.val_fraction < 0.9:
+            raise _fail("data.val_fraction", f"{self.val_fraction} is not in [0, 0.9)")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise _fail("data.classes", "class names must be unique")
+
+
+@dataclass
+class AugmentSection:
+    """Published augmentations, training split only: multi-scale crop of the video (a random
+    scale of the short side from ``crop_scales``, random position, same crop for every frame of a
+    window, then the runtime resize) and Gaussian noise of ``imu_noise_std`` g on the IMU before
+    the spectrogram (0 keeps the spectrogram cache in use)."""
+
+    crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
+    imu_noise_std: float = 0.0
+
+    def validate(self) -> None:
+        if not self.crop_scales or not all(0.1 <= s <= 1.0 for s in self.crop_scales):
+            raise _fail("augment.crop_scales", "needs scales in [0.1, 1]")
+        if self.imu_noise_std < 0:
+            raise _fail("augment.imu_noise_std", "must be >= 0")
+
+
+@dataclass
+class TrainSection:
+    """Optimisation. Published fine-tune: Adam, lr 5e-5, head ×100, batch 16, 200 epochs,
+    MultiStepLR (60, 120, 180) ×0.5, BCE with label smoothing 0.1."""
+
+    epochs: int = 200
+    batch_size: int = 16
+    accum_steps: int = 1
+    optimizer: str = "adam"
+    lr: float = 5e-5
+    head_lr_mult: float = 100.0
+    weight_decay: float = 5e-7
+    betas: list[float] = field(default_factory=lambda: [0.95, 0.999])
+    schedule: str = "multistep"
+    milestones: list[int] = field(default_factory=lambda: [60, 120, 180])
+    gamma: float = 0.5
+    warmup_steps: int = 0
+    loss: str = "bce"
+    label_smoothing: float = 0.1
+    precision: str = "fp32"
+    grad_clip: float = 0.0
+    max_steps_per_epoch: int = 0
+    select_metric: str = "accuracy"
+    device: str = "auto"
+    num_threads: int = 0
+    num_workers: int = 0
+    checkpoint_every: int = 1
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "accum_steps", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise _fail(f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
+        choices = (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("loss", LOSSES),
+            ("precision", PRECISIONS),
+            ("select_metric", SELECT_METRICS),
+        )
+        for name, allowed in choices:
+            if getattr(self, name) not in allowed:
+                raise _fail(
+                    f"train.{name}",
+                    f"{getattr(self, name)!r} is not one of {', '.join(allowed)}",
+                )
+        if not self.lr > 0 or not self.head_lr_mult > 0:
+            raise _fail("train.lr", "lr and head_lr_mult must be > 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise _fail("train.betas", f"needs two values in [0, 1), got {self.betas}")
+        if sorted(self.milestones) != list(self.milestones) or not 0 < self.gamma <= 1:
+            raise _fail("train.milestones", "milestones must increase and gamma be in (0, 1]")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise _fail("train.label_smoothing", f"{self.label_smoothing} is not in [0, 1)")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise _fail("train.device", f"{self.device!r}: use auto, cpu, cuda or cuda:N")
+        for name in ("warmup_steps", "max_steps_per_epoch", "num_threads", "num_workers"):
+            if getattr(self, name) < 0:
+                raise _fail(f"train.{name}", "must be >= 0")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise _fail("train.weight_decay", "weight_decay and grad_clip must be >= 0")
+
+
+@dataclass
+class TrainConfig:
+    """The whole recipe. ``run_dir`` holds checkpoints, logs and caches; the artifact goes to
+    ``output`` (default ``<run_dir>/model``)."""
+
+    objective: str = "finetune"
+    seed: int = 0
+    run_dir: str = "runs/default"
+    output: str | None = None
+    model: ModelSection = field(default_factory=ModelSection)
+    imu: ImuSection = field(default_factory=ImuSection)
+    video: VideoSection = field(default_factory=VideoSection)
+    data: DataSection = field(default_factory=DataSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise _fail("objective", f"{self.objective!r} is not one of {', '.join(OBJECTIVES)}")
+        if self.seed < 0:
+            raise _fail("seed", "must be >= 0")
+        self.model.validate()
+        self.imu.validate()
+        self.video.validate()
+        self.data.validate()
+        self.augment.validate()
+        self.train.validate()
+
+    @property
+    def video_span_s(self) -> float:
+        """Seconds of video a window's frames are spread over."""
+        return self.video.span_s if self.video.span_s is not None else self.imu.window_s
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output) if self.output else Path(self.run_dir) / "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-ready dict."""
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- typed building
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert a parsed YAML value against a field's annotation."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except InputError:
+                continue
+        raise _fail(key, f"{value!r} is not a valid {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise _fail(key, f"expected a mapping, got {value!r}")
+        return _build(tp, value, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _fail(key, f"expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}.{i}") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(key, f"expected a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _fail(key, f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _fail(key, f"expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise _fail(key, f"expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise _fail(key, f"expected a string, got {value!r}")
+    raise _fail(key, f"unsupported field type {tp!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise _fail(where, f"unknown key; known keys here: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.0.c`` in a nested dict/list document, creating mappings as needed."""
+    parts = key.split(".")
+    node: Any = doc
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise _fail(key, f"list index {part!r} out of range (have {len(node)} items)")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            raise _fail(key, f"{'.'.join(parts[:i])} is not a section")
+        if last:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+
+
+def _check_key(key: str) -> None:
+    """Reject a ``--set`` key that names no field, before the value is parsed."""
+    cls: Any = TrainConfig
+    for part in key.split("."):
+        if cls is None:
+            return
+        if typing.get_origin(cls) is list:
+            if not part.isdigit():
+                raise _fail(key, f"{part!r} must be a list index")
+            cls = typing.get_args(cls)[0]
+            continue
+        if typing.get_origin(cls) is dict or cls is Any:
+            return
+        if typing.get_origin(cls) in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(cls) if a is not type(None)]
+            cls = inner[0] if len(inner) == 1 else None
+            if cls is None:
+                return
+        if not dataclasses.is_dataclass(cls):
+            raise _fail(key, f"{part!r} goes below a plain value")
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            raise _fail(key, f"unknown key; known keys here: {', '.join(sorted(hints))}")
+        cls = hints[part]
+
+
+def load_config(path: str | Path | None, sets: list[str] | None = None) -> TrainConfig:
+    """Read a YAML recipe (or start from defaults), apply ``--set`` items, validate."""
+    doc: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: config file not found; pass --config configs/train/X.yaml")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(f"{p}: not valid YAML ({first})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InputError(f"{p}: a recipe must be a YAML mapping of sections")
+        doc = loaded or {}
+    for item in sets or []:
+        if "=" not in item:
+            raise InputError(f"--set {item}: expected key=value (e.g. train.lr=1e-4)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        _check_key(key)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(doc, key, value)
+    try:
+        return _build(TrainConfig, doc, "")
+    except TypeError as exc:  # a dataclass refused its arguments
+        raise InputError(f"config: {exc}") from None

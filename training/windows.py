@@ -1,0 +1,309 @@
+"""Cutting labelled sessions into model windows, with the runtime's own grid functions.
+
+A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``. Window ends run from
+``window_s`` to the session's end every ``stride_s``. The IMU is linearly resampled onto the
+model grid (``rate × window_s`` points, :func:`evimae_stream.window.imu_grid` +
+:func:`~evimae_stream.window.resample_imu` — the code the live runtime uses, so a gap of more
+than 3 nominal periods is never interpolated across); the video frames are the ones nearest to
+:func:`~evimae_stream.window.frame_grid` over ``video_span_s`` ending at ``t_ref``.
+
+**Window label = the label at the window's centre** (``t_ref − window_s / 2``), after
+``label_map``; a window whose centre has no label is skipped unless an ``unlabelled`` class is
+configured for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from evimae_stream.sessions.base import ImuStream, Session
+from evimae_stream.types import PLACEMENTS
+from evimae_stream.window import frame_grid, imu_grid, pick_frames, resample_imu
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+#: substitutes for a missing slot, best first: the same limb on the other side, then the rest
+_FILL_ORDER: dict[str, tuple[str, ...]] = {
+    "left_arm": ("right_arm", "left_leg", "right_leg"),
+    "right_arm": ("left_arm", "right_leg", "left_leg"),
+    "left_leg": ("right_leg", "left_arm", "right_arm"),
+    "right_leg": ("left_leg", "right_arm", "left_arm"),
+}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Geometry of one model window."""
+
+    window_s: float
+    imu_rate_hz: float
+    num_frames: int
+    video_span_s: float
+
+    @property
+    def samples(self) -> int:
+        """IMU samples per window on the model grid."""
+        return round(self.window_s * self.imu_rate_hz)
+
+    @property
+    def span_s(self) -> float:
+        """The longest stretch of a session a window reads."""
+        return max(self.window_s, self.video_span_s)
+
+
+@dataclass
+class WindowItem:
+    """One cut window before preprocessing.
+
+    ``imu``: (samples, 12) float32 in g, placement order left_arm, right_arm, left_leg,
+    right_leg (xyz each), or None. ``frames``: keys into the owning :class:`FrameStore`, or None.
+    ``labels``: class names (one for sessions; a release clip may have several).
+    """
+
+    imu: np.ndarray | None
+    frames: list[int] | None
+    labels: tuple[str, ...]
+    source: str
+    t_ref: float
+    filled: tuple[str, ...] = ()
+
+
+@dataclass
+class FrameStore:
+    """Decoded RGB frames shared by overlapping windows (each frame stored once), downscaled so
+    the longer side is at most ``max_side`` (aspect kept)."""
+
+    max_side: int = 256
+    frames: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rgb: np.ndarray) -> int:
+        h, w = rgb.shape[:2]
+        scale = self.max_side / max(h, w)
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        self.frames.append(np.ascontiguousarray(rgb, dtype=np.uint8))
+        return len(self.frames) - 1
+
+    def get(self, keys: list[int]) -> list[np.ndarray]:
+        return [self.frames[k] for k in keys]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.nbytes for f in self.frames)
+
+
+def window_ends(duration_s: float, window_s: float, stride_s: float) -> np.ndarray:
+    """Window end times ``t_ref`` from ``window_s`` to ``duration_s`` every ``stride_s``."""
+    if duration_s < window_s:
+        return np.empty(0)
+    n = int(np.floor((duration_s - window_s) / stride_s + 1e-9)) + 1
+    return window_s + stride_s * np.arange(n, dtype=np.float64)
+
+
+def window_label(
+    label_at: Callable[[float], str | None], t_ref: float, window_s: float
+) -> str | None:
+    """The label at the window's centre (``t_ref − window_s / 2``), or None."""
+    return label_at(t_ref - window_s / 2.0)
+
+
+def make_label_fn(
+    label_map: dict[str, str], unlabelled: str | None
+) -> Callable[[str | None], str | None]:
+    """Raw session label → class name (mapped), ``unlabelled`` for no label, None to skip."""
+
+    def fn(raw: str | None) -> str | None:
+        if raw is None or raw == "":
+            return label_map.get("", unlabelled) if unlabelled is not None else None
+        return label_map.get(raw, raw)
+
+    return fn
+
+
+def fill_slots(present: list[str], fill_missing: bool) -> dict[str, str] | None:
+    """Slot → the placement whose samples feed it, or None when a slot cannot be fed.
+
+    With ``fill_missing`` every missing slot takes the mirror placement when present, else the
+    nearest other one (:data:`_FILL_ORDER`): one sensor feeds all four slots (the published
+    one-IMU recipe).
+    """
+    if not present:
+        return None
+    out = {}
+    for slot in PLACEMENTS:
+        if slot in present:
+            out[slot] = slot
+        elif fill_missing:
+            out[slot] = next(p for p in _FILL_ORDER[slot] if p in present)
+        else:
+            return None
+    return out
+
+
+def _ns(t_s: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(t_s, dtype=np.float64) * _NS).astype(np.int64)
+
+
+#: one IMU stream as the grid functions take it: (host ns, (N, 3) acceleration, nominal rate)
+StreamArrays = tuple[np.ndarray, np.ndarray, float]
+
+
+def stream_arrays(streams: dict[str, ImuStream]) -> dict[str, StreamArrays]:
+    """Session IMU streams with sample times in integer ns (computed once per session)."""
+    return {p: (_ns(s.t), s.acc, s.rate_hz) for p, s in streams.items() if len(s.t)}
+
+
+def imu_window(
+    streams: dict[str, StreamArrays],
+    t_ref: float,
+    spec: WindowSpec,
+    fill_missing: bool,
+) -> tuple[np.ndarray | None, tuple[str, ...], str | None]:
+    """The (samples, 12) IMU window ending at ``t_ref`` s; (None, (), reason) when unusable."""
+    grid = imu_grid(round(t_ref * _NS), spec.window_s, spec.imu_rate_hz)
+    got: dict[str, np.ndarray] = {}
+    why = None
+    for p in PLACEMENTS:
+        if p not in streams:
+            continue
+        t_ns, acc, rate = streams[p]
+        vals, reason = resample_imu(t_ns, acc, grid, rate)
+        if vals is None:
+            why = f"{p}: {reason}"
+            continue
+        got[p] = vals
+    slots = fill_slots(list(got), fill_missing)
+    if slots is None:
+        return None, (), why or "IMU slots missing (set imu.fill_missing: true to fill them)"
+    filled = tuple(s for s, src in slots.items() if s != src)
+    out = np.concatenate([got[slots[p]] for p in PLACEMENTS], axis=1).astype(np.float32)
+    return out, filled, None
+
+
+@dataclass
+class CutStats:
+    """Why windows were dropped while cutting a session."""
+
+    kept: int = 0
+    no_label: int = 0
+    imu_missing: int = 0
+    video_missing: int = 0
+    unknown_class: int = 0
+
+    def line(self) -> str:
+        return (
+            f"{self.kept} windows (skipped: {self.no_label} unlabelled, {self.unknown_class} "
+            f"not in classes, {self.imu_missing} IMU gaps, {self.video_missing} video gaps)"
+        )
+
+
+def cut_session(
+    session: Session,
+    spec: WindowSpec,
+    stride_s: float,
+    label_fn: Callable[[str | None], str | None],
+    *,
+    need_imu: bool = True,
+    need_video: bool = False,
+    fill_missing: bool = False,
+    store: FrameStore | None = None,
+    classes: list[str] | None = None,
+    t_range: tuple[float, float] | None = None,
+    name: str | None = None,
+) -> tuple[list[WindowItem], CutStats]:
+    """Every labelled window of ``session`` (see the module doc for the rules).
+
+    ``t_range``: only windows whose whole span lies in ``[start, end]`` seconds (splits of one
+    session). Frames are decoded in one sequential pass and kept in ``store``.
+    """
+    stats = CutStats()
+    name = name or str(session.path)
+    lo, hi = t_range if t_range is not None else (0.0, session.duration_s)
+    ends = window_ends(hi - lo, spec.span_s, stride_s) + lo
+    fgrid_all: list[np.ndarray] = []
+    pending: list[tuple[float, str, np.ndarray | None, tuple[str, ...]]] = []
+    arrays = stream_arrays(session.imu) if need_imu else {}
+    ftimes_ns = _ns(session.frame_times()) if (need_video and session.has_video) else None
+    period_ns = _NS / session.video.fps if session.video and session.video.fps else None
+    for t_ref in ends.tolist():
+        label = label_fn(window_label(session.label_at, t_ref, spec.window_s))
+        if label is None:
+            stats.no_label += 1
+            continue
+        if classes is not None and label not in classes:
+            stats.unknown_class += 1
+            continue
+        imu, filled = None, ()
+        if need_imu:
+            imu, filled, _ = imu_window(arrays, t_ref, spec, fill_missing)
+            if imu is None:
+                stats.imu_missing += 1
+                continue
+        idx = None
+        if need_video:
+            if ftimes_ns is None or not len(ftimes_ns):
+                stats.video_missing += 1
+                continue
+            fg = frame_grid(round(t_ref * _NS), spec.video_span_s, spec.num_frames)
+            max_dt = 2.0 * (period_ns or spec.video_span_s * _NS / spec.num_frames)
+            idx, _ = pick_frames(ftimes_ns, fg, max_dt)
+            if idx is None:
+                stats.video_missing += 1
+                continue
+            fgrid_all.append(idx)
+        pending.append((t_ref, label, imu, filled))
+    keys: dict[int, int] = {}
+    if need_video and fgrid_all:
+        assert store is not None, "a FrameStore is needed to cut video windows"
+        keys = _load_frames(session, np.unique(np.concatenate(fgrid_all)), ftimes_ns, store)
+    items = []
+    for k, (t_ref, label, imu, filled) in enumerate(pending):
+        frames = [keys[int(i)] for i in fgrid_all[k]] if need_video else None
+        items.append(WindowItem(imu, frames, (label,), name, t_ref, filled))
+    stats.kept = len(items)
+    log.info("%s: %s", name, stats.line())
+    return items, stats
+
+
+def _load_frames(
+    session: Session, wanted: np.ndarray, ftimes_ns: np.ndarray, store: FrameStore
+) -> dict[int, int]:
+    """Decode the frames with indices ``wanted`` (sorted) in one pass; index → store key."""
+    keys: dict[int, int] = {}
+    want = set(wanted.tolist())
+    t0 = float(ftimes_ns[wanted[0]]) / _NS - 1e-3
+    t1 = float(ftimes_ns[wanted[-1]]) / _NS + 1e-3
+    for t, rgb in session.iter_frames(t0, t1):
+        i = int(np.argmin(np.abs(ftimes_ns - round(t * _NS))))
+        if i in want and i not in keys:
+            keys[i] = store.add(rgb)
+    missing = want - set(keys)
+    for i in sorted(missing):  # frames the sequential reader did not yield: random access
+        keys[i] = store.add(session.frame_at(float(ftimes_ns[i]) / _NS))
+    return keys
+
+
+def class_counts(items: list[WindowItem]) -> Counter:
+    """Windows per (first) label."""
+    return Counter(it.labels[0] for it in items if it.labels)
+
+
+def balance_report(splits: dict[str, list[WindowItem]], classes: list[str]) -> str:
+    """A table of window counts per class per split (printed at the start of training)."""
+    counts = {s: class_counts(items) for s, items in splits.items()}
+    width = max([len(c) for c in classes] + [5])
+    head = f"{'class':<{width}} " + " ".join(f"{s:>7}" for s in splits)
+    lines = [head, "-" * len(head)]
+    for c in classes:
+        lines.append(f"{c:<{width}} " + " ".join(f"{counts[s].get(c, 0):>7}" for s in splits))
+    lines.append(f"{'total':<{width}} " + " ".join(f"{len(v):>7}" for v in splits.values()))
+    return "\n".join(lines)
