@@ -1,18 +1,460 @@
-"""Recognition: live sensors, replay of a recorded session, or the bundled demo."""
+"""Recognition: live sensors, replay of a recorded session, or the bundled demo.
+
+``evimae-stream`` with no sensors and no ``--replay`` runs the embedded demo: the bundled
+synthetic session through the bundled demo model at ``--speed max`` (virtual clock, progress bar,
+deterministic), to the end. Live: ``--camera`` and/or ``--imu-ports``; replay: ``--replay PATH``
+with ``--speed 1|N|max``. Predictions go to ``--jsonl`` (schema in
+:mod:`evimae_stream.runtime.events`), a status line on stderr, and a summary at exit.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from evimae_stream.errors import ArtifactError, DeviceError, InputError
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEMO_MODEL = ASSETS / "demo_model"
+DEMO_SESSION = ASSETS / "demo_session"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the main command (filled in by the streaming runtime)."""
+    """Options of the main command."""
+    src = parser.add_argument_group("sources")
+    src.add_argument(
+        "--camera", metavar="IDX|PATH|URL|synthetic", help="head camera: index, device, file, URL"
+    )
+    src.add_argument("--no-camera", action="store_true", help="run without a camera (IMU-only)")
+    src.add_argument(
+        "--imu-ports",
+        nargs="+",
+        metavar="PLACEMENT=URI",
+        help="up to four IMUs: /dev/ttyUSB0, serial:PATH?protocol=csv|witmotion, ble:ADDR, "
+        "synthetic (bare URIs go to left_arm, right_arm, left_leg, right_leg)",
+    )
+    src.add_argument("--replay", type=Path, metavar="PATH", help="a recorded session to replay")
+    src.add_argument(
+        "--speed",
+        default=None,
+        metavar="1|N|max",
+        help="replay speed: a factor of real time, or max (virtual clock, deterministic; "
+        "default: 1 for --replay, max for the demo)",
+    )
+    mdl = parser.add_argument_group("model")
+    mdl.add_argument(
+        "--model", type=Path, metavar="DIR|official.pth", help="model artifact (default: demo)"
+    )
+    mdl.add_argument(
+        "--dataset", choices=("wear", "cmummac"), help="for an official .pth: its dataset"
+    )
+    mdl.add_argument("--labels", type=Path, metavar="CSV", help="class_labels_indices.csv")
+    mdl.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "tensorrt"))
+    mdl.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None)
+    mdl.add_argument(
+        "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--stride", type=float, default=0.5, help="seconds between windows")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--smooth", type=int, default=1, metavar="N", help="average N predictions")
+    run.add_argument("--record", type=Path, metavar="DIR", help="record the sensors to DIR")
+    run.add_argument("--jsonl", metavar="FILE|-", help="write prediction events as JSON Lines")
+    run.add_argument("--eval", action="store_true", help="score a labelled replay")
+    run.add_argument("--eval-out", type=Path, metavar="DIR", help="where --eval writes")
+    run.add_argument("--gui", action="store_true", help="show the GUI")
+    run.add_argument("--quiet", action="store_true", help="no status line, no summary")
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def parse_speed(text: str | None, default: str) -> float | None:
+    """``max`` → None (virtual clock); a positive factor → float; else InputError."""
+    text = default if text is None else str(text).strip().lower()
+    if text == "max":
+        return None
+    try:
+        value = float(text.rstrip("x"))
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"--speed {text!r}: use a positive factor of real time (1, 4) or max")
+    return value
+
+
+def load_model(args: argparse.Namespace):
+    """(model, ModelMeta, model id) from ``--model`` (artifact directory or official .pth)."""
+    from evimae_stream.artifact import ModelMeta, load_artifact, model_hash
+
+    path: Path = args.model or DEMO_MODEL
+    if args.model is None and not (path / "model.json").is_file():
+        raise ArtifactError(
+            f"{path}: the bundled demo model is not installed; pass --model DIR (an artifact "
+            "made by training or `evimae-stream convert`)"
+        )
+    if path.is_dir():
+        model, meta = load_artifact(path)
+        return model, meta, model_hash(path)
+    if not path.exists():
+        raise ArtifactError(f"--model {path}: no such file or directory")
+    if path.suffix not in (".pth", ".pt"):
+        raise ArtifactError(f"--model {path}: not a model directory or an official .pth checkpoint")
+    from evimae_stream.commands.convert import PUBLISHED_VIDEO_SPAN_S, read_label_csv
+    from evimae_stream.datasets import PROFILES, WEAR_CLASSES
+    from evimae_stream.model import load_official_checkpoint
+
+    if args.dataset is None:
+        raise InputError(f"--model {path}: an official checkpoint needs --dataset wear|cmummac")
+    profile = PROFILES[args.dataset]
+    if args.labels is not None:
+        classes = read_label_csv(args.labels)
+    elif args.dataset == "wear":
+        classes = list(WEAR_CLASSES)
+    else:
+        raise InputError(f"--dataset {args.dataset}: pass the class list with --labels CSV")
+    model = load_official_checkpoint(path, num_classes=len(classes))
+    cfg = model.cfg
+    meta = ModelMeta(
+        variant="evimae_small",
+        model_config=cfg.to_dict(),
+        classes=classes,
+        imu_rate_hz=profile.imu_rate_hz,
+        window_s=profile.window_s,
+        norm_mean=profile.norm_mean,
+        norm_std=profile.norm_std,
+        num_frames=cfg.num_frames,
+        img_size=cfg.img_size,
+        video_span_s=PUBLISHED_VIDEO_SPAN_S,
+    )
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return model, meta, f"{digest.hexdigest()[:16]}-{args.dataset}"
+
+
+def _check_session_fits(session, spec) -> None:
+    """InputError unless the session has the streams one of the model's modes needs."""
+    has_imu, has_video = bool(session.imu), session.has_video
+    usable = {
+        "multimodal": has_imu and has_video,
+        "imu_only": has_imu,
+        "video_only": has_video,
+    }
+    if not any(usable[m] for m in spec.modes):
+        have = ", ".join([*session.imu, *(["video"] if has_video else [])]) or "no streams"
+        raise InputError(
+            f"{session.path}: the session has {have}, but the model needs "
+            f"{' or '.join(spec.modes)} input; use a session with "
+            f"{'video' if not has_video else 'IMU data'} or another model"
+        )
+
+
+# ----------------------------------------------------------------------------- run
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run recognition; until the runtime lands, explain what exists."""
-    print(
-        "evimae-stream: the streaming runtime is not built yet; "
-        "subcommands available: convert, synth, devices (see evimae-stream SUBCOMMAND --help)"
+    """Run recognition; returns the exit code."""
+    from evimae_stream.runtime.inputs import ModelSpec
+    from evimae_stream.runtime.pipeline import RuntimeConfig
+
+    if args.gui:
+        raise InputError("--gui: the GUI is not available in this build yet; run without --gui")
+    live = args.camera is not None or args.imu_ports is not None or args.no_camera
+    if args.replay is not None and live:
+        raise InputError("--replay cannot be combined with --camera/--imu-ports/--no-camera")
+    if args.camera is not None and args.no_camera:
+        raise InputError("--camera and --no-camera contradict each other; pass one")
+    if args.eval and live:
+        raise InputError("--eval scores a labelled replay; use it with --replay (or the demo)")
+    if args.speed is not None and live:
+        raise InputError("--speed applies to --replay only")
+    demo = not live and args.replay is None
+    speed = parse_speed(args.speed, "max" if demo else "1") if not live else 1.0
+    try:
+        config = RuntimeConfig(
+            stride_s=args.stride,
+            smooth=args.smooth,
+            backend=args.backend,
+            precision=args.precision,
+            cache_dir=args.engine_cache,
+            duration_s=args.duration,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if live and args.no_camera and args.imu_ports is None:
+        raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
+    model, meta, model_id = load_model(args)
+    spec = ModelSpec.from_meta(meta, model)
+    if live:
+        return _run_live(args, model, spec, config, model_id)
+    session_path = args.replay if args.replay is not None else DEMO_SESSION
+    return _run_replay(args, model, spec, config, model_id, session_path, speed, demo)
+
+
+def _outputs(args, timings: bool, truth_fn, progress_bar: bool):
+    from evimae_stream.runtime.pipeline import Outputs
+    from evimae_stream.runtime.sinks import JsonlSink, TerminalLine
+
+    sinks: list = []
+    jsonl = None
+    if args.jsonl:
+        jsonl = JsonlSink(args.jsonl, timings=timings, truth=truth_fn is not None)
+        sinks.append(jsonl)
+    status = None
+    if not args.quiet and args.jsonl != "-" and not progress_bar:
+        status = TerminalLine()
+        sinks.append(status)
+    return Outputs(sinks, timings=timings, truth=truth_fn), jsonl, status
+
+
+def _start_event(spec, config, source: str) -> dict:
+    return {
+        "type": "start",
+        "classes": list(spec.classes),
+        "modes": list(spec.modes),
+        "stride_s": config.stride_s,
+        "window_s": spec.window_s,
+        "source": source,
+    }
+
+
+def _finish(args, outputs, jsonl, status, backend, streams, extra: dict | None = None) -> dict:
+    from evimae_stream.runtime.sinks import summary_lines
+
+    if status is not None:
+        status.close()
+    summary = outputs.summary(backend, streams)
+    if jsonl is not None:
+        jsonl.write(
+            {
+                "type": "end",
+                "windows": summary["windows"],
+                "predicted": summary["predicted"],
+                "skipped": summary["skipped"],
+            }
+        )
+        jsonl.close()
+    if not args.quiet:
+        for line in summary_lines(summary):
+            print(line, file=sys.stderr)
+        for line in (extra or {}).get("lines", []):
+            print(line, file=sys.stderr)
+    return summary
+
+
+def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bool) -> int:
+    from drivers.replay import ReplayDriver, ReplaySource
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.evaluation import window_truth
+    from evimae_stream.runtime.pipeline import (
+        LiveRun,
+        Recognizer,
+        make_rig,
+        run_replay_max,
+        stream_summary,
     )
+    from evimae_stream.runtime.scheduler import TickClock
+    from evimae_stream.sessions import open_session
+
+    if demo and not path.exists():
+        raise InputError(
+            f"{path}: the bundled demo session is not installed; pass --replay PATH or sensors"
+        )
+    if args.record is not None:
+        raise InputError("--record records live sensors; a replay is already a recording")
+    session = open_session(path)
+    try:
+        _check_session_fits(session, spec)
+        if args.eval and not session.labels:
+            raise InputError(f"{path}: --eval needs a labelled session (it has no labels)")
+        truth_fn = None
+        if args.eval:
+
+            def truth_fn(pred):
+                t_end = pred.t_ref_s if pred.t_ref_s is not None else pred.t_s
+                return window_truth(session.labels, t_end, spec.window_s)
+
+        rates = {p: s.rate_hz for p, s in session.imu.items()}
+        fps = session.video.fps if session.has_video else None
+        recognizer = Recognizer(model, spec, config, model_id)
+        end_s = session.duration_s
+        if config.duration_s is not None:
+            end_s = min(end_s, config.duration_s)
+        if speed is None:
+            origin = int(session.t0_ns or 0)
+            clock = VirtualClock(origin)
+            buffer, gates = make_rig(spec, rates, fps, clock, stale_after_s=config.stale_after_s)
+            source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
+            outputs, jsonl, status = _outputs(args, False, truth_fn, progress_bar=True)
+            if jsonl is not None:
+                jsonl.write(_start_event(spec, config, str(path)))
+            run_replay_max(
+                source, buffer, gates, clock, recognizer, outputs, origin, end_s,
+                progress=not args.quiet,
+            )  # fmt: skip
+            drivers = {}
+        else:
+            tick_clock = TickClock()
+            buffer, gates = make_rig(
+                spec, rates, fps, tick_clock, stale_after_s=config.stale_after_s
+            )
+            origin = time.monotonic_ns()
+            driver = ReplayDriver(session, gates.imu, gates.camera, speed=speed)
+            outputs, jsonl, status = _outputs(args, True, truth_fn, progress_bar=False)
+            if jsonl is not None:
+                jsonl.write(_start_event(spec, config, str(path)))
+            live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin, status=status)
+            driver.start()
+            limit = None if config.duration_s is None else config.duration_s / speed
+            ended_at: list[float] = []
+
+            def stop_when() -> bool:
+                now = time.monotonic()
+                if limit is not None and (time.monotonic_ns() - origin) / 1e9 >= limit:
+                    return True
+                if not driver.running:
+                    ended_at.append(now)
+                    return now - ended_at[0] > 2 * config.stride_s
+                return False
+
+            try:
+                live.run(stop_when)
+            finally:
+                driver.stop()
+            drivers = {}
+        summary = _finish(
+            args, outputs, jsonl, status, recognizer.backend, stream_summary(buffer, drivers)
+        )
+        if args.eval:
+            _write_eval(args, outputs, session, spec, config, path, summary)
+    finally:
+        session.close()
+    return 0
+
+
+def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict) -> None:
+    from evimae_stream.evaluation import draw_timeline, evaluate, table_lines, write_eval
+
+    report = evaluate(outputs.predictions, session.labels, spec.classes, config.stride_s)
+    report["session"] = str(path)
+    report["summary"] = summary
+    out_dir = args.eval_out
+    if out_dir is None:
+        if args.jsonl and args.jsonl != "-":
+            out_dir = Path(args.jsonl).resolve().parent
+        else:
+            out_dir = Path.cwd() / "evimae-eval"
+    img = draw_timeline(
+        outputs.predictions, session.labels, spec.classes, session.duration_s, config.stride_s
+    )
+    stem = Path(path).name or "session"
+    jpath, ppath = write_eval(out_dir, stem, report, img)
+    stream = sys.stderr if args.jsonl == "-" else sys.stdout
+    for line in table_lines(report):
+        print(line, file=stream)
+    print(f"report {jpath}, timeline {ppath}", file=stream)
+
+
+def _run_live(args, model, spec, config, model_id) -> int:
+    from drivers.camera import CameraConfig, CameraDriver, parse_camera_source
+    from drivers.config import SyntheticImuConfig
+    from drivers.factory import make_imu_driver
+    from drivers.uri import parse_imu_ports
+    from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
+    from evimae_stream.runtime.recorder import Recorder
+    from evimae_stream.runtime.scheduler import TickClock
+
+    imu_cfgs = parse_imu_ports(args.imu_ports) if args.imu_ports else {}
+    camera_src = None
+    if args.camera is not None and not args.no_camera:
+        camera_src = args.camera.strip()
+        if camera_src.lower() != "synthetic":
+            camera_src = parse_camera_source(camera_src)
+    rates = {}
+    for p, c in imu_cfgs.items():
+        rate = getattr(c, "rate_hz", None)
+        rates[p] = float(rate) if rate else spec.imu_rate_hz
+    camera_fps = 30.0 if camera_src is not None else None
+    origin = time.monotonic_ns()
+    tick_clock = TickClock(origin)
+    recorder = None
+    if args.record is not None:
+        if (args.record / "session.json").exists():
+            raise InputError(f"--record {args.record}: already holds a session; choose a new DIR")
+        recorder = Recorder(
+            args.record,
+            origin,
+            rates,
+            {p: getattr(c, "uri", "") or str(c) for p, c in imu_cfgs.items()},
+            None if camera_src is None else (camera_fps, str(camera_src)),
+            meta={"recorded_by": "evimae-stream", "model_classes": list(spec.classes)},
+        )
+    buffer, gates = make_rig(
+        spec, rates, camera_fps, tick_clock, recorder, stale_after_s=config.stale_after_s
+    )
+    drivers: dict = {}
+    for p, c in imu_cfgs.items():
+        drivers[p] = make_imu_driver(c, gates.imu[p])
+    if camera_src is not None:
+        if camera_src == "synthetic":
+            from drivers.synthetic import SyntheticCameraDriver
+
+            seeds = [c.seed for c in imu_cfgs.values() if isinstance(c, SyntheticImuConfig)]
+            drivers["camera"] = SyntheticCameraDriver(gates.camera, seed=seeds[0] if seeds else 0)
+        else:
+            drivers["camera"] = CameraDriver(CameraConfig(camera_src, fourcc="MJPG"), gates.camera)
+    try:
+        for d in drivers.values():
+            d.connect()  # a bad port, busy device or missing camera fails here, one line
+        cam = drivers.get("camera")
+        if cam is not None:
+            # the camera's own rate once open (files and devices differ); the synthetic one: 30
+            fps = float(getattr(cam, "source_fps", None) or camera_fps)
+            buffer.camera.nominal_rate_hz = fps
+            if recorder is not None and recorder.camera is not None:
+                recorder.camera = (fps, recorder.camera[1])
+        recognizer = Recognizer(model, spec, config, model_id)
+        outputs, jsonl, status = _outputs(args, True, None, progress_bar=False)
+        if jsonl is not None:
+            source = " ".join(
+                [
+                    *(args.imu_ports or []),
+                    *([f"camera={camera_src}"] if camera_src is not None else []),
+                ]
+            )
+            jsonl.write(_start_event(spec, config, source))
+        live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin, status=status)
+        for d in drivers.values():
+            d.start()
+
+        def stop_when() -> bool:
+            if config.duration_s is not None:
+                return (time.monotonic_ns() - origin) / 1e9 >= config.duration_s
+            return not any(d.running for d in drivers.values())
+
+        try:
+            live.run(stop_when)
+        finally:
+            for d in drivers.values():
+                d.stop()
+            gates.release(None)  # what arrived after the last tick still goes to the recording
+            if recorder is not None:
+                recorder.close()
+    except DeviceError:
+        for d in drivers.values():
+            d.stop()
+        if recorder is not None:
+            recorder.close()
+        raise
+    _finish(args, outputs, jsonl, status, recognizer.backend, stream_summary(buffer, drivers))
+    if recorder is not None and not args.quiet:
+        print(f"recorded {args.record}", file=sys.stderr)
     return 0

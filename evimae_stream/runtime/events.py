@@ -1,0 +1,102 @@
+"""One prediction event per window, and its JSON Lines form.
+
+JSONL schema (one object per line; ``type`` tells the kind)::
+
+    {"type": "start", "model": str, "classes": [str], "stride_s": float, "source": str,
+     "modes": [str]}
+    {"type": "prediction",
+     "window": int,            # tick index k (1, 2, …): the window ends at tick k
+     "t_s": float,             # tick time, seconds from the run's origin (replay: session time)
+     "t_ref_s": float|null,    # end of the window's data (oldest "newest sample"), same clock
+     "label": str|null,        # predicted class (after --smooth), null: no prediction
+     "score": float|null,      # its probability (softmax of the logits, smoothed)
+     "topk": [{"label": str, "score": float}],       # best 3, highest first
+     "mode": "multimodal"|"imu_only"|"video_only"|null,
+     "modalities": ["imu", "video"],                   # what the prediction used
+     "imus": [placement],      # IMUs that contributed their own data
+     "filled": {slot: placement},                      # missing slots filled from another IMU
+     "reason": str|null,       # why there is no prediction
+     "latency_ms": float|null, # emission − host time of the newest sample used
+     "health": {stream: {"up": bool, "rate_hz": float, "drops": int, "missing": str|null}},
+     "truth": str|null,        # only with --eval: the label covering most of the window
+     "stages_ms": {"wait", "assemble", "preprocess", "forward", "postprocess": float},
+     "time": float}            # UNIX time of emission
+    {"type": "end", "windows": int, "predicted": int, "skipped": int}
+
+``stages_ms`` and ``time`` are wall-clock measurements: they are written only for live and paced
+runs. With ``--replay X --speed max`` everything runs on a virtual clock (``latency_ms`` there is
+virtual too) and the file is identical on every run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_NS = 1_000_000_000
+
+
+@dataclass
+class Prediction:
+    """What the pipeline decided for one window (see the module doc for the fields)."""
+
+    index: int
+    tick_ns: int
+    origin_ns: int
+    t_ref_ns: int | None
+    label: str | None = None
+    score: float | None = None
+    probs: np.ndarray | None = None
+    topk: list[tuple[str, float]] = field(default_factory=list)
+    mode: str | None = None
+    modalities: tuple[str, ...] = ()
+    imus: list[str] = field(default_factory=list)
+    filled: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    newest_ns: int | None = None
+    latency_ms: float | None = None
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    health: dict[str, dict] = field(default_factory=dict)
+    truth: str | None = None
+    emitted_unix: float | None = None
+
+    @property
+    def t_s(self) -> float:
+        """Tick time in seconds from the origin."""
+        return (self.tick_ns - self.origin_ns) / _NS
+
+    @property
+    def t_ref_s(self) -> float | None:
+        return None if self.t_ref_ns is None else (self.t_ref_ns - self.origin_ns) / _NS
+
+    def to_dict(self, timings: bool, truth: bool = False) -> dict:
+        """The JSON object of this event (``timings``: include wall-clock fields)."""
+        d: dict = {
+            "type": "prediction",
+            "window": self.index,
+            "t_s": round(self.t_s, 6),
+            "t_ref_s": None if self.t_ref_s is None else round(self.t_ref_s, 6),
+            "label": self.label,
+            "score": None if self.score is None else round(float(self.score), 5),
+            "topk": [{"label": lab, "score": round(float(s), 5)} for lab, s in self.topk],
+            "mode": self.mode,
+            "modalities": list(self.modalities),
+            "imus": list(self.imus),
+            "filled": dict(self.filled),
+            "reason": self.reason,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "health": self.health,
+        }
+        if truth:
+            d["truth"] = self.truth
+        if timings:
+            d["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
+            d["time"] = self.emitted_unix
+        return d
+
+
+def dumps(obj: dict) -> str:
+    """One JSON line (no NaN: it is not JSON)."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)

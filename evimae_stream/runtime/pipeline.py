@@ -1,0 +1,459 @@
+"""The streaming pipeline: drivers → gates/rings → scheduler → preprocess → backend → smoothing →
+sinks.
+
+Two ways to run it, with the same per-window code (:class:`Recognizer`):
+
+- :func:`run_live` — drivers stream in their own threads into the gates; a scheduler thread
+  releases them at every tick, assembles and preprocesses the window and hands it to the inference
+  thread through a latest-wins slot (skipped windows counted); the caller's thread emits the
+  predictions to the sinks. Used for sensors and for paced replays (``--speed 1``/``N``).
+- :func:`run_replay_max` — ``--speed max``: one thread, a virtual clock; for every tick the replay
+  is advanced to the tick, the window assembled, inferred and emitted; nothing is skipped and the
+  output is deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
+from evimae_stream.runtime.events import Prediction
+from evimae_stream.runtime.gate import FrameGate, Gates, ImuGate
+from evimae_stream.runtime.health import Percentiles, stream_health
+from evimae_stream.runtime.inputs import ModelSpec, build_inputs, pick_video, softmax
+from evimae_stream.runtime.policy import Plan, plan_window
+from evimae_stream.runtime.scheduler import LatestSlot, TickClock, due_tick, tick_ns
+from evimae_stream.runtime.smoothing import Smoother
+from evimae_stream.types import PLACEMENTS
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+STAGES = ("wait", "assemble", "preprocess", "forward", "postprocess")
+
+
+@dataclass
+class RuntimeConfig:
+    """How the pipeline runs (validated): window stride, smoothing, backend choice, limits."""
+
+    stride_s: float = 0.5
+    smooth: int = 1
+    backend: str = "auto"
+    precision: str | None = None
+    cache_dir: Path | None = None
+    duration_s: float | None = None
+    guard_s: float = 0.02
+    topk: int = 3
+    stale_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.stride_s <= 60:
+            raise ValueError(f"--stride must be between 0.01 and 60 s, got {self.stride_s}")
+        if not isinstance(self.smooth, int) or self.smooth < 1:
+            raise ValueError(f"--smooth must be a whole number >= 1, got {self.smooth}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"--duration must be > 0 s, got {self.duration_s}")
+        if self.topk < 1:
+            raise ValueError(f"topk must be >= 1, got {self.topk}")
+
+
+@dataclass
+class Job:
+    """One assembled, preprocessed window on its way to inference."""
+
+    index: int
+    tick_ns: int
+    t_ref_ns: int | None
+    plan: Plan
+    inputs: ModelInputs | None
+    newest_ns: int | None
+    health: dict
+    imus: list[str]
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    queued_at: float = 0.0
+
+
+def make_rig(
+    spec: ModelSpec,
+    imu_rates: dict[str, float],
+    camera_fps: float | None,
+    clock,
+    recorder=None,
+    stale_after_s: float = 1.0,
+) -> tuple[StreamBuffer, Gates]:
+    """The rings for the configured streams and the gates in front of them."""
+    placements = tuple(p for p in PLACEMENTS if p in imu_rates)
+    span = max(spec.window_s, spec.video_span_s)
+    fps = camera_fps or 30.0
+    cfg = BufferConfig(
+        placements=placements,
+        imu_channels=3,
+        imu_rate_hz={p: float(imu_rates[p]) for p in placements},
+        imu_seconds=2 * span + 4.0,
+        camera=camera_fps is not None,
+        camera_fps=camera_fps,
+        frame_capacity=max(16, int(fps * (span + 2.0)) + 8),
+        stale_after_s=stale_after_s,
+    )
+    buffer = StreamBuffer(cfg, clock=clock)
+    imu = {p: ImuGate(p, buffer.imu_sink(p), recorder) for p in placements}
+    cam = None
+    if camera_fps is not None:
+        cam = FrameGate("camera", buffer.frame_sink(), recorder, resize_to=spec.img_size)
+    return buffer, Gates(imu, cam)
+
+
+class Recognizer:
+    """Per-window work shared by every run mode: assemble, plan, preprocess; then forward,
+    postprocess and smoothing. The backend is chosen on the first window that has inputs (a real
+    window to verify it on)."""
+
+    def __init__(
+        self,
+        model,
+        spec: ModelSpec,
+        config: RuntimeConfig,
+        model_id: str = "model",
+        backend: Backend | None = None,
+    ) -> None:
+        self.model = model
+        self.spec = spec
+        self.config = config
+        self.model_id = model_id
+        self.backend = backend
+        self.smoother = Smoother(config.smooth)
+
+    def assemble(self, buffer: StreamBuffer, tick: int, index: int) -> Job:
+        """Build window ``index`` ending at tick time ``tick`` (buffers already released)."""
+        spec = self.spec
+        t0 = time.perf_counter()
+        t_ref = buffer.default_t_ref(tick)
+        window = buffer.assemble_window(
+            t_ref if t_ref is not None else tick, spec.window_s, spec.imu_rate_hz, spec.num_frames
+        )
+        missing = dict(window.missing)
+        frames, ftimes, why = pick_video(
+            buffer.camera, window.t_ref_ns, spec.video_span_s, spec.num_frames
+        )
+        if frames is None:
+            missing["camera"] = why or "unusable"
+        else:
+            missing.pop("camera", None)
+        present = window.imu_present
+        plan = plan_window(present, frames is not None, spec.modes, missing)
+        t1 = time.perf_counter()
+        inputs = None
+        newest = None
+        imus: list[str] = []
+        if plan.mode is not None:
+            inputs = build_inputs(window, frames, plan, spec)
+            if "imu" in plan.modalities:
+                imus = [p for p in PLACEMENTS if present[p]]
+            newest = window.newest_sample_ns
+            if "video" in plan.modalities and ftimes is not None:
+                newest = max(newest or 0, int(ftimes.max()))
+        t2 = time.perf_counter()
+        return Job(
+            index=index,
+            tick_ns=tick,
+            t_ref_ns=t_ref,
+            plan=plan,
+            inputs=inputs,
+            newest_ns=newest,
+            health=stream_health(
+                buffer, {k: v for k, v in missing.items() if v != "not configured"}
+            ),
+            imus=imus,
+            stages_ms={"assemble": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3},
+            queued_at=time.perf_counter(),
+        )
+
+    def ensure_backend(self, example: ModelInputs) -> Backend:
+        """Select and verify the backend on ``example`` if not done yet."""
+        if self.backend is None:
+            self.backend = select_backend(
+                self.config.backend,
+                self.config.precision,
+                self.model,
+                example,
+                self.spec.modes,
+                model_id=self.model_id,
+                cache_dir=self.config.cache_dir,
+            )
+            log.info("backend: %s %s", self.backend.label, self.backend.note)
+        return self.backend
+
+    def infer(self, job: Job, origin_ns: int) -> Prediction:
+        """Forward, softmax, smoothing and top-k for one job."""
+        pred = Prediction(
+            index=job.index,
+            tick_ns=job.tick_ns,
+            origin_ns=origin_ns,
+            t_ref_ns=job.t_ref_ns,
+            mode=job.plan.mode,
+            modalities=job.plan.modalities,
+            imus=job.imus,
+            filled=dict(job.plan.filled),
+            reason=job.plan.reason,
+            newest_ns=job.newest_ns,
+            health=job.health,
+            stages_ms=dict(job.stages_ms),
+        )
+        if job.inputs is None or job.plan.mode is None:
+            return pred
+        backend = self.ensure_backend(job.inputs)
+        t0 = time.perf_counter()
+        logits = backend.forward(job.inputs, job.plan.mode)
+        t1 = time.perf_counter()
+        probs = self.smoother.update(job.index, softmax(logits))
+        order = np.argsort(-probs, kind="stable")[: self.config.topk]
+        classes = self.spec.classes
+        pred.probs = probs
+        pred.label = classes[int(order[0])]
+        pred.score = float(probs[order[0]])
+        pred.topk = [(classes[int(i)], float(probs[i])) for i in order]
+        pred.stages_ms["forward"] = (t1 - t0) * 1e3
+        pred.stages_ms["postprocess"] = (time.perf_counter() - t1) * 1e3
+        return pred
+
+
+class Outputs:
+    """Fans predictions out to the sinks and keeps the statistics of the summary."""
+
+    def __init__(
+        self, sinks: list, timings: bool, truth: Callable[[Prediction], str | None] | None = None
+    ) -> None:
+        self.sinks = sinks
+        self.timings = timings
+        self.truth = truth
+        self.predictions: list[Prediction] = []
+        self.latency = Percentiles()
+        self.stages = {s: Percentiles() for s in STAGES}
+        self.modes: Counter = Counter()
+        self.skipped = 0
+
+    def emit(self, pred: Prediction, now_ns: int) -> None:
+        """Stamp latency at ``now_ns`` (emission time) and hand to every sink."""
+        if pred.newest_ns is not None and pred.label is not None:
+            pred.latency_ms = (now_ns - pred.newest_ns) / 1e6
+            work = sum(pred.stages_ms.get(s, 0.0) for s in STAGES[1:])
+            if self.timings:
+                pred.stages_ms["wait"] = max(0.0, pred.latency_ms - work)
+            self.latency.add(pred.latency_ms)
+        for s in STAGES:
+            if s in pred.stages_ms:
+                self.stages[s].add(pred.stages_ms[s])
+        self.modes[pred.mode or "none"] += 1
+        if self.timings:
+            pred.emitted_unix = round(time.time(), 6)
+        if self.truth is not None:
+            pred.truth = self.truth(pred)
+        self.predictions.append(_light(pred))
+        for sink in self.sinks:
+            sink.emit(pred)
+
+    def summary(self, backend: Backend | None, streams: dict) -> dict:
+        n = len(self.predictions)
+        predicted = sum(p.label is not None for p in self.predictions)
+        return {
+            "windows": n,
+            "predicted": predicted,
+            "no_prediction": n - predicted,
+            "skipped": self.skipped,
+            "modes": dict(sorted(self.modes.items())),
+            "backend": backend.label if backend else "none (no window had data)",
+            "backend_note": backend.note if backend else "",
+            "latency_ms": self.latency.summary(),
+            "stages_ms": {s: p.summary() for s, p in self.stages.items() if p.count},
+            "timings": self.timings,
+            "streams": streams,
+        }
+
+
+def _light(pred: Prediction) -> Prediction:
+    """The prediction without its health detail (kept for evaluation, memory stays small)."""
+    return Prediction(
+        index=pred.index,
+        tick_ns=pred.tick_ns,
+        origin_ns=pred.origin_ns,
+        t_ref_ns=pred.t_ref_ns,
+        label=pred.label,
+        score=pred.score,
+        probs=pred.probs,
+        mode=pred.mode,
+        truth=pred.truth,
+    )
+
+
+def stream_summary(buffer: StreamBuffer, drivers: dict | None = None) -> dict:
+    """Per-stream totals for the summary (ring counters, plus driver stats when live)."""
+    out = {}
+    for name, c in buffer.health().items():
+        h = {
+            "samples": c.samples,
+            "rate_hz": round(c.effective_rate_hz, 2),
+            "drops": c.drops,
+            "out_of_order": c.out_of_order,
+            "up": c.up,
+            "down_reason": c.down_reason,
+        }
+        drv = (drivers or {}).get(name)
+        if drv is not None:
+            st = drv.stats
+            h["driver"] = {
+                "state": st.state,
+                "bad_frames": st.bad_frames,
+                "reconnects": st.reconnects,
+                "last_error": st.last_error,
+            }
+        out[name] = h
+    return out
+
+
+# ------------------------------------------------------------------------------- replay, max
+
+
+def run_replay_max(
+    source,
+    buffer: StreamBuffer,
+    gates: Gates,
+    clock,
+    recognizer: Recognizer,
+    outputs: Outputs,
+    origin_ns: int,
+    end_s: float,
+    progress: bool = True,
+) -> None:
+    """``--speed max``: advance the replay tick by tick on the virtual ``clock``; synchronous,
+    nothing skipped, deterministic."""
+    from tqdm import tqdm
+
+    stride = recognizer.config.stride_s
+    last = max(1, int(np.floor(end_s / stride + 1e-9)))
+    with tqdm(total=last, unit="win", desc="replay", disable=not progress, leave=False) as bar:
+        for k in range(1, last + 1):
+            tick = tick_ns(origin_ns, stride, k)
+            source.advance_to((tick - origin_ns) / _NS)
+            clock.set_ns(tick)
+            gates.release(tick)
+            job = recognizer.assemble(buffer, tick, k)
+            pred = recognizer.infer(job, origin_ns)
+            outputs.emit(pred, tick)
+            bar.update(1)
+
+
+# ------------------------------------------------------------------------------- live
+
+
+class LiveRun:
+    """Scheduler and inference threads around running drivers (see the module doc)."""
+
+    def __init__(
+        self,
+        buffer: StreamBuffer,
+        gates: Gates,
+        tick_clock: TickClock,
+        recognizer: Recognizer,
+        outputs: Outputs,
+        origin_ns: int,
+        host_clock: Callable[[], int] = time.monotonic_ns,
+        status=None,
+    ) -> None:
+        self.buffer = buffer
+        self.gates = gates
+        self.tick_clock = tick_clock
+        self.recognizer = recognizer
+        self.outputs = outputs
+        self.origin_ns = origin_ns
+        self.host_clock = host_clock
+        self.status = status
+        self.slot: LatestSlot[Job] = LatestSlot()
+        self.out: queue.Queue[Prediction] = queue.Queue(maxsize=256)
+        self._stop = threading.Event()
+        self.late_ticks = 0
+        self.errors: list[BaseException] = []
+
+    def _schedule(self) -> None:
+        cfg = self.recognizer.config
+        guard = round(cfg.guard_s * _NS)
+        k = 1
+        try:
+            while not self._stop.is_set():
+                tick = tick_ns(self.origin_ns, cfg.stride_s, k)
+                now = self.host_clock()
+                if now < tick + guard:
+                    self._stop.wait(min(0.05, (tick + guard - now) / _NS))
+                    continue
+                newest = due_tick(self.origin_ns, cfg.stride_s, now - guard)
+                if newest > k:  # woke up late: latest wins
+                    self.late_ticks += newest - k
+                    k = newest
+                    tick = tick_ns(self.origin_ns, cfg.stride_s, k)
+                self.tick_clock.set_ns(tick)
+                self.gates.release(tick)
+                self.slot.put(self.recognizer.assemble(self.buffer, tick, k))
+                k += 1
+        except BaseException as exc:  # reported by run(); never silently
+            log.exception("scheduler failed")
+            self.errors.append(exc)
+        finally:
+            self.slot.close()
+
+    def _infer(self) -> None:
+        try:
+            while True:
+                job = self.slot.get(0.1)
+                if job is None:
+                    if self.slot.closed:
+                        return
+                    continue
+                pred = self.recognizer.infer(job, self.origin_ns)
+                self.out.put(pred)
+        except BaseException as exc:
+            log.exception("inference failed")
+            self.errors.append(exc)
+        finally:
+            self.out.put(None)  # type: ignore[arg-type]
+
+    def run(self, stop_when: Callable[[], bool]) -> None:
+        """Run until ``stop_when()`` is true (checked ~10× a second) or Ctrl-C, then drain."""
+        sched = threading.Thread(target=self._schedule, name="scheduler", daemon=True)
+        infer = threading.Thread(target=self._infer, name="inference", daemon=True)
+        sched.start()
+        infer.start()
+        try:
+            while True:
+                try:
+                    pred = self.out.get(timeout=0.1)
+                except queue.Empty:
+                    pred = False
+                if pred is None:
+                    break
+                if pred:
+                    self.outputs.skipped = self.slot.replaced + self.late_ticks
+                    if self.status is not None:
+                        self.status.skipped = self.outputs.skipped
+                    self.outputs.emit(pred, self.host_clock())
+                if not self._stop.is_set() and stop_when():
+                    self._stop.set()
+        except KeyboardInterrupt:
+            log.info("interrupted")
+            self._stop.set()
+            raise
+        finally:
+            self._stop.set()
+            sched.join(5)
+            infer.join(30)
+            self.outputs.skipped = self.slot.replaced + self.late_ticks
+        if self.errors:
+            raise self.errors[0]

@@ -1,0 +1,127 @@
+"""Where predictions go: JSON Lines (schema in :mod:`evimae_stream.runtime.events`), a live
+terminal line on stderr, and the summary at exit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, TextIO
+
+from evimae_stream.errors import InputError
+from evimae_stream.runtime.events import Prediction, dumps
+
+_SHORT = {"left_arm": "LA", "right_arm": "RA", "left_leg": "LL", "right_leg": "RL", "camera": "cam"}
+
+
+class JsonlSink:
+    """Writes events to a file, or stdout for ``-``; flushed per line so a reader can follow."""
+
+    def __init__(self, target: str | Path, timings: bool, truth: bool = False) -> None:
+        self.timings = timings
+        self.truth = truth
+        if str(target) == "-":
+            self._fh: IO[str] = sys.stdout
+            self._own = False
+        else:
+            path = Path(target)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = path.open("w", encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"--jsonl {path}: cannot write ({exc.strerror})") from None
+            self._own = True
+
+    def write(self, obj: dict) -> None:
+        self._fh.write(dumps(obj) + "\n")
+        self._fh.flush()
+
+    def emit(self, pred: Prediction) -> None:
+        self.write(pred.to_dict(self.timings, self.truth))
+
+    def close(self) -> None:
+        if self._own:
+            self._fh.close()
+
+
+def health_text(health: dict[str, dict]) -> str:
+    """``LA ok RA 49Hz LL DOWN cam ok``: one word per stream."""
+    parts = []
+    for name, h in health.items():
+        if not h["up"]:
+            state = "DOWN"
+        elif h["missing"]:
+            state = "gap"
+        else:
+            state = "ok"
+        parts.append(f"{_SHORT.get(name, name)} {state}")
+    return " ".join(parts)
+
+
+class TerminalLine:
+    """A single status line rewritten in place on stderr (at most ``hz`` times a second)."""
+
+    def __init__(self, stream: TextIO | None = None, hz: float = 10.0) -> None:
+        self.stream = stream or sys.stderr
+        self.period = 1.0 / hz
+        self._last = 0.0
+        self._width = 0
+        self.skipped = 0
+
+    def emit(self, pred: Prediction) -> None:
+        now = time.monotonic()
+        if now - self._last < self.period:
+            return
+        self._last = now
+        if pred.label is None:
+            what = f"(no prediction: {pred.reason})"
+        else:
+            what = f"{pred.label} {pred.score:.2f} [{pred.mode}]"
+        lat = "" if pred.latency_ms is None else f" | {pred.latency_ms:.0f} ms"
+        text = f"[{pred.t_s:8.1f}s] {what}{lat} | {health_text(pred.health)}"
+        if self.skipped:
+            text += f" | skipped {self.skipped}"
+        pad = max(0, self._width - len(text))
+        self._width = len(text)
+        self.stream.write("\r" + text + " " * pad)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The exit summary for people (the same dict goes into the eval report)."""
+    lat = summary["latency_ms"]
+    out = [
+        f"windows {summary['windows']} (predicted {summary['predicted']}, no prediction "
+        f"{summary['no_prediction']}, skipped {summary['skipped']}); modes "
+        + ", ".join(f"{k} {v}" for k, v in summary["modes"].items()),
+        f"backend {summary['backend']}"
+        + (f" ({summary['backend_note']})" if summary.get("backend_note") else ""),
+    ]
+    if lat["p50"] is not None:
+        out.append(
+            f"latency ms p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"
+            + ("" if summary["timings"] else " (virtual clock)")
+        )
+    stages = summary["stages_ms"]
+    if stages:
+        out.append(
+            "stages ms p50: "
+            + ", ".join(f"{k} {v['p50']:.1f}" for k, v in stages.items() if v["p50"] is not None)
+        )
+    for name, h in summary["streams"].items():
+        extra = f", down: {h['down_reason']}" if h.get("down_reason") and not h["up"] else ""
+        drv = h.get("driver")
+        if drv:
+            extra += (
+                f", driver {drv['state']}, bad frames {drv['bad_frames']}, "
+                f"reconnects {drv['reconnects']}"
+            )
+        out.append(
+            f"  {name}: {h['samples']} samples, {h['rate_hz']:.1f} Hz, drops {h['drops']}{extra}"
+        )
+    return out

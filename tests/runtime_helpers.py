@@ -1,0 +1,49 @@
+"""Shared makers for the runtime and CLI tests: a small model artifact and synthetic sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from evimae_stream.artifact import ModelMeta, save_artifact
+from evimae_stream.model import create_model
+from evimae_stream.synthetic import generate_session
+
+#: the synthetic wearer's classes (session.json meta lists them; a fixed list keeps tests simple)
+SYNTH_CLASSES = [
+    "idle", "walking", "jogging", "waving", "stirring", "chopping", "push-ups",
+    "jumping-jacks", "reaching",
+]  # fmt: skip
+
+
+def make_artifact(
+    out: Path,
+    modes=("multimodal", "imu_only", "video_only"),
+    seed: int = 0,
+    classes=SYNTH_CLASSES,
+    window_s: float = 2.0,
+) -> Path:
+    """A randomly initialised one-block tiny model as an artifact directory."""
+    torch.manual_seed(seed)
+    model = create_model("evimae_tiny", len(classes), imu_depth=1, video_depth=1)
+    meta = ModelMeta(
+        variant="evimae_tiny",
+        model_config=model.cfg.to_dict(),
+        classes=list(classes),
+        imu_rate_hz=50.0,
+        window_s=window_s,
+        norm_mean=-51.17,
+        norm_std=26.19,
+        num_frames=model.cfg.num_frames,
+        img_size=model.cfg.img_size,
+        video_span_s=2.0,
+        modes=list(modes),
+    )
+    return save_artifact(model, meta, out)
+
+
+def make_session(out: Path, seconds: float = 12.0, seed: int = 3, video: bool = True) -> Path:
+    """A short labelled synthetic session (small frames, quick to write and decode)."""
+    generate_session(out, actions=2, minutes=seconds / 60.0, seed=seed, video=video, size=(128, 96))
+    return out
