@@ -45,5 +45,12 @@ def make_artifact(
 
 def make_session(out: Path, seconds: float = 12.0, seed: int = 3, video: bool = True) -> Path:
     """A short labelled synthetic session (small frames, quick to write and decode)."""
-    generate_session(out, actions=2, minutes=seconds / 60.0, seed=seed, video=video, size=(128, 96))
+    generate_session(
+        out,
+        actions=1 if seconds < 10.5 else 2,
+        minutes=seconds / 60.0,
+        seed=seed,
+        video=video,
+        size=(128, 96),
+    )
     return out

@@ -1,0 +1,209 @@
+"""Runtime pieces on their own: the missing-modality policy, smoothing, the latest-wins slot,
+tick gates, the recorder's stamps, window truth, and the pipeline on a rig missing one IMU."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from evimae_stream.artifact import load_artifact
+from evimae_stream.buffer import FrameRing, ImuRing
+from evimae_stream.clock import VirtualClock
+from evimae_stream.evaluation import window_truth
+from evimae_stream.runtime.gate import FrameGate, ImuGate
+from evimae_stream.runtime.health import Percentiles
+from evimae_stream.runtime.inputs import ModelSpec
+from evimae_stream.runtime.pipeline import (
+    Outputs,
+    Recognizer,
+    RuntimeConfig,
+    make_rig,
+    run_replay_max,
+)
+from evimae_stream.runtime.policy import plan_window
+from evimae_stream.runtime.recorder import Recorder
+from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
+from evimae_stream.runtime.smoothing import Smoother
+from evimae_stream.sessions import open_session
+from evimae_stream.types import MODES, PLACEMENTS, Segment
+from tests.runtime_helpers import make_artifact, make_session
+
+ALL = dict.fromkeys(PLACEMENTS, True)
+
+
+def test_policy_full_rig_is_multimodal():
+    plan = plan_window(ALL, True, MODES)
+    assert plan.mode == "multimodal" and plan.modalities == ("imu", "video")
+    assert plan.slots == {p: p for p in PLACEMENTS} and plan.filled == {}
+
+
+def test_policy_camera_missing_is_imu_only_and_fills_mirrors():
+    present = {"left_arm": False, "right_arm": True, "left_leg": True, "right_leg": False}
+    plan = plan_window(present, False, MODES)
+    assert plan.mode == "imu_only" and plan.modalities == ("imu",)
+    assert plan.filled == {"left_arm": "right_arm", "right_leg": "left_leg"}
+    one = plan_window({"left_leg": True}, True, MODES)
+    assert one.filled == {"left_arm": "left_leg", "right_arm": "left_leg", "right_leg": "left_leg"}
+
+
+def test_policy_all_imus_missing():
+    none = dict.fromkeys(PLACEMENTS, False)
+    assert plan_window(none, True, MODES).mode == "video_only"
+    plan = plan_window(none, True, ("multimodal", "imu_only"))
+    assert plan.mode is None and "only video data" in plan.reason
+    plan = plan_window(none, False, MODES, {"camera": "down: unplugged"})
+    assert plan.mode is None and "camera: down: unplugged" in plan.reason
+
+
+def test_policy_respects_supported_modes():
+    assert plan_window(ALL, True, ("imu_only",)).mode == "imu_only"
+    assert plan_window(ALL, True, ("video_only",)).mode == "video_only"
+    assert plan_window(ALL, False, ("multimodal",)).mode is None
+
+
+def test_smoother_averages_last_n_and_forgets_gaps():
+    s = Smoother(2)
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    np.testing.assert_allclose(s.update(1, a), a)
+    np.testing.assert_allclose(s.update(2, b), [0.5, 0.5])
+    np.testing.assert_allclose(s.update(3, b), b)
+    np.testing.assert_allclose(s.update(9, a), a)  # a gap: starts over
+    with pytest.raises(ValueError):
+        Smoother(0)
+
+
+def test_latest_slot_keeps_the_newest_and_counts_replaced():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True and slot.put(3) is True
+    assert slot.get(0.01) == 3 and slot.replaced == 2
+    assert slot.get(0.01) is None
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.get(5)))
+    t.start()
+    slot.close()
+    t.join(2)
+    assert got == [None]
+
+
+def test_tick_arithmetic():
+    assert tick_ns(100, 0.5, 3) == 100 + 1_500_000_000
+    assert due_tick(100, 0.5, 100 + 1_499_999_999) == 2
+    assert due_tick(100, 0.5, 50) == 0
+
+
+def test_imu_gate_releases_up_to_the_tick_in_order():
+    clock = VirtualClock(0)
+    ring = ImuRing("left_arm", 100, 3, 50.0, clock=clock)
+    seen = []
+
+    class Rec:
+        def add_imu(self, p, t, v, d):
+            seen.append((p, t, len(v)))
+
+    gate = ImuGate("left_arm", ring, Rec())
+    for i in range(5):
+        gate.push(i * 20_000_000, np.arange(6, dtype=np.float32) + i, t_dev=i * 0.02)
+    assert len(ring) == 0  # nothing reaches the ring before a release
+    assert gate.release(40_000_000) == 3
+    assert len(ring) == 3 and ring.channels == 3
+    assert [s[1] for s in seen] == [0, 20_000_000, 40_000_000] and seen[0][2] == 6
+    assert gate.release(None) == 2 and len(ring) == 5
+
+
+def test_frame_gate_resizes_for_the_ring_only():
+    ring = FrameRing("camera", 8, 30.0, clock=VirtualClock(0))
+    recorded = []
+
+    class Rec:
+        def add_frame(self, t, f):
+            recorded.append(f.shape)
+
+    gate = FrameGate("camera", ring, Rec(), resize_to=16)
+    gate.push_frame(5, np.zeros((48, 64, 3), np.uint8))
+    gate.release(10)
+    assert recorded == [(48, 64, 3)]
+    assert ring.latest()[1].shape == (16, 16, 3)
+
+
+def test_recorder_keeps_stamps_increasing_and_all_channels(tmp_path):
+    rec = Recorder(tmp_path / "rec", 1_000, {"left_arm": 50.0}, {"left_arm": "x"}, None)
+    for k in range(3):  # one batched read: three samples with the same arrival stamp
+        rec.add_imu("left_arm", 5_000, np.array([k, 0, 1, 2, 3, 4], np.float32), 0.02 * k)
+    rec.add_imu("left_arm", 4_000_000_000, np.array([9, 0, 1, 2, 3, 4], np.float32), 0.1)
+    rec.close()
+    s = open_session(tmp_path / "rec")
+    stream = s.imu["left_arm"]
+    assert stream.values.shape == (4, 6)
+    assert np.all(np.diff(stream.t) > 0) and rec.nudged == 2
+    np.testing.assert_array_equal(stream.values[:, 0], [0, 1, 2, 9])
+    s.close()
+
+
+def test_window_truth_takes_the_largest_overlap():
+    labels = [Segment(0, 3, "a"), Segment(3, 10, "b")]
+    assert window_truth(labels, 4.0, 2.0) == "b"
+    assert window_truth(labels, 3.5, 2.0) == "a"
+    assert window_truth(labels, 20.0, 2.0) is None
+
+
+def test_percentiles():
+    p = Percentiles()
+    for v in range(1, 101):
+        p.add(v)
+    s = p.summary()
+    assert s["p50"] == pytest.approx(50.5) and s["p99"] == pytest.approx(99.01)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("units")
+    art = make_artifact(base / "model")
+    sess = make_session(base / "sess", seconds=8.0, seed=5)
+    return art, sess
+
+
+def test_pipeline_fills_a_missing_imu_and_reports_it(small_run):
+    art, sess = small_run
+    model, meta = load_artifact(art)
+    spec = ModelSpec.from_meta(meta, model)
+    config = RuntimeConfig(backend="eager")
+    with open_session(sess) as session:
+        origin = int(session.t0_ns)
+        clock = VirtualClock(origin)
+        rates = {p: s.rate_hz for p, s in session.imu.items() if p != "left_leg"}
+        buffer, gates = make_rig(spec, rates, None, clock)  # no camera, no left_leg
+        from drivers.replay import ReplaySource
+
+        source = ReplaySource(session, gates.imu, None, t0_ns=origin)
+        emitted = []
+
+        class Collect:
+            def emit(self, pred):
+                emitted.append(pred)
+
+        outputs = Outputs([Collect()], timings=False)
+        run_replay_max(
+            source,
+            buffer,
+            gates,
+            clock,
+            Recognizer(model, spec, config),
+            outputs,
+            origin,
+            session.duration_s,
+            progress=False,
+        )
+    preds = [p for p in emitted if p.label is not None]
+    assert [p.index for p in emitted] == list(range(1, 17))  # 8 s at 0.5 s: nothing skipped
+    assert len(preds) >= 10
+    for p in preds:
+        assert p.mode == "imu_only" and p.modalities == ("imu",)
+        assert p.filled == {"left_leg": "right_leg"}
+        assert p.imus == ["left_arm", "right_arm", "right_leg"]
+        assert p.label in spec.classes and 0 < p.score <= 1
+        assert p.health["left_arm"]["up"] and "left_leg" not in p.health
+    full = [p for p in outputs.predictions if p.label is not None]
+    assert all(p.probs.sum() == pytest.approx(1.0) for p in full)
