@@ -119,10 +119,15 @@ def _release_items(
         clip = ds[i]
         imu = None
         if need_imu:
+            # a clip is already one window: its samples span (L-1)/rate, so it is padded with
+            # its edge samples one period out on both sides, then resampled onto the model grid
+            # ending at the last sample (identity when the clip matches the grid)
             n = len(clip.imu)
-            t_ns = np.round(np.arange(n) / clip.imu_rate * _NS).astype(np.int64)
-            grid = imu_grid(int(t_ns[-1]), spec.window_s, spec.imu_rate_hz)
-            imu, why = resample_imu(t_ns, clip.imu, grid, clip.imu_rate)
+            k = np.arange(-1, n + 1)
+            t_ns = np.round(k / clip.imu_rate * _NS).astype(np.int64)
+            padded = np.concatenate([clip.imu[:1], clip.imu, clip.imu[-1:]])
+            grid = imu_grid(int(t_ns[-2]), spec.window_s, spec.imu_rate_hz)
+            imu, why = resample_imu(t_ns, padded, grid, clip.imu_rate)
             if imu is None:
                 raise InputError(
                     f"{ds.labels_path}: clip {clip.clip_id} is shorter than imu.window_s "

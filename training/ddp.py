@@ -72,3 +72,12 @@ def all_reduce_mean(value: float, info: DistInfo, device: torch.device) -> float
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / info.world
+
+
+def gather_int(value: int, info: DistInfo, device: torch.device) -> list[int]:
+    """``value`` of every rank, in rank order (so rank 0 can report what each rank did)."""
+    if not info.enabled:
+        return [value]
+    out = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(info.world)]
+    dist.all_gather(out, torch.tensor([value], dtype=torch.int64, device=device))
+    return [int(t.item()) for t in out]

@@ -37,7 +37,12 @@ from tqdm import tqdm
 
 from evimae_stream.artifact import ModelMeta, save_artifact
 from evimae_stream.errors import EvimaeError, InputError
-from evimae_stream.model import create_model, create_pretrain_model, model_config
+from evimae_stream.model import (
+    PretrainConfig,
+    create_model,
+    create_pretrain_model,
+    model_config,
+)
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
 from training import ddp
@@ -87,12 +92,18 @@ def trained_modes(cfg: TrainConfig) -> list[str]:
     return list(MODES) if cfg.model.modality_dropout > 0 else [cfg.model.mode]
 
 
+def encoder_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``model.overrides`` minus the pretraining-only (decoder/masking) fields, so one recipe's
+    overrides serve both objectives."""
+    return {k: v for k, v in overrides.items() if k not in PretrainConfig.__dataclass_fields__}
+
+
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     m = cfg.model
     try:
         if cfg.objective == "pretrain":
             return create_pretrain_model(m.variant, **m.overrides)
-        return create_model(m.variant, num_classes, **m.overrides)
+        return create_model(m.variant, num_classes, **encoder_overrides(m.overrides))
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(f"config model.overrides: {exc}") from None
 
@@ -272,7 +283,7 @@ def _run(cfg: TrainConfig, resume: str | None, device: torch.device, info: ddp.D
     seed_everything(cfg.seed)
     need_imu, need_video = modalities(cfg)
     try:
-        mcfg = model_config(cfg.model.variant, 1, **cfg.model.overrides)
+        mcfg = model_config(cfg.model.variant, 1, **encoder_overrides(cfg.model.overrides))
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(f"config model.overrides: {exc}") from None
     # rank 0 generates synthetic sessions once; the others wait and read them
@@ -397,12 +408,15 @@ def _run(cfg: TrainConfig, resume: str | None, device: torch.device, info: ddp.D
         bar.close()
         elapsed = time.perf_counter() - started
         train_loss = ddp.all_reduce_mean(loss_sum / max(1, loss_n), info, device)
+        per_rank = ddp.gather_int(seen, info, device)
         row: dict[str, Any] = {
             "epoch": epoch + 1,
             "step": global_step,
             "lr": opt.param_groups[0]["lr"],
             "train_loss": train_loss,
-            "windows_per_s": seen * info.world / max(1e-9, elapsed),
+            "windows": sum(per_rank),
+            "windows_per_rank": "/".join(str(n) for n in per_rank),
+            "windows_per_s": sum(per_rank) / max(1e-9, elapsed),
             "epoch_s": elapsed,
         }
         improved = False
@@ -529,6 +543,7 @@ def _finish_finetune(
             },
             "init": init_report or cfg.model.init,
             "epochs_run": len(history),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
             "history": history,
         },
         metrics=metrics,
