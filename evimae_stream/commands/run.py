@@ -261,7 +261,7 @@ def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bo
         run_replay_max,
         stream_summary,
     )
-    from evimae_stream.runtime.scheduler import TickClock
+    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
     from evimae_stream.sessions import open_session
 
     if demo and not path.exists():
@@ -302,23 +302,29 @@ def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bo
             )  # fmt: skip
             drivers = {}
         else:
+            # session time runs `speed`× faster than the wall: stamps, windows and the model see
+            # the data at its real rate; latency is reported in wall milliseconds
+            clock = ScaledClock(speed)
             tick_clock = TickClock()
             buffer, gates = make_rig(
                 spec, rates, fps, tick_clock, stale_after_s=config.stale_after_s
             )
-            origin = time.monotonic_ns()
-            driver = ReplayDriver(session, gates.imu, gates.camera, speed=speed)
+            origin = clock()
+            driver = ReplayDriver(session, gates.imu, gates.camera, speed=1.0, clock=clock)
             outputs, jsonl, status = _outputs(args, True, truth_fn, progress_bar=False)
+            outputs.time_scale = speed
             if jsonl is not None:
                 jsonl.write(_start_event(spec, config, str(path)))
-            live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin, status=status)
+            live = LiveRun(
+                buffer, gates, tick_clock, recognizer, outputs, origin, host_clock=clock,
+                status=status, speed=speed,
+            )  # fmt: skip
             driver.start()
-            limit = None if config.duration_s is None else config.duration_s / speed
             ended_at: list[float] = []
 
             def stop_when() -> bool:
                 now = time.monotonic()
-                if limit is not None and (time.monotonic_ns() - origin) / 1e9 >= limit:
+                if (clock() - origin) / 1e9 >= end_s:
                     return True
                 if not driver.running:
                     ended_at.append(now)

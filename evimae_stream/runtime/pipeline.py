@@ -231,7 +231,11 @@ class Outputs:
     """Fans predictions out to the sinks and keeps the statistics of the summary."""
 
     def __init__(
-        self, sinks: list, timings: bool, truth: Callable[[Prediction], str | None] | None = None
+        self,
+        sinks: list,
+        timings: bool,
+        truth: Callable[[Prediction], str | None] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.sinks = sinks
         self.timings = timings
@@ -241,11 +245,12 @@ class Outputs:
         self.stages = {s: Percentiles() for s in STAGES}
         self.modes: Counter = Counter()
         self.skipped = 0
+        self.time_scale = time_scale  # host-clock ns per wall ns (paced replay at N×)
 
     def emit(self, pred: Prediction, now_ns: int) -> None:
         """Stamp latency at ``now_ns`` (emission time) and hand to every sink."""
         if pred.newest_ns is not None and pred.label is not None:
-            pred.latency_ms = (now_ns - pred.newest_ns) / 1e6
+            pred.latency_ms = (now_ns - pred.newest_ns) / 1e6 / self.time_scale
             work = sum(pred.stages_ms.get(s, 0.0) for s in STAGES[1:])
             if self.timings:
                 pred.stages_ms["wait"] = max(0.0, pred.latency_ms - work)
@@ -368,6 +373,7 @@ class LiveRun:
         origin_ns: int,
         host_clock: Callable[[], int] = time.monotonic_ns,
         status=None,
+        speed: float = 1.0,
     ) -> None:
         self.buffer = buffer
         self.gates = gates
@@ -377,6 +383,7 @@ class LiveRun:
         self.origin_ns = origin_ns
         self.host_clock = host_clock
         self.status = status
+        self.speed = float(speed)  # host_clock ns per wall ns (a ScaledClock in paced replays)
         self.slot: LatestSlot[Job] = LatestSlot()
         self.out: queue.Queue[Prediction] = queue.Queue(maxsize=256)
         self._stop = threading.Event()
@@ -385,14 +392,14 @@ class LiveRun:
 
     def _schedule(self) -> None:
         cfg = self.recognizer.config
-        guard = round(cfg.guard_s * _NS)
+        guard = round(cfg.guard_s * self.speed * _NS)
         k = 1
         try:
             while not self._stop.is_set():
                 tick = tick_ns(self.origin_ns, cfg.stride_s, k)
                 now = self.host_clock()
                 if now < tick + guard:
-                    self._stop.wait(min(0.05, (tick + guard - now) / _NS))
+                    self._stop.wait(min(0.05, (tick + guard - now) / _NS / self.speed))
                     continue
                 newest = due_tick(self.origin_ns, cfg.stride_s, now - guard)
                 if newest > k:  # woke up late: latest wins

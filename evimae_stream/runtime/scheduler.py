@@ -11,6 +11,7 @@ new one replaces it (latest wins) and the replaced one is counted as skipped.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +29,21 @@ class TickClock:
 
     def now_ns(self) -> int:
         return self._now
+
+
+class ScaledClock:
+    """Host time running ``speed`` times faster than ``time.monotonic_ns`` (paced replays at N×:
+    samples are stamped and windows cut in session time, so the model sees the data at its real
+    rate; only the wall clock is compressed). Callable like ``time.monotonic_ns``."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = float(speed)
+        self._wall0 = time.monotonic_ns()
+
+    def __call__(self) -> int:
+        return self._wall0 + round((time.monotonic_ns() - self._wall0) * self.speed)
 
 
 def tick_ns(origin_ns: int, stride_s: float, k: int) -> int:
