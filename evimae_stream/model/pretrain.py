@@ -20,10 +20,11 @@ loading its encoder keys. Per batch ``(imu, video)``:
    + 0.01 × symmetric InfoNCE (temperature 0.05) of the mean-pooled IMU-only / video-only
    features + 10 × graph loss.
 
-Choices where the published code and this project's design differ are the design's: the
-main-path ``blocks_a`` uses the IMU norms (``blocks_a_modality="a"``; the published code uses the
-shared pair there — pass ``"shared"`` to match it), the InfoNCE is symmetric (published: one
-direction), the graph target is detached. The graph decoder is GraphMAE's one-layer decoding GIN
+``blocks_a`` runs with the shared norm pair, as in the published code (CAV-MAE's modality-specific
+stacks call their blocks without a modality), so the fine-tune model — which always uses the
+shared pair there — starts from trained norms; ``blocks_a_modality="a"`` is available for
+experiments. Two choices differ from the published code: the InfoNCE is symmetric (published: one
+direction) and the graph target is detached. The graph decoder is GraphMAE's one-layer decoding GIN
 (a bare Linear→BN→PReLU→Linear apply function, no outer norm/activation), as published, so its
 keys are ``graph_decoder.layers.0.apply_func.{linears,norms,activations}``.
 """
@@ -70,7 +71,7 @@ class EviMaePretrain(EviMaeEncoder):
     """
 
     def __init__(
-        self, cfg: EviMaeConfig, pcfg: PretrainConfig, blocks_a_modality: str = "a"
+        self, cfg: EviMaeConfig, pcfg: PretrainConfig, blocks_a_modality: str = "shared"
     ) -> None:
         super().__init__(cfg)
         if blocks_a_modality not in BLOCK_MODALITIES:
