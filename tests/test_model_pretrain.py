@@ -51,7 +51,7 @@ def test_losses_finite_and_gradients_reach_encoder_and_decoder(pre) -> None:
     for name in (
         "patch_embed_a.proj.weight",
         "patch_embed_video.proj.weight",
-        "blocks_a.0.norm1_a.weight",  # blocks_a runs with the IMU norms in pretraining
+        "blocks_a.0.norm1.weight",  # blocks_a runs with the shared norms, as published
         "blocks_video.0.attn.q_bias",
         "blocks_u.0.norm1.weight",
         "blocks_u.0.norm1_a.weight",
