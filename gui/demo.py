@@ -1,0 +1,84 @@
+"""Ready-made monitor sources without a runtime: the live synthetic rig, and a paced replay.
+
+``python -m gui`` and the tests build their :class:`~gui.source.LocalSource` here. Both are
+real data paths: synthetic drivers stream the simulated wearer in real time exactly like
+hardware; a replay feeds a recorded session through :class:`~drivers.replay.ReplayDriver`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from drivers.config import SyntheticImuConfig
+from drivers.replay import ReplayDriver
+from drivers.synthetic import SyntheticCameraDriver, SyntheticImuDriver, SyntheticRig
+from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.errors import InputError
+from evimae_stream.sessions import Session, open_session
+from evimae_stream.types import PLACEMENTS, Segment
+from gui.source import LocalSource
+
+
+def synthetic_source(
+    seed: int = 0, imu_rate_hz: float = 50.0, camera: bool = True, **kwargs
+) -> LocalSource:
+    """Four synthetic IMUs and (``camera``) the synthetic head camera of one simulated wearer,
+    not yet started. The ground-truth lane shows the wearer's script (the simulation knows
+    what the person does). Extra keyword arguments go to :class:`LocalSource`."""
+    rig = SyntheticRig.shared(seed)
+    wearer = rig.wearer(imu_rate_hz)
+    buffer = StreamBuffer(
+        BufferConfig(
+            imu_rate_hz=imu_rate_hz,
+            imu_channels=len(wearer.channels),  # the wearer sends acc + gyro
+            camera=camera,
+            camera_fps=30.0,
+        )
+    )
+    drivers = {
+        p: SyntheticImuDriver(
+            SyntheticImuConfig(placement=p, seed=seed, rate_hz=imu_rate_hz), buffer.imu_sink(p)
+        )
+        for p in PLACEMENTS
+    }
+    if camera:
+        drivers["camera"] = SyntheticCameraDriver(buffer.frame_sink(), seed=seed)
+    kwargs.setdefault("labels", [Segment(a, b, label) for a, b, label in wearer.script])
+    kwargs.setdefault("classes", wearer.classes)
+    kwargs.setdefault("timeline_t0_ns", rig.start_ns)
+    return LocalSource(buffer, drivers, **kwargs)
+
+
+def buffer_for(session: Session) -> StreamBuffer:
+    """Rings sized for ``session``: its placements, rates and channels, its camera if any."""
+    placements = tuple(p for p in PLACEMENTS if p in session.imu)
+    channels = {session.imu[p].values.shape[1] for p in placements}
+    if len(channels) > 1:
+        raise InputError(
+            f"{session.path}: IMU streams have different channel counts {sorted(channels)}; "
+            "the monitor needs one count for every placement"
+        )
+    fps = session.video.fps if session.has_video and session.video is not None else None
+    return StreamBuffer(
+        BufferConfig(
+            placements=placements,
+            imu_channels=channels.pop() if channels else 3,
+            imu_rate_hz={p: session.imu[p].rate_hz for p in placements},
+            camera=session.has_video,
+            camera_fps=fps or 30.0,
+        )
+    )
+
+
+def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwargs) -> LocalSource:
+    """A paced replay of the session at ``path`` (any kind :func:`open_session` reads) at
+    ``speed``×, not yet started; the ground-truth lane shows the session's labels."""
+    session = path if isinstance(path, Session) else open_session(path)
+    buffer = buffer_for(session)
+    replay = ReplayDriver(
+        session,
+        {p: buffer.imu_sink(p) for p in buffer.imu},
+        buffer.frame_sink() if buffer.camera is not None else None,
+        speed=speed,
+    )
+    return LocalSource(buffer, replay=replay, **kwargs)

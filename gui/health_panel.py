@@ -1,0 +1,105 @@
+"""Sensor health: one table row per stream; a down stream's row is red with its reason as
+tooltip."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QBrush, QColor
+from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from gui.source import StreamHealth
+
+COLUMNS: tuple[str, ...] = (
+    "stream",
+    "link",
+    "rate Hz",
+    "samples",
+    "drops",
+    "bad frames",
+    "offset ms",
+    "drift ppm",
+    "reconnects",
+    "age s",
+)
+DOWN_BG = QColor("#c62828")
+DOWN_FG = QColor("#ffffff")
+UP_BG = QColor("#e8f5e9")
+UP_FG = QColor("#1b1b1b")
+
+
+def row_texts(h: StreamHealth) -> list[str]:
+    """The cells of one stream's row."""
+    age = "—" if h.last_sample_age_s is None else f"{h.last_sample_age_s:.2f}"
+    link = "up" if h.up else f"DOWN ({h.state})" if h.state not in ("up", "down") else "DOWN"
+    return [
+        h.name,
+        link,
+        f"{h.rate_hz:.1f}",
+        str(h.samples),
+        str(h.drops),
+        str(h.bad_frames),
+        f"{h.clock_offset_ms:+.1f}",
+        f"{h.drift_ppm:+.0f}",
+        str(h.reconnects),
+        age,
+    ]
+
+
+class HealthPanel(QTableWidget):
+    """The health table; :meth:`update_health` rewrites the cells (rows are created once per
+    stream name)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.verticalHeader().setDefaultSectionSize(22)
+        self.rows: dict[str, int] = {}
+
+    def update_health(self, health: Mapping[str, StreamHealth]) -> None:
+        """Show ``health`` (stream name → StreamHealth)."""
+        for name, h in health.items():
+            row = self.rows.get(name)
+            if row is None:
+                row = self.rowCount()
+                self.insertRow(row)
+                for col in range(len(COLUMNS)):
+                    item = QTableWidgetItem("")
+                    if col >= 2:
+                        item.setTextAlignment(
+                            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                        )
+                    self.setItem(row, col, item)
+                self.rows[name] = row
+            bg, fg = (UP_BG, UP_FG) if h.up else (DOWN_BG, DOWN_FG)
+            tip = "" if h.up else (h.reason or "down")
+            for col, text in enumerate(row_texts(h)):
+                item = self.item(row, col)
+                if item.text() != text:
+                    item.setText(text)
+                if item.toolTip() != tip:
+                    item.setToolTip(tip)
+                if item.background().color() != bg:
+                    item.setBackground(QBrush(bg))
+                    item.setForeground(QBrush(fg))
+
+    def cell(self, stream: str, column: str) -> str:
+        """The text in ``stream``'s row under ``column`` (for checks and tests)."""
+        return self.item(self.rows[stream], COLUMNS.index(column)).text()
+
+    def is_down(self, stream: str) -> bool:
+        """Whether ``stream``'s row is shown as down (red)."""
+        return self.item(self.rows[stream], 0).background().color() == DOWN_BG
+
+    def tooltip(self, stream: str) -> str:
+        """The tooltip of ``stream``'s row (the down reason)."""
+        return self.item(self.rows[stream], 0).toolTip()

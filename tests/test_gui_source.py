@@ -1,0 +1,182 @@
+"""The monitor's adapter without a window: event parsing, health merging, recording, controls."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from drivers.base import DriverStats
+from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.clock import VirtualClock
+from evimae_stream.errors import InputError
+from evimae_stream.sessions import open_session
+from gui.recording import Recorder
+from gui.source import LocalSource, MonitorSource, merge_health, parse_event
+
+_NS = 1_000_000_000
+
+
+def runtime_event(t_s: float, label: str | None, topk, latency_ms=12.5, **extra) -> dict:
+    """An event in the runtime's JSONL schema (evimae_stream/runtime/events.py docstring)."""
+    ev = {
+        "type": "prediction",
+        "window": round(t_s / 0.5),
+        "t_s": t_s,
+        "t_ref_s": t_s - 0.02,
+        "label": label,
+        "score": topk[0][1] if label is not None else None,
+        "topk": [{"label": a, "score": s} for a, s in topk],
+        "mode": "multimodal",
+        "modalities": ["imu", "video"],
+        "reason": None if label is not None else "all streams missing",
+        "latency_ms": latency_ms,
+        "time": 1_763_000_000.0,  # UNIX emission time: not a timeline position
+    }
+    ev.update(extra)
+    return ev
+
+
+def test_parse_runtime_event_uses_tick_time_not_unix_time():
+    ev = runtime_event(12.5, "jogging", [("jogging", 0.8), ("walking", 0.15)], latency_ms=40.0)
+    p = parse_event(ev)
+    assert p is not None
+    assert p.t_s == 12.5 and p.label == "jogging" and p.score == 0.8
+    assert p.topk == (("jogging", 0.8), ("walking", 0.15))
+    assert p.modalities == ("imu", "video") and p.latency_ms == 40.0
+
+
+def test_parse_event_without_prediction_keeps_the_reason():
+    p = parse_event(runtime_event(3.0, None, [], latency_ms=None))
+    assert p is not None and p.label is None and p.reason == "all streams missing"
+    assert p.score == 0.0 and p.latency_ms is None
+
+
+def test_parse_event_other_types_and_bad_fields():
+    assert parse_event({"type": "start", "classes": ["a"]}) is None
+    assert parse_event({"type": "end", "windows": 3}) is None
+    with pytest.raises(InputError, match="t_s"):
+        parse_event({"type": "prediction", "label": "a", "time": 5.0})
+    with pytest.raises(InputError, match="topk"):
+        parse_event({"t_s": 1.0, "label": "a", "topk": [{"label": "a"}]})
+    with pytest.raises(InputError, match="topk"):
+        parse_event({"t_s": 1.0, "label": "a", "topk": "a"})
+    p = parse_event({"t_s": 2.0, "label": "a", "topk": [["a", 0.5], ["b", 0.25]]})
+    assert p is not None and p.topk == (("a", 0.5), ("b", 0.25)) and p.score == 0.5
+
+
+def test_runtime_prediction_objects_are_accepted_as_a_sink():
+    events = pytest.importorskip("evimae_stream.runtime.events")
+    pred = events.Prediction(
+        index=3, tick_ns=11_500_000_000, origin_ns=10_000_000_000, t_ref_ns=11_480_000_000,
+        label="waving", score=0.7, topk=[("waving", 0.7), ("idle", 0.2)], mode="imu_only",
+        modalities=("imu",), latency_ms=21.0,
+    )  # fmt: skip
+    src = LocalSource(StreamBuffer(BufferConfig(camera=False)))
+    src.emit(pred)
+    (ev,) = src.pull_predictions()
+    p = parse_event(ev)
+    assert p is not None and p.t_s == pytest.approx(1.5) and p.label == "waving"
+    assert p.topk == (("waving", 0.7), ("idle", 0.2)) and p.latency_ms == 21.0
+
+
+def test_latency_percentiles_and_pull_drains():
+    src = LocalSource(StreamBuffer(BufferConfig(camera=False)), backend="eager", precision="fp32")
+    assert isinstance(src, MonitorSource)
+    for i, lat in enumerate([10.0, 20.0, 30.0, 40.0, 50.0]):
+        src.post_prediction(runtime_event(0.5 * (i + 1), "a", [("a", 0.9)], latency_ms=lat))
+    st = src.status()
+    assert st.latency_p50_ms == 30.0
+    assert st.latency_p95_ms == pytest.approx(48.0)  # linear interpolation between 40 and 50
+    assert st.backend == "eager" and st.precision == "fp32" and not st.replay
+    assert len(src.pull_predictions()) == 5
+    assert src.pull_predictions() == []
+    src.post_prediction({"label": "x"})  # queued as is: the window skips and counts it
+    assert src.pull_predictions() == [{"label": "x"}]
+    assert src.status().latency_p50_ms == 30.0
+    with pytest.raises(InputError, match="live"):
+        src.pause()
+
+
+def _stats(state="up", bad=0, reconnects=0, err=None) -> DriverStats:
+    return DriverStats("x", state, 10, 100, bad, 1, 0, reconnects, err, 50.0)
+
+
+def test_merge_health_down_reasons():
+    buf = StreamBuffer(BufferConfig(placements=("left_arm",), camera=False))
+    ring = buf.imu["left_arm"]
+    ring.push(1, np.zeros(3))
+    up = merge_health(buf.health()["left_arm"], _stats(bad=2, reconnects=3))
+    assert up.up and up.reason is None and up.bad_frames == 3 and up.reconnects == 3
+    ring.mark_down("SerialException: device reports readiness to read but returned no data")
+    down = merge_health(buf.health()["left_arm"], _stats("down", err="SerialException: gone"))
+    assert (
+        not down.up
+        and "readiness to read" in down.reason
+        and "SerialException: gone" in down.reason
+    )
+    # the ring is up but the driver says down: down, with the driver's error
+    ring.mark_up()
+    d2 = merge_health(buf.health()["left_arm"], _stats("down", err="OSError: EIO"))
+    assert not d2.up and "OSError: EIO" in d2.reason
+
+
+def test_recorder_copies_the_rings_into_a_readable_session(tmp_path):
+    clock = VirtualClock(5 * _NS)
+    buf = StreamBuffer(
+        BufferConfig(placements=("left_arm", "right_leg"), camera=True, camera_fps=10.0),
+        clock=clock,
+    )
+    rng = np.random.default_rng(0)
+    frame0 = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    buf.camera.push_frame(clock.now_ns() - 1, frame0)  # before the start: not recorded
+    rec = Recorder.start(buf, tmp_path)
+    values = rng.normal(size=(100, 3)).astype(np.float32)
+    frames = []
+    for i in range(100):  # 2 s at 50 Hz, frames at 10 Hz
+        t = clock.now_ns() + (i + 1) * 20_000_000
+        buf.imu["left_arm"].push(t, values[i])
+        buf.imu["right_leg"].push(t, -values[i])
+        if i % 5 == 0:
+            frames.append(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+            buf.camera.push_frame(t, frames[-1])
+        if i == 50:
+            rec.poll()  # a poll in the middle must not duplicate or lose rows
+    rec.close()
+    assert rec.errors == 0
+    meta = json.loads((rec.path / "session.json").read_text())
+    assert meta["complete"] is True
+    with open_session(rec.path) as s:
+        np.testing.assert_array_equal(s.imu["left_arm"].values, values)
+        np.testing.assert_array_equal(s.imu["right_leg"].values, -values)
+        np.testing.assert_allclose(np.diff(s.imu["left_arm"].t), 0.02, atol=1e-9)
+        assert s.video is not None and s.video.num_frames == len(frames)
+        assert (s.video.width, s.video.height) == (32, 24)
+
+
+def test_recording_into_a_file_path_is_a_clear_error(tmp_path):
+    f = tmp_path / "not-a-dir"
+    f.write_text("x")
+    buf = StreamBuffer(BufferConfig(camera=False))
+    with pytest.raises(InputError, match="not-a-dir"):
+        Recorder.start(buf, f)
+
+
+def test_local_source_start_stop_runs_the_worker():
+    ran = []
+
+    def worker(stop):
+        ran.append("started")
+        while not stop.wait(0.01):
+            pass
+        ran.append("stopped")
+
+    src = LocalSource(StreamBuffer(BufferConfig(camera=False)), worker=worker)
+    src.start()
+    deadline = time.monotonic() + 2
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    src.close()
+    assert ran == ["started", "stopped"]
