@@ -157,6 +157,31 @@ def _check_session_fits(session, spec) -> None:
         )
 
 
+def check_port_free(port: str) -> None:
+    """DeviceError when another program holds ``port`` with an exclusive lock (pyserial's
+    ``exclusive=True``, ModemManager, a serial console): ``flock`` it for a moment. A port that
+    does not exist or cannot be opened is left to the driver's own, more specific error."""
+    import errno
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise DeviceError(
+                f"{port}: port is busy (another program holds it); close that program or "
+                "pick another port"
+            ) from None
+    finally:
+        os.close(fd)
+
+
 # ----------------------------------------------------------------------------- run
 
 
@@ -371,7 +396,7 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
 
 def _run_live(args, model, spec, config, model_id) -> int:
     from drivers.camera import CameraConfig, CameraDriver, parse_camera_source
-    from drivers.config import SyntheticImuConfig
+    from drivers.config import SerialImuConfig, SyntheticImuConfig
     from drivers.factory import make_imu_driver
     from drivers.uri import parse_imu_ports
     from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
@@ -418,6 +443,9 @@ def _run_live(args, model, spec, config, model_id) -> int:
         else:
             drivers["camera"] = CameraDriver(CameraConfig(camera_src, fourcc="MJPG"), gates.camera)
     try:
+        for c in imu_cfgs.values():
+            if isinstance(c, SerialImuConfig) and sys.platform != "win32":
+                check_port_free(c.port)
         for d in drivers.values():
             d.connect()  # a bad port, busy device or missing camera fails here, one line
         cam = drivers.get("camera")

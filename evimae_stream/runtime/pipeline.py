@@ -44,7 +44,13 @@ STAGES = ("wait", "assemble", "preprocess", "forward", "postprocess")
 
 @dataclass
 class RuntimeConfig:
-    """How the pipeline runs (validated): window stride, smoothing, backend choice, limits."""
+    """How the pipeline runs (validated): window stride, smoothing, backend choice, limits.
+
+    ``guard_s``: how long after a tick the scheduler cuts the window, so samples stamped just
+    before the tick but handed over a little later (a driver thread preempted, a camera frame
+    still being decoded) are in it — which is what makes a recording replay to the same windows.
+    It adds to the latency; 50 ms holds on a loaded 2-core machine.
+    """
 
     stride_s: float = 0.5
     smooth: int = 1
@@ -52,7 +58,7 @@ class RuntimeConfig:
     precision: str | None = None
     cache_dir: Path | None = None
     duration_s: float | None = None
-    guard_s: float = 0.02
+    guard_s: float = 0.05
     topk: int = 3
     stale_after_s: float = 1.0
 
