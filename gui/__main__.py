@@ -7,9 +7,9 @@ import argparse
 import logging
 import sys
 
-from evimae_stream.errors import EvimaeError
+from evimae_stream.errors import EvimaeError, InputError
 from gui.app import run_gui
-from gui.demo import replay_source, synthetic_source
+from gui.demo import replay_source, synthetic_pipeline_source, synthetic_source
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,14 +31,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.replay:
+        if args.model and args.replay:
+            raise InputError(
+                "--model with --replay: run `evimae-stream --replay PATH --model DIR --gui`"
+            )
+        if args.model:
+            source = synthetic_pipeline_source(args.model, seed=args.seed)
+        elif args.replay:
             source = replay_source(args.replay, speed=args.speed)
         else:
             source = synthetic_source(seed=args.seed)
-        if args.model:
-            from gui.model_worker import attach_model
-
-            attach_model(source, args.model)
         return run_gui(source, screenshot=args.screenshot, duration=args.duration)
     except EvimaeError as exc:
         print(f"python -m gui: error: {exc}", file=sys.stderr)

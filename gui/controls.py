@@ -67,26 +67,35 @@ class Controls(QWidget):
         self.speed_combo = QComboBox()
         for speed in SPEEDS:
             self.speed_combo.addItem(speed_text(speed), speed)
-        for w in (self.start_button, self.record_button):
-            layout.addWidget(w)
+        for w in (self.start_button, self.record_button, self.pause_button):
+            w.setMinimumWidth(110)
+        self.start_button.setMaximumWidth(160)
+        self.record_button.setMaximumWidth(160)
+        layout.addWidget(self.start_button)
+        layout.addWidget(self.record_button)
         layout.addSpacing(16)
+        speed_label = QLabel("speed")
         self.replay_widgets = (
             self.pause_button,
             self.seek_slider,
             self.position_label,
+            speed_label,
             self.speed_combo,
         )
         layout.addWidget(self.pause_button)
         layout.addWidget(self.seek_slider, 1)
         layout.addWidget(self.position_label)
-        layout.addWidget(QLabel("speed"))
+        layout.addWidget(speed_label)
         layout.addWidget(self.speed_combo)
+        self.live_stretch = QWidget()  # keeps the buttons left when the replay widgets hide
+        layout.addWidget(self.live_stretch, 1)
         self.start_button.toggled.connect(self._on_start)
         self.record_button.toggled.connect(self._on_record)
         self.pause_button.toggled.connect(self._on_pause)
         self.seek_slider.valueChanged.connect(self._on_seek)
         self.speed_combo.currentIndexChanged.connect(self._on_speed)
         self._duration_s = 0.0
+        self._replay_shown: bool | None = None
 
     # -- actions -------------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[], object]) -> bool:
@@ -145,8 +154,11 @@ class Controls(QWidget):
     # -- state from the source -----------------------------------------------------------------
     def update_status(self, status: MonitorStatus) -> None:
         """Reflect ``status`` (replay widgets only in replay; slider follows the position)."""
-        for w in self.replay_widgets:
-            w.setVisible(status.replay)
+        if self._replay_shown is not status.replay:
+            for w in self.replay_widgets:
+                w.setVisible(status.replay)
+            self.live_stretch.setVisible(not status.replay)
+            self._replay_shown = status.replay
         if self.start_button.isChecked() != status.running:
             self.start_button.blockSignals(True)
             self.start_button.setChecked(status.running)

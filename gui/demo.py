@@ -82,3 +82,34 @@ def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwarg
         speed=speed,
     )
     return LocalSource(buffer, replay=replay, **kwargs)
+
+
+def synthetic_pipeline_source(
+    model_dir: str | os.PathLike, seed: int = 0, imu_rate_hz: float = 50.0, camera: bool = True
+) -> LocalSource:
+    """The live synthetic rig recognised by the model artifact at ``model_dir`` through the
+    runtime's pipeline (see :mod:`gui.runtime_source`), not yet started."""
+    from gui.runtime_source import pipeline_source
+
+    rig = SyntheticRig.shared(seed)
+    wearer = rig.wearer(imu_rate_hz)
+
+    def make_drivers(imu_sinks, frame_sink):
+        drivers = {
+            p: SyntheticImuDriver(
+                SyntheticImuConfig(placement=p, seed=seed, rate_hz=imu_rate_hz), sink
+            )
+            for p, sink in imu_sinks.items()
+        }
+        if frame_sink is not None:
+            drivers["camera"] = SyntheticCameraDriver(frame_sink, seed=seed)
+        return drivers
+
+    return pipeline_source(
+        model_dir,
+        make_drivers,
+        dict.fromkeys(PLACEMENTS, imu_rate_hz),
+        30.0 if camera else None,
+        origin_ns=rig.start_ns,  # the timeline is the rig's: the script is the ground truth
+        labels=[Segment(a, b, label) for a, b, label in wearer.script],
+    )

@@ -18,7 +18,7 @@ COLUMNS: tuple[str, ...] = (
     "samples",
     "drops",
     "bad frames",
-    "offset ms",
+    "clock offset",
     "drift ppm",
     "reconnects",
     "age s",
@@ -27,6 +27,12 @@ DOWN_BG = QColor("#c62828")
 DOWN_FG = QColor("#ffffff")
 UP_BG = QColor("#e8f5e9")
 UP_FG = QColor("#1b1b1b")
+
+
+def offset_text(ms: float) -> str:
+    """Device→host clock offset: ms when small, s when the device clock counts from its own
+    boot (typical: a large constant offset)."""
+    return f"{ms:+.1f} ms" if abs(ms) < 10_000 else f"{ms / 1000:+.1f} s"
 
 
 def row_texts(h: StreamHealth) -> list[str]:
@@ -40,7 +46,7 @@ def row_texts(h: StreamHealth) -> list[str]:
         str(h.samples),
         str(h.drops),
         str(h.bad_frames),
-        f"{h.clock_offset_ms:+.1f}",
+        offset_text(h.clock_offset_ms),
         f"{h.drift_ppm:+.0f}",
         str(h.reconnects),
         age,

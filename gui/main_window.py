@@ -13,7 +13,15 @@ from __future__ import annotations
 import logging
 
 from PyQt6.QtCore import QTimer, pyqtSignal
-from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from evimae_stream.errors import EvimaeError
 from gui.controls import Controls, speed_text
@@ -80,6 +88,7 @@ class MonitorWindow(QMainWindow):
         self.controls = Controls(source)
         self.controls.on_message = self.show_message
         self.status_label = QLabel("")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
 
         central = QWidget()

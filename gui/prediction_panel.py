@@ -32,6 +32,8 @@ class PredictionPanel(QWidget):
         self.score.setFont(score_font)
         self.details = QLabel("")
         self.details.setStyleSheet("color: #555")
+        for label in (self.score, self.details):
+            label.setWordWrap(True)  # a long reason must not widen the window
         layout.addWidget(self.action)
         layout.addWidget(self.score)
         layout.addWidget(self.details)
