@@ -114,6 +114,8 @@ def test_eval_writes_report_table_and_timeline(data, tmp_path):
         "--quiet",
         "--backend",
         "eager",
+        "--stride",
+        "1",
     )
     assert proc.returncode == 0, proc.stderr
     assert "window accuracy" in proc.stdout and "segment mAP @ tIoU 0.5" in proc.stdout
@@ -159,9 +161,8 @@ def test_paced_replay_uses_the_live_path(data, tmp_path):
 def test_imu_only_session_runs_imu_only(data, tmp_path):
     sess = make_session(tmp_path / "novideo", seconds=6.0, seed=2, video=False)
     out = tmp_path / "imu.jsonl"
-    proc = cli(
-        "--replay", sess, "--speed", "max", "--model", data["model"], "--jsonl", out, "--quiet"
-    )
+    proc = cli("--replay", sess, "--speed", "max", "--model", data["model"], "--jsonl", out,
+               "--quiet", "--stride", "1", "--backend", "eager")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     preds = [e for e in events(out) if e["type"] == "prediction" and e["label"]]
     assert preds and all(p["mode"] == "imu_only" and p["modalities"] == ["imu"] for p in preds)

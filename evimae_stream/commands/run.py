@@ -476,6 +476,8 @@ def _run_live(args, model, spec, config, model_id) -> int:
 
         try:
             live.run(stop_when)
+        except KeyboardInterrupt:  # the usual way to end a live run: stop cleanly, summarise
+            log.info("stopped by the user")
         finally:
             for d in drivers.values():
                 d.stop()
