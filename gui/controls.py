@@ -176,6 +176,11 @@ class Controls(QWidget):
                 self.seek_slider.blockSignals(True)
                 self.seek_slider.setValue(value)
                 self.seek_slider.blockSignals(False)
+        index = self.speed_combo.findData(status.speed)
+        if index >= 0 and index != self.speed_combo.currentIndex():
+            self.speed_combo.blockSignals(True)
+            self.speed_combo.setCurrentIndex(index)
+            self.speed_combo.blockSignals(False)
         if self.pause_button.isChecked() != status.paused:
             self.pause_button.blockSignals(True)
             self.pause_button.setChecked(status.paused)

@@ -59,7 +59,7 @@ class Timeline(QWidget):
         self.plot.hideButtons()
         self.plot.setYRange(0.0, 2.0, padding=0.02)
         self.plot.getAxis("left").setTicks([[(1.5, "predicted"), (0.5, "truth")]])
-        self.plot.getAxis("bottom").setLabel("s")
+        self.plot.getAxis("bottom").setLabel("time (s)")
         self.plot.setMinimumHeight(90)
         self.pred_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
         self.truth_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
@@ -130,11 +130,11 @@ class Timeline(QWidget):
     def redraw(self, now_s: float) -> None:
         """Draw the entries and follow ``now_s`` (seconds on the timeline)."""
         self.now_s = float(now_s)
-        lo = self.now_s - SPAN_S
+        lo = max(self.now_s, SPAN_S) - SPAN_S  # fills from 0 s, then scrolls
         shown = [(e.start, e.end, e.label) for e in self.entries if e.end >= lo]
         self._draw(self.pred_item, shown, PRED_Y)
         self.now_line.setValue(self.now_s)
-        self.plot.setXRange(lo, self.now_s + 1.0, padding=0)
+        self.plot.setXRange(lo - 0.5, max(self.now_s, SPAN_S) + 1.0, padding=0)
         self._update_legend()
 
     def _draw(self, item: pg.BarGraphItem, spans: list[tuple[float, float, str]], y0: float):

@@ -221,6 +221,8 @@ def test_replay_controls_act_on_the_replay_driver(replay, qtbot):
     rp = src.replay
     qtbot.waitUntil(lambda: rp.source.position_s > 1.0, timeout=5000)
     assert c.pause_button.isVisible() and c.seek_slider.isVisible()
+    win.refresh()
+    assert c.speed_combo.currentText() == "8×"  # the replay's own speed is shown
     qtbot.mouseClick(c.pause_button, Qt.MouseButton.LeftButton)
     assert rp.paused
     qtbot.wait(100)  # a read already in flight when pausing still lands
