@@ -163,3 +163,18 @@ def test_auto_on_cpu_picks_a_verified_eager(model, example):
     assert backend.name == "eager"
     assert backend.precision in (("fp32", "bf16") if cpu_has_amx() else ("fp32",))
     assert backend.note.startswith("auto:")
+
+
+@pytest.mark.slow
+def test_torch_compile_backend_matches_eager(model, example):
+    # Inductor on a CPU: tens of seconds of C++ compilation, hence slow
+    from evimae_stream.runtime.backends.compiled import CompiledBackend
+
+    backend = select_backend("compile", None, model, example, ("imu_only",), device=CPU)
+    assert isinstance(backend, CompiledBackend) and backend.label == "compile/fp32/cpu"
+    torch.testing.assert_close(
+        backend.forward(example, "imu_only"),
+        EagerBackend(model, "fp32", CPU).forward(example, "imu_only"),
+        atol=1e-4,
+        rtol=1e-4,
+    )
