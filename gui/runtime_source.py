@@ -11,6 +11,8 @@ runtime sink (``emit``).
 
 :func:`pipeline_source` builds all of it for a model artifact and a set of sensors (what
 ``python -m gui --model DIR`` runs); ``evimae-stream --gui`` can do the same with its own rig.
+Recording goes through the gates with the runtime's own recorder (:class:`RecorderSwitch`), so a
+session recorded from the window holds exactly what the sensors sent, as ``--record`` writes it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 
 from drivers.base import Driver
 from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
+from gui.recording import new_session_dir
 from gui.source import LocalSource
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,77 @@ class TeeFrameSink:
     def mark_up(self) -> None:
         self.gate.mark_up()
         self.display.mark_up()
+
+
+class RecorderSwitch:
+    """The recorder the runtime's gates always hold; the Record button points it at a
+    :class:`~evimae_stream.runtime.recorder.Recorder` and back to nothing.
+
+    Samples stamped before the recording started are not passed on, and a sample that races
+    with closing (the writer raises ValueError once closed) is counted in ``late``, never
+    raised into the scheduler thread."""
+
+    def __init__(self) -> None:
+        self.target = None
+        self.t0_ns = 0
+        self.late = 0
+
+    def add_imu(self, placement: str, t_ns: int, values: np.ndarray, t_dev: float | None):
+        rec = self.target
+        if rec is not None and t_ns >= self.t0_ns:
+            try:
+                rec.add_imu(placement, t_ns, values, t_dev)
+            except ValueError:
+                self.late += 1
+
+    def add_frame(self, t_ns: int, frame: np.ndarray) -> None:
+        rec = self.target
+        if rec is not None and t_ns >= self.t0_ns:
+            try:
+                rec.add_frame(t_ns, frame)
+            except ValueError:
+                self.late += 1
+
+
+class _GateRecording:
+    """One recording through the gates: what :meth:`LocalSource.start_recording` holds."""
+
+    def __init__(self, switch: RecorderSwitch, recorder) -> None:
+        self.switch = switch
+        self.recorder = recorder
+        self.path = recorder.path
+
+    def close(self) -> None:
+        """Detach, then finish the session (blocks: the source calls it off the GUI thread)."""
+        if self.switch.target is self.recorder:
+            self.switch.target = None
+        self.recorder.close()
+
+
+def gate_recorder_factory(
+    switch: RecorderSwitch,
+    clock: Callable[[], int],
+    imu_rates: Mapping[str, float],
+    imu_sources: Mapping[str, str],
+    camera: tuple[float, str] | None,
+    meta: dict | None = None,
+) -> Callable[[StreamBuffer, Path], _GateRecording]:
+    """A ``recorder_factory`` for :class:`LocalSource` that records what the sensors sent
+    (raw stamps, device time, gyro, full frames) with the runtime's own recorder, from now on."""
+    from evimae_stream.runtime.recorder import Recorder
+
+    def start(_buffer: StreamBuffer, folder: Path) -> _GateRecording:
+        if switch.target is not None:
+            raise InputError("already recording; stop that first")
+        t0 = int(clock())
+        rec = Recorder(
+            new_session_dir(folder), t0, dict(imu_rates), dict(imu_sources), camera, meta
+        )
+        switch.t0_ns = t0
+        switch.target = rec
+        return _GateRecording(switch, rec)
+
+    return start
 
 
 def display_buffer(imu_rates: Mapping[str, float], camera_fps: float | None) -> StreamBuffer:
@@ -120,8 +195,9 @@ def pipeline_source(
     config = config or RuntimeConfig()
     origin = time.monotonic_ns() if origin_ns is None else int(origin_ns)
     tick_clock = TickClock(origin)
+    switch = RecorderSwitch()
     buffer, gates = make_rig(
-        spec, dict(imu_rates), camera_fps, tick_clock, stale_after_s=config.stale_after_s
+        spec, dict(imu_rates), camera_fps, tick_clock, switch, stale_after_s=config.stale_after_s
     )
     shown = display_buffer(imu_rates, camera_fps)
     imu_sinks = {p: TeeImuSink(gates.imu[p], shown.imu[p]) for p in gates.imu}
@@ -131,6 +207,17 @@ def pipeline_source(
         else None
     )
     drivers = make_drivers(imu_sinks, frame_sink)
+    kwargs.setdefault(
+        "recorder_factory",
+        gate_recorder_factory(
+            switch,
+            time.monotonic_ns,
+            imu_rates,
+            {p: d.describe() for p, d in drivers.items() if p != "camera"},
+            None if camera_fps is None else (camera_fps, drivers["camera"].describe()),
+            meta={"recorded_by": "evimae-stream gui", "model_classes": list(spec.classes)},
+        ),
+    )
     recognizer = Recognizer(model, spec, config, model_hash(model_dir))
 
     def backend_info() -> tuple[str, str]:

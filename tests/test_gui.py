@@ -365,8 +365,13 @@ def test_runtime_pipeline_predictions_reach_the_window(tmp_path, qtbot):
         qtbot.waitUntil(
             lambda: win.latest is not None and win.latest.label is not None, timeout=40_000
         )
+        win.controls.record_folder = tmp_path / "rec"
+        qtbot.mouseClick(win.controls.record_button, Qt.MouseButton.LeftButton)
+        session_path = Path(src.status().recording)
+        qtbot.wait(1500)
+        qtbot.mouseClick(win.controls.record_button, Qt.MouseButton.LeftButton)
     finally:
-        src.close()
+        src.close()  # waits for the recording to be closed
     pred = win.latest
     assert pred is not None and pred.label in SYNTH_CLASSES
     assert [name for name, _ in win.prediction.topk_shown()] == [lab for lab, _ in pred.topk]
@@ -377,3 +382,11 @@ def test_runtime_pipeline_predictions_reach_the_window(tmp_path, qtbot):
     # the window's camera ring holds the camera's own frames (the model's ring gets 112×112)
     _, frame = src.buffer.camera.latest()
     assert frame.shape == (240, 320, 3)
+    # recorded through the gates: what the sensors sent (gyro, device time, full frames)
+    with open_session(session_path) as s:
+        assert set(s.imu) == set(src.buffer.imu)
+        for stream in s.imu.values():
+            assert stream.channels == ("ax", "ay", "az", "gx", "gy", "gz")
+            assert stream.t_dev is not None and len(stream.t) > 10
+            assert stream.t[0] >= 0.0
+        assert s.has_video and (s.video.width, s.video.height) == (320, 240)
