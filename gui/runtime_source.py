@@ -175,8 +175,8 @@ def pipeline_source(
     ``make_drivers(imu_sinks, frame_sink)`` builds the (not started) drivers for the rig from
     the tee sinks it is given, keyed by stream name. ``config``: a
     :class:`~evimae_stream.runtime.pipeline.RuntimeConfig` (default: stride 0.5 s, backend
-    auto). ``origin_ns``: host time of 0 s on the pipeline's timeline (default: now); windows
-    end at ``origin + k·stride``. Extra keyword arguments go to :class:`LocalSource`
+    auto, top-5). ``origin_ns``: host time of 0 s on the pipeline's timeline (default: now);
+    windows end at ``origin + k·stride``. Extra keyword arguments go to :class:`LocalSource`
     (``labels`` on that timeline, ...).
     """
     from evimae_stream.artifact import load_artifact, model_hash
@@ -192,7 +192,7 @@ def pipeline_source(
 
     model, meta = load_artifact(model_dir)
     spec = ModelSpec.from_meta(meta, model)
-    config = config or RuntimeConfig()
+    config = config or RuntimeConfig(topk=5)  # the panel shows a top-5
     origin = time.monotonic_ns() if origin_ns is None else int(origin_ns)
     tick_clock = TickClock(origin)
     switch = RecorderSwitch()
