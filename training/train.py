@@ -259,8 +259,14 @@ def _better(metric: str, new: float, best: float | None) -> bool:
     return new < best if metric == "loss" else new > best
 
 
-def run(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
-    """Train per ``cfg``; returns a summary (artifact path, metrics) on rank 0."""
+def run(
+    cfg: TrainConfig, resume: str | None = None, bundle: DataBundle | None = None
+) -> dict[str, Any]:
+    """Train per ``cfg``; returns a summary (artifact path, metrics) on rank 0.
+
+    ``bundle``: windows already cut by the caller (e.g. ``training/wear_excerpts.py``); the
+    config's sources are then only recorded, not read.
+    """
     device = pick_device(cfg.train.device)
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise InputError("config train.precision: fp16 needs CUDA (GradScaler); use bf16 on CPU")
@@ -270,12 +276,18 @@ def run(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     try:
-        return _run(cfg, resume, device, info)
+        return _run(cfg, resume, device, info, bundle)
     finally:
         ddp.teardown(info)
 
 
-def _run(cfg: TrainConfig, resume: str | None, device: torch.device, info: ddp.DistInfo):
+def _run(
+    cfg: TrainConfig,
+    resume: str | None,
+    device: torch.device,
+    info: ddp.DistInfo,
+    bundle: DataBundle | None,
+):
     run_dir = Path(cfg.run_dir)
     if info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -287,13 +299,14 @@ def _run(cfg: TrainConfig, resume: str | None, device: torch.device, info: ddp.D
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(f"config model.overrides: {exc}") from None
     # rank 0 generates synthetic sessions once; the others wait and read them
-    if info.main:
-        for src in cfg.data.sources:
-            if src.kind == "synthetic":
-                ensure_synthetic(cfg, src)
-    ddp.barrier(info)
     pretrain = cfg.objective == "pretrain"
-    bundle = load_data(cfg, mcfg.num_frames, need_imu, need_video, labelled=not pretrain)
+    if bundle is None:
+        if info.main:
+            for src in cfg.data.sources:
+                if src.kind == "synthetic":
+                    ensure_synthetic(cfg, src)
+        ddp.barrier(info)
+        bundle = load_data(cfg, mcfg.num_frames, need_imu, need_video, labelled=not pretrain)
     classes = bundle.classes
     if info.main:
         print(f"class balance (windows per class per split), {len(classes)} classes:")
