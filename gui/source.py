@@ -422,32 +422,39 @@ class LocalSource:
             self.replay.resume()  # re-anchor: play from the current position, stamped from now
         for d in self._unique_drivers():
             d.start()
-        if self.worker is not None and not (
-            self._worker_thread is not None and self._worker_thread.is_alive()
-        ):
-            self._worker_stop = threading.Event()
-            self._worker_thread = threading.Thread(
-                target=self._run_worker, name="monitor-pipeline", daemon=True
-            )
-            self._worker_thread.start()
+        if self.worker is not None and (self._worker_thread is None or self._worker_stop.is_set()):
+            self._start_worker()
         self._running = True
         self._message = ""
 
-    def _run_worker(self) -> None:
-        assert self.worker is not None
-        try:
-            self.worker(self._worker_stop)
-        except Exception as exc:  # shown in the status bar; the window stays up
-            log.exception("pipeline stopped")
-            self._message = f"pipeline stopped: {exc}"
+    def _start_worker(self) -> None:
+        previous = self._worker_thread
+        stop = threading.Event()
+        self._worker_stop = stop
+        worker = self.worker
+        assert worker is not None
+
+        def run() -> None:
+            if previous is not None:
+                previous.join()  # a stopped pipeline drains before the next one starts
+            if stop.is_set():
+                return
+            try:
+                worker(stop)
+            except Exception as exc:  # shown in the status bar; the window stays up
+                log.exception("pipeline stopped")
+                self._message = f"pipeline stopped: {exc}"
+
+        self._worker_thread = threading.Thread(target=run, name="monitor-pipeline", daemon=True)
+        self._worker_thread.start()
 
     def stop(self) -> None:
+        """Stop the drivers and tell the pipeline to stop; it drains in its own thread (the
+        GUI thread never waits for an inference in flight)."""
         self._running = False
         self._worker_stop.set()
         for d in self._unique_drivers():
             d.stop(timeout_s=0.5)
-        if self._worker_thread is not None:
-            self._worker_thread.join(2.0)
 
     def start_recording(self, folder: str | Path) -> Path:
         if self._recorder is not None:
@@ -488,10 +495,13 @@ class LocalSource:
         rp.set_speed(MAX_SPEED if speed is None else float(speed))
         self._speed = speed
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop everything and wait (up to ``timeout_s``) for the pipeline and the recording."""
         closer = self.stop_recording()
         self.stop()
         for d in self._unique_drivers():
             d.disconnect()
+        if self._worker_thread is not None:
+            self._worker_thread.join(timeout_s)
         if closer is not None:
-            closer.join(5.0)
+            closer.join(timeout_s)

@@ -173,10 +173,16 @@ def test_local_source_start_stop_runs_the_worker():
             pass
         ran.append("stopped")
 
+    def wait_for(n: int) -> None:
+        deadline = time.monotonic() + 2
+        while len(ran) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     src = LocalSource(StreamBuffer(BufferConfig(camera=False)), worker=worker)
     src.start()
-    deadline = time.monotonic() + 2
-    while not ran and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(1)
+    src.stop()  # returns at once; the worker drains in its thread
+    src.start()  # a new run starts once the old one has drained
+    wait_for(3)
     src.close()
-    assert ran == ["started", "stopped"]
+    assert ran == ["started", "stopped", "started", "stopped"]
