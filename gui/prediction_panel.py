@@ -50,6 +50,10 @@ class PredictionPanel(QWidget):
             bar.setFormat("")
             bar.setTextVisible(True)
             bar.setMaximumHeight(18)
+            policy = bar.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)  # no layout jumps when rows come and go
+            bar.setSizePolicy(policy)
+            bar.setVisible(False)
             grid.addWidget(name, i, 0)
             grid.addWidget(bar, i, 1)
             self.bars.append((name, bar))
@@ -86,6 +90,7 @@ class PredictionPanel(QWidget):
                 name.setText("")
                 bar.setValue(0)
                 bar.setFormat("")
+            bar.setVisible(i < len(pred.topk))
 
     def topk_shown(self) -> list[tuple[str, float]]:
         """(name, bar value as a score) of the rows in use, for checks and tests."""
