@@ -71,7 +71,8 @@ class ModelMeta:
         return round(self.window_s * self.imu_rate_hz)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -93,7 +94,7 @@ def save_artifact(model: nn.Module, meta: ModelMeta, out_dir: str | Path) -> Pat
         "format_version": FORMAT_VERSION,
         "software_version": __version__,
         **asdict(meta),
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": file_sha256(weights),
     }
     (out / META_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     log.info("wrote model artifact %s (%s, %d classes)", out, meta.variant, meta.num_classes)
@@ -151,7 +152,7 @@ def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Mo
     if not weights.is_file():
         raise ArtifactError(f"{weights}: missing; the model directory is incomplete")
     expected = doc.get("weights_sha256")
-    if expected and _sha256(weights) != expected:
+    if expected and file_sha256(weights) != expected:
         raise ArtifactError(
             f"{weights}: checksum does not match {META_FILE} (corrupt or from "
             "another model); re-copy or re-export the model directory"

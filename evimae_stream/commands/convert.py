@@ -70,26 +70,22 @@ def read_label_csv(path: Path) -> list[str]:
     return [names[i] for i in range(len(names))]
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the checkpoint strictly, attach the dataset's facts, write the artifact."""
-    from evimae_stream.artifact import ModelMeta, save_artifact
+def load_official(ckpt: Path, dataset: str, labels: Path | None):
+    """A published checkpoint as ``(model, ModelMeta)``: strict load plus the dataset's facts."""
+    from evimae_stream.artifact import ModelMeta
     from evimae_stream.model import load_official_checkpoint
 
-    profile = PROFILES[args.dataset]
-    if args.labels is not None:
-        classes = read_label_csv(args.labels)
-    elif args.dataset == "wear":
+    profile = PROFILES[dataset]
+    if labels is not None:
+        classes = read_label_csv(labels)
+    elif dataset == "wear":
         classes = list(WEAR_CLASSES)
     else:
         raise InputError(
-            f"--dataset {args.dataset}: class names come from the release's "
+            f"--dataset {dataset}: class names come from the release's "
             "class_labels_indices.csv; pass it with --labels"
         )
-    if args.out.exists() and any(args.out.iterdir()) and not args.force:
-        raise InputError(
-            f"{args.out}: exists and is not empty; choose another --out or pass --force"
-        )
-    model = load_official_checkpoint(args.official, num_classes=len(classes))
+    model = load_official_checkpoint(ckpt, num_classes=len(classes))
     cfg = model.cfg
     meta = ModelMeta(
         variant="evimae_small",
@@ -101,17 +97,34 @@ def run(args: argparse.Namespace) -> int:
         norm_std=profile.norm_std,
         num_frames=cfg.num_frames,
         img_size=cfg.img_size,
-        # published loader: 16 frames, every 4th frame of 30 fps video
         video_span_s=PUBLISHED_VIDEO_SPAN_S,
         training={
             "source": "official EVI-MAE release",
-            "checkpoint": args.official.name,
-            "dataset": args.dataset,
+            "checkpoint": ckpt.name,
+            "dataset": dataset,
         },
     )
+    return model, meta
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the checkpoint strictly, attach the dataset's facts, write the artifact."""
+    from evimae_stream.artifact import save_artifact
+
+    if args.dataset == "cmummac" and args.labels is None:
+        raise InputError(
+            "--dataset cmummac: class names come from the release's "
+            "class_labels_indices.csv; pass it with --labels"
+        )
+    if args.out.exists() and any(args.out.iterdir()) and not args.force:
+        raise InputError(
+            f"{args.out}: exists and is not empty; choose another --out or pass --force"
+        )
+    model, meta = load_official(args.official, args.dataset, args.labels)
     save_artifact(model, meta, args.out)
+    profile = PROFILES[args.dataset]
     print(
-        f"wrote {args.out} (evimae_small, {len(classes)} classes, {args.dataset}: "
+        f"wrote {args.out} (evimae_small, {meta.num_classes} classes, {args.dataset}: "
         f"{profile.window_samples} IMU samples at {profile.imu_rate_hz:g} Hz)"
     )
     return 0

@@ -10,7 +10,6 @@ with ``--speed 1|N|max``. Predictions go to ``--jsonl`` (schema in
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 import time
@@ -91,7 +90,7 @@ def parse_speed(text: str | None, default: str) -> float | None:
 
 def load_model(args: argparse.Namespace):
     """(model, ModelMeta, model id) from ``--model`` (artifact directory or official .pth)."""
-    from evimae_stream.artifact import ModelMeta, load_artifact, model_hash
+    from evimae_stream.artifact import file_sha256, load_artifact, model_hash
 
     path: Path = args.model or DEMO_MODEL
     if args.model is None and not (path / "model.json").is_file():
@@ -106,38 +105,12 @@ def load_model(args: argparse.Namespace):
         raise ArtifactError(f"--model {path}: no such file or directory")
     if path.suffix not in (".pth", ".pt"):
         raise ArtifactError(f"--model {path}: not a model directory or an official .pth checkpoint")
-    from evimae_stream.commands.convert import PUBLISHED_VIDEO_SPAN_S, read_label_csv
-    from evimae_stream.datasets import PROFILES, WEAR_CLASSES
-    from evimae_stream.model import load_official_checkpoint
+    from evimae_stream.commands.convert import load_official
 
     if args.dataset is None:
         raise InputError(f"--model {path}: an official checkpoint needs --dataset wear|cmummac")
-    profile = PROFILES[args.dataset]
-    if args.labels is not None:
-        classes = read_label_csv(args.labels)
-    elif args.dataset == "wear":
-        classes = list(WEAR_CLASSES)
-    else:
-        raise InputError(f"--dataset {args.dataset}: pass the class list with --labels CSV")
-    model = load_official_checkpoint(path, num_classes=len(classes))
-    cfg = model.cfg
-    meta = ModelMeta(
-        variant="evimae_small",
-        model_config=cfg.to_dict(),
-        classes=classes,
-        imu_rate_hz=profile.imu_rate_hz,
-        window_s=profile.window_s,
-        norm_mean=profile.norm_mean,
-        norm_std=profile.norm_std,
-        num_frames=cfg.num_frames,
-        img_size=cfg.img_size,
-        video_span_s=PUBLISHED_VIDEO_SPAN_S,
-    )
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return model, meta, f"{digest.hexdigest()[:16]}-{args.dataset}"
+    model, meta = load_official(path, args.dataset, args.labels)
+    return model, meta, f"{file_sha256(path)[:16]}-{args.dataset}"
 
 
 def _check_session_fits(session, spec) -> None:
