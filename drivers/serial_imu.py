@@ -52,7 +52,10 @@ class SerialImuDriver(ImuDriver):
 
     def _open(self) -> None:
         self._port = serial.Serial(
-            self.config.port, self.config.baud, timeout=self.config.read_timeout_s
+            self.config.port,
+            self.config.baud,
+            timeout=self.config.read_timeout_s,
+            exclusive=True,  # flock: a second reader would steal bytes and corrupt both streams
         )
         log.debug("%s: opened", self.describe())
 
