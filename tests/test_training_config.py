@@ -70,15 +70,28 @@ def test_shipped_recipes_parse() -> None:
     [
         (["train.bogus=1"], "train.bogus"),
         (["train.batch_size=-3"], "train.batch_size"),
-        (["data.sources=[{kind: session, path: /no/such/session}]"], "/no/such/session"),
     ],
 )
-def test_cli_config_errors_exit_2_with_one_line(sets: list[str], needle: str) -> None:
+def test_main_config_errors_return_2_with_one_line(
+    sets: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.train import main
+
     args = ["--set", SRC]
     for s in sets:
         args += ["--set", s]
-    proc = run_train(args, timeout=120)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("train.py:") and needle in err[0], err
+
+
+def test_cli_missing_data_path_exits_2_with_one_line(tmp_path: Path) -> None:
+    proc = run_train(
+        ["--set", "data.sources=[{kind: session, path: /no/such/session}]",
+         "--set", f"run_dir={tmp_path}"],
+        timeout=120,
+    )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     err = [line for line in proc.stderr.splitlines() if line.startswith("train.py:")]
-    assert len(err) == 1 and needle in err[0], proc.stderr
+    assert len(err) == 1 and "/no/such/session" in err[0], proc.stderr
     assert "Traceback" not in proc.stderr
