@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
@@ -163,3 +165,20 @@ def test_balance_report_counts_per_split() -> None:
     text = balance_report({"train": [w("a"), w("a"), w("b")], "val": [w("b")]}, ["a", "b"])
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:]}
     assert rows["a"] == ["2", "0"] and rows["b"] == ["1", "1"] and rows["total"] == ["3", "1"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    duration=st.floats(0.0, 600.0),
+    window=st.floats(0.1, 20.0),
+    stride=st.floats(0.05, 10.0),
+)
+def test_window_ends_property(duration: float, window: float, stride: float) -> None:
+    ends = window_ends(duration, window, stride)
+    if duration < window:
+        assert len(ends) == 0
+        return
+    assert ends[0] == pytest.approx(window)
+    assert np.all(ends <= duration + 1e-6)  # every window lies inside the session
+    np.testing.assert_allclose(np.diff(ends), stride, rtol=1e-9, atol=1e-9)
+    assert ends[-1] + stride > duration - 1e-6  # no further window would fit
