@@ -51,7 +51,13 @@ class ImuPlots(QWidget):
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             if i == 0:
-                plot.addLegend(offset=(5, 5), labelTextSize="8pt", colCount=3)
+                plot.addLegend(
+                    offset=(5, 5),
+                    labelTextSize="8pt",
+                    colCount=3,
+                    brush=pg.mkBrush(255, 255, 255, 220),
+                    pen=pg.mkPen("#bbb"),
+                )
             self.curves[p] = [
                 plot.plot(pen=pg.mkPen(c, width=1.5), name=n, skipFiniteCheck=True)
                 for c, n in zip(AXIS_COLOURS, AXIS_NAMES, strict=True)

@@ -20,8 +20,9 @@ from gui.source import Prediction
 
 #: seconds of timeline shown
 SPAN_S = 60.0
-#: a prediction further than this after the previous one starts a new entry (s)
-MAX_GAP_S = 2.0
+#: a prediction further than this after the previous one starts a new entry (s); a slow CPU
+#: that skips windows (latest wins) still gives a continuous lane
+MAX_GAP_S = 5.0
 #: span coloured by a prediction that has no predecessor (s)
 FIRST_SPAN_S = 0.5
 #: entries kept
