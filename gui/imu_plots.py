@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtWidgets import QGridLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from evimae_stream.buffer import StreamBuffer
 from evimae_stream.types import PLACEMENTS
@@ -41,6 +41,15 @@ class ImuPlots(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        self.legend = QLabel(
+            "axes: "
+            + "&nbsp;&nbsp;".join(
+                f'<span style="color:{c}; font-weight:bold">&#9632; {n}</span>'
+                for c, n in zip(AXIS_COLOURS, AXIS_NAMES, strict=True)
+            )
+            + "&nbsp;&nbsp; (g; x: seconds before the newest sample)"
+        )
+        layout.addWidget(self.legend, 0, 0, 1, 2)
         for i, p in enumerate(PLACEMENTS):
             plot = pg.PlotWidget()
             plot.setBackground("w")
@@ -50,14 +59,6 @@ class ImuPlots(QWidget):
             plot.setLabel("left", "g")
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            if i == 0:
-                plot.addLegend(
-                    offset=(5, 5),
-                    labelTextSize="8pt",
-                    colCount=3,
-                    brush=pg.mkBrush(255, 255, 255, 220),
-                    pen=pg.mkPen("#bbb"),
-                )
             self.curves[p] = [
                 plot.plot(pen=pg.mkPen(c, width=1.5), name=n, skipFiniteCheck=True)
                 for c, n in zip(AXIS_COLOURS, AXIS_NAMES, strict=True)
@@ -65,7 +66,7 @@ class ImuPlots(QWidget):
             if p not in self.placements:
                 plot.setTitle(f"{placement_title(p)} (not in rig)", color="#999", size="10pt")
             self.plots[p] = plot
-            layout.addWidget(plot, i // 2, i % 2)
+            layout.addWidget(plot, 1 + i // 2, i % 2)
 
     def update_from(self, buffer: StreamBuffer, time_scale: float = 1.0) -> int | None:
         """Redraw from the rings: the last :data:`SPAN_S` seconds of sensor time before the
