@@ -70,11 +70,14 @@ class StreamHealth:
 
 def merge_health(counters: StreamCounters, stats: DriverStats | None) -> StreamHealth:
     """One stream's :class:`StreamHealth` from its ring counters and its driver's stats."""
-    driver_down = stats is not None and stats.state == "down"
+    driver_down = stats is not None and stats.state in ("down", "stopped")
     up = counters.up and not driver_down
     reason = None
     if not up:
-        reason = counters.down_reason or (stats.last_error if stats else None) or "down"
+        reason = counters.down_reason or (stats.last_error if stats else None)
+        if reason is None and stats is not None and stats.state == "stopped":
+            reason = "stopped (the sensor is not being read)"
+        reason = reason or "down"
         if stats is not None and stats.last_error and stats.last_error not in reason:
             reason = f"{reason} (last error: {stats.last_error})"
     state = stats.state if stats is not None else ("up" if counters.up else "down")

@@ -117,6 +117,10 @@ def test_merge_health_down_reasons():
         and "readiness to read" in down.reason
         and "SerialException: gone" in down.reason
     )
+    # stopped by the user: not streaming, and it says so
+    ring.mark_up()
+    stopped = merge_health(buf.health()["left_arm"], _stats("stopped"))
+    assert not stopped.up and stopped.reason.startswith("stopped")
     # the ring is up but the driver says down: down, with the driver's error
     ring.mark_up()
     d2 = merge_health(buf.health()["left_arm"], _stats("down", err="OSError: EIO"))
