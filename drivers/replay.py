@@ -126,9 +126,19 @@ class ReplaySource:
         start = self._cursors[placement]
         end = int(np.searchsorted(stream.t, t_s, "right"))
         t_dev = stream.t_dev
-        for i in range(start, end):
-            dev = None if t_dev is None or np.isnan(t_dev[i]) else float(t_dev[i])
-            sink.push(self.stamp_ns(float(stream.t[i])), stream.values[i], dev)
+        push_block = getattr(sink, "push_block", None)
+        if push_block is not None:
+            # one call per block (sinks that take blocks): the same stamps as stamp_ns (the
+            # same float64 operations, both round half to even), NaN device times mean "none"
+            if end > start:
+                rel = (stream.t[start:end].astype(np.float64) - self._anchor_s) * 1e9 / self._speed
+                stamps = self._anchor_ns + np.round(rel).astype(np.int64)
+                devs = None if t_dev is None else t_dev[start:end]
+                push_block(stamps, stream.values[start:end], devs)
+        else:
+            for i in range(start, end):
+                dev = None if t_dev is None or np.isnan(t_dev[i]) else float(t_dev[i])
+                sink.push(self.stamp_ns(float(stream.t[i])), stream.values[i], dev)
         self._cursors[placement] = max(end, start)
         self.pushed_samples += max(end - start, 0)
         return max(end - start, 0)

@@ -290,6 +290,63 @@ class ImuRing(_Ring):
             self._values[slot] = v
             self._n += 1
 
+    def push_block(
+        self,
+        t_host_ns: np.ndarray,
+        values: np.ndarray,
+        t_dev: np.ndarray | None = None,
+    ) -> int:
+        """Map, check and store a block of samples in order: the same result (timestamps,
+        values, counters, clock map) as :meth:`push` for every row, with one call and one
+        vectorised store instead of one Python call per sample (replays at max speed).
+
+        ``t_host_ns`` (N,) ints, ``values`` (N, channels), ``t_dev`` (N,) seconds with NaN for
+        "no device time", or None. Returns how many samples were stored. Raises InputError on a
+        shape mismatch, like :meth:`push`.
+        """
+        v = np.asarray(values, dtype=np.float32)
+        hosts = np.asarray(t_host_ns, dtype=np.int64).reshape(-1)
+        if v.ndim != 2 or v.shape[1] != self.channels or len(v) != len(hosts):
+            raise InputError(
+                f"IMU stream {self.name}: block of shape {v.shape} with {len(hosts)} stamps, "
+                f"expected ({len(hosts)}, {self.channels}); check the rig's channel map"
+            )
+        devs = None if t_dev is None else np.asarray(t_dev, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(v).all(axis=1)
+        self.bad_values += int(len(v) - np.count_nonzero(finite))
+        rows: list[int] = []
+        times: list[int] = []
+        for i in np.flatnonzero(finite).tolist():
+            dev = None if devs is None or np.isnan(devs[i]) else float(devs[i])
+            t = self._clock_for(dev).map(int(hosts[i]), dev)
+            if t is None:
+                self.out_of_order += 1
+                continue
+            rows.append(i)
+            times.append(t)
+        k = len(times)
+        if k == 0:
+            return 0
+        t_arr = np.asarray(times, dtype=np.int64)
+        if self.nominal_rate_hz:
+            prev = [int(self._t[(self._n - 1) % self.capacity])] if self._n else []
+            chain = np.asarray(prev + times, dtype=np.int64)
+            periods = np.diff(chain) * self.nominal_rate_hz / _NS
+            gaps = periods[periods > 1.5]
+            self.drops += int(sum(round(float(p)) - 1 for p in gaps))
+        if self._first_ns is None:
+            self._first_ns = times[0]
+            if self._down_reason == "no data yet":
+                self.mark_up()
+        keep = slice(max(0, k - self.capacity), k)  # older rows would be overwritten anyway
+        with self._lock:
+            slots = (self._n + np.arange(k)[keep]) % self.capacity
+            self._t[slots] = t_arr[keep]
+            self._arrival[slots] = hosts[rows][keep]
+            self._values[slots] = v[rows][keep]
+            self._n += k
+        return k
+
     def snapshot(
         self, t0_ns: int | None = None, t1_ns: int | None = None, margin: int = 0
     ) -> ImuSnapshot:

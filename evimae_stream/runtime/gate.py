@@ -61,15 +61,78 @@ class ImuGate(_Gate):
     def push(self, t_host_ns: int, values: np.ndarray, t_dev: float | None = None) -> None:
         self._put((int(t_host_ns), np.array(values, dtype=np.float32), t_dev))
 
+    def push_block(
+        self, t_host_ns: np.ndarray, values: np.ndarray, t_dev: np.ndarray | None = None
+    ) -> None:
+        """Queue a block of samples in time order (``t_host_ns`` (N,), ``values`` (N, C),
+        ``t_dev`` (N,) seconds, NaN = none, or None): one queue entry instead of N, released
+        like N :meth:`push` calls (a block straddling a tick is split at it)."""
+        stamps = np.array(t_host_ns, dtype=np.int64).reshape(-1)
+        if len(stamps) == 0:
+            return
+        vals = np.array(values, dtype=np.float32).reshape(len(stamps), -1)
+        devs = None if t_dev is None else np.array(t_dev, dtype=np.float64).reshape(-1)
+        self._put((int(stamps[0]), _Block(stamps, vals, devs)))
+
+    def _take(self, t_ns: int | None) -> list:
+        with self._lock:
+            out = []
+            while self._q and (t_ns is None or self._q[0][0] <= t_ns):
+                item = self._q.popleft()
+                block = item[1]
+                if isinstance(block, _Block) and t_ns is not None and block.t[-1] > t_ns:
+                    head, rest = block.split(t_ns)
+                    self._q.appendleft((int(rest.t[0]), rest))
+                    item = (item[0], head)
+                out.append(item)
+            return out
+
     def release(self, t_ns: int | None) -> int:
         """Move samples stamped ≤ ``t_ns`` (None: all) into the ring; returns how many."""
         items = self._take(t_ns)
         ring: ImuRing = self.ring
-        for t, values, t_dev in items:
+        n = 0
+        for item in items:
+            t, values = item[0], item[1]
+            if isinstance(values, _Block):
+                n += len(values.t)
+                if self.recorder is not None:
+                    for i in range(len(values.t)):
+                        dev = values.dev_at(i)
+                        self.recorder.add_imu(self.name, int(values.t[i]), values.values[i], dev)
+                ring.push_block(values.t, values.values[:, : ring.channels], values.t_dev)
+                continue
+            t_dev = item[2]
+            n += 1
             if self.recorder is not None:
                 self.recorder.add_imu(self.name, t, values, t_dev)
             ring.push(t, values[: ring.channels], t_dev)
-        return len(items)
+        return n
+
+
+class _Block:
+    """A queued block of IMU samples (see :meth:`ImuGate.push_block`)."""
+
+    __slots__ = ("t", "t_dev", "values")
+
+    def __init__(self, t: np.ndarray, values: np.ndarray, t_dev: np.ndarray | None) -> None:
+        self.t = t
+        self.values = values
+        self.t_dev = t_dev
+
+    def dev_at(self, i: int) -> float | None:
+        if self.t_dev is None or np.isnan(self.t_dev[i]):
+            return None
+        return float(self.t_dev[i])
+
+    def split(self, t_ns: int) -> tuple[_Block, _Block]:
+        """(samples stamped ≤ ``t_ns``, the rest)."""
+        k = int(np.searchsorted(self.t, t_ns, side="right"))
+        dev = self.t_dev
+        return (
+            _Block(self.t[:k], self.values[:k], None if dev is None else dev[:k]),
+            _Block(self.t[k:], self.values[k:], None if dev is None else dev[k:]),
+        )
 
 
 class FrameGate(_Gate):
