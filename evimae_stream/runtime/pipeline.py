@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
@@ -50,6 +51,11 @@ class RuntimeConfig:
     before the tick but handed over a little later (a driver thread preempted, a camera frame
     still being decoded) are in it — which is what makes a recording replay to the same windows.
     It adds to the latency; 50 ms holds on a loaded 2-core machine.
+
+    ``threads``: torch's intra-op thread count, set (process-wide) when a :class:`Recognizer` is
+    made; None leaves torch's default (one per core). Default 1: on the 2-core dev machine under
+    load the tiny models ran 3–5× faster per window with 1 thread than with 2, and one core stays
+    free for the drivers and the scheduler (bench/run_all.py measures both).
     """
 
     stride_s: float = 0.5
@@ -61,8 +67,11 @@ class RuntimeConfig:
     guard_s: float = 0.05
     topk: int = 3
     stale_after_s: float = 1.0
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
+        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
+            raise ValueError(f"threads must be a whole number >= 1 or None, got {self.threads}")
         if not 0.01 <= self.stride_s <= 60:
             raise ValueError(f"--stride must be between 0.01 and 60 s, got {self.stride_s}")
         if not isinstance(self.smooth, int) or self.smooth < 1:
@@ -138,6 +147,8 @@ class Recognizer:
         self.model_id = model_id
         self.backend = backend
         self.smoother = Smoother(config.smooth)
+        if config.threads is not None and torch.get_num_threads() != config.threads:
+            torch.set_num_threads(config.threads)
 
     def assemble(self, buffer: StreamBuffer, tick: int, index: int) -> Job:
         """Build window ``index`` ending at tick time ``tick`` (buffers already released)."""
