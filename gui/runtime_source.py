@@ -147,8 +147,20 @@ def gate_recorder_factory(
     return start
 
 
-def display_buffer(imu_rates: Mapping[str, float], camera_fps: float | None) -> StreamBuffer:
-    """Rings for the window: the rig's placements at their rates, acceleration only."""
+class _FnClock:
+    """A host-time function (``time.monotonic_ns``, a ScaledClock) as a buffer clock."""
+
+    def __init__(self, fn: Callable[[], int]) -> None:
+        self.now_ns = fn
+
+
+def display_buffer(
+    imu_rates: Mapping[str, float],
+    camera_fps: float | None,
+    host_clock: Callable[[], int] = time.monotonic_ns,
+) -> StreamBuffer:
+    """Rings for the window: the rig's placements at their rates, acceleration only, on the
+    pipeline's host clock (so rates and ages read in session time during a paced replay)."""
     placements = tuple(p for p in PLACEMENTS if p in imu_rates)
     return StreamBuffer(
         BufferConfig(
@@ -157,7 +169,8 @@ def display_buffer(imu_rates: Mapping[str, float], camera_fps: float | None) -> 
             imu_rate_hz={p: float(imu_rates[p]) for p in placements},
             camera=camera_fps is not None,
             camera_fps=camera_fps or 30.0,
-        )
+        ),
+        clock=_FnClock(host_clock),
     )
 
 
@@ -168,6 +181,7 @@ def pipeline_source(
     camera_fps: float | None,
     config=None,
     origin_ns: int | None = None,
+    host_clock: Callable[[], int] = time.monotonic_ns,
     **kwargs,
 ) -> LocalSource:
     """A :class:`LocalSource` running the runtime's pipeline on a model artifact.
@@ -176,8 +190,10 @@ def pipeline_source(
     the tee sinks it is given, keyed by stream name. ``config``: a
     :class:`~evimae_stream.runtime.pipeline.RuntimeConfig` (default: stride 0.5 s, backend
     auto, top-5). ``origin_ns``: host time of 0 s on the pipeline's timeline (default: now);
-    windows end at ``origin + k·stride``. Extra keyword arguments go to :class:`LocalSource`
-    (``labels`` on that timeline, ...).
+    windows end at ``origin + k·stride``. ``host_clock``: the pipeline's host time (a
+    :class:`~evimae_stream.runtime.scheduler.ScaledClock` for a paced replay). A driver under the
+    key ``"replay"`` is the replay the window's controls act on. Extra keyword arguments go to
+    :class:`LocalSource` (``labels`` on that timeline, ...).
     """
     from evimae_stream.artifact import load_artifact, model_hash
     from evimae_stream.runtime.inputs import ModelSpec
@@ -193,13 +209,13 @@ def pipeline_source(
     model, meta = load_artifact(model_dir)
     spec = ModelSpec.from_meta(meta, model)
     config = config or RuntimeConfig(topk=5)  # the panel shows a top-5
-    origin = time.monotonic_ns() if origin_ns is None else int(origin_ns)
+    origin = host_clock() if origin_ns is None else int(origin_ns)
     tick_clock = TickClock(origin)
     switch = RecorderSwitch()
     buffer, gates = make_rig(
         spec, dict(imu_rates), camera_fps, tick_clock, switch, stale_after_s=config.stale_after_s
     )
-    shown = display_buffer(imu_rates, camera_fps)
+    shown = display_buffer(imu_rates, camera_fps, host_clock)
     imu_sinks = {p: TeeImuSink(gates.imu[p], shown.imu[p]) for p in gates.imu}
     frame_sink = (
         TeeFrameSink(gates.camera, shown.camera)
@@ -207,17 +223,21 @@ def pipeline_source(
         else None
     )
     drivers = make_drivers(imu_sinks, frame_sink)
-    kwargs.setdefault(
-        "recorder_factory",
-        gate_recorder_factory(
+    replay = drivers.pop("replay", None)
+    if replay is not None:
+        kwargs["replay"] = replay
+    describe = {name: d.describe() for name, d in drivers.items()}
+    if replay is not None:
+        describe = dict.fromkeys([*imu_rates, "camera"], replay.describe())
+    if "recorder_factory" not in kwargs:
+        kwargs["recorder_factory"] = gate_recorder_factory(
             switch,
-            time.monotonic_ns,
+            host_clock,
             imu_rates,
-            {p: d.describe() for p, d in drivers.items() if p != "camera"},
-            None if camera_fps is None else (camera_fps, drivers["camera"].describe()),
+            {p: describe[p] for p in imu_rates},
+            None if camera_fps is None else (camera_fps, describe["camera"]),
             meta={"recorded_by": "evimae-stream gui", "model_classes": list(spec.classes)},
-        ),
-    )
+        )
     recognizer = Recognizer(model, spec, config, model_hash(model_dir))
 
     def backend_info() -> tuple[str, str]:
@@ -230,7 +250,11 @@ def pipeline_source(
 
     def worker(stop) -> None:
         outputs = Outputs([source], timings=True)
-        LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin).run(stop.is_set)
+        speed = getattr(host_clock, "speed", 1.0)
+        LiveRun(
+            buffer, gates, tick_clock, recognizer, outputs, origin, host_clock=host_clock,
+            speed=speed,
+        ).run(stop.is_set)  # fmt: skip
 
     kwargs.setdefault("classes", list(spec.classes))
     kwargs.setdefault("timeline_t0_ns", origin)

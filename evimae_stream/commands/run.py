@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--eval", action="store_true", help="score a labelled replay")
     run.add_argument("--eval-out", type=Path, metavar="DIR", help="where --eval writes")
     run.add_argument("--gui", action="store_true", help="show the GUI")
+    run.add_argument(
+        "--screenshot", type=Path, metavar="PNG", help="with --gui: save the window, then exit"
+    )
     run.add_argument("--quiet", action="store_true", help="no status line, no summary")
 
 
@@ -163,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
     from evimae_stream.runtime.inputs import ModelSpec
     from evimae_stream.runtime.pipeline import RuntimeConfig
 
-    if args.gui:
-        raise InputError("--gui: the GUI is not available in this build yet; run without --gui")
+    if args.screenshot is not None and not args.gui:
+        raise InputError("--screenshot saves the GUI window; add --gui")
     live = args.camera is not None or args.imu_ports is not None or args.no_camera
     if args.replay is not None and live:
         raise InputError("--replay cannot be combined with --camera/--imu-ports/--no-camera")
@@ -191,10 +194,30 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
     model, meta, model_id = load_model(args)
     spec = ModelSpec.from_meta(meta, model)
+    if args.gui:
+        return _launch_gui(args, spec, config, live, speed)
     if live:
         return _run_live(args, model, spec, config, model_id)
     session_path = args.replay if args.replay is not None else DEMO_SESSION
     return _run_replay(args, model, spec, config, model_id, session_path, speed, demo)
+
+
+def _launch_gui(args, spec, config, live: bool, speed) -> int:
+    """Hand the run to the GUI front end, found through the ``evimae_stream.frontends`` entry
+    point (the core never imports ``gui``)."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="evimae_stream.frontends") if ep.name == "gui"]
+    if not found:
+        raise InputError("--gui: the GUI front end is not installed; reinstall evimae-stream")
+    model_dir = args.model or DEMO_MODEL
+    if not model_dir.is_dir():
+        raise InputError(
+            f"--gui --model {model_dir}: the GUI runs model directories; convert an official "
+            "checkpoint first with `evimae-stream convert`"
+        )
+    session = None if live else (args.replay or DEMO_SESSION)
+    return int(found[0].load()(args, model_dir, spec, config, session, speed))
 
 
 def _outputs(args, timings: bool, truth_fn, progress_bar: bool):
@@ -367,14 +390,11 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
     print(f"report {jpath}, timeline {ppath}", file=stream)
 
 
-def _run_live(args, model, spec, config, model_id) -> int:
-    from drivers.camera import CameraConfig, CameraDriver, parse_camera_source
-    from drivers.config import SerialImuConfig, SyntheticImuConfig
-    from drivers.factory import make_imu_driver
+def plan_live(args, spec):
+    """What a live run reads: ``(imu configs by placement, camera source or None, IMU rates,
+    camera fps or None)`` from ``--imu-ports`` / ``--camera`` (InputError on bad ones)."""
+    from drivers.camera import parse_camera_source
     from drivers.uri import parse_imu_ports
-    from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
-    from evimae_stream.runtime.recorder import Recorder
-    from evimae_stream.runtime.scheduler import TickClock
 
     imu_cfgs = parse_imu_ports(args.imu_ports) if args.imu_ports else {}
     camera_src = None
@@ -387,6 +407,34 @@ def _run_live(args, model, spec, config, model_id) -> int:
         rate = getattr(c, "rate_hz", None)
         rates[p] = float(rate) if rate else spec.imu_rate_hz
     camera_fps = 30.0 if camera_src is not None else None
+    return imu_cfgs, camera_src, rates, camera_fps
+
+
+def make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink) -> dict:
+    """The (not started) drivers of a live rig, keyed by stream name, feeding the given sinks."""
+    from drivers.camera import CameraConfig, CameraDriver
+    from drivers.config import SyntheticImuConfig
+    from drivers.factory import make_imu_driver
+
+    drivers: dict = {p: make_imu_driver(c, imu_sinks[p]) for p, c in imu_cfgs.items()}
+    if camera_src is not None:
+        if camera_src == "synthetic":
+            from drivers.synthetic import SyntheticCameraDriver
+
+            seeds = [c.seed for c in imu_cfgs.values() if isinstance(c, SyntheticImuConfig)]
+            drivers["camera"] = SyntheticCameraDriver(frame_sink, seed=seeds[0] if seeds else 0)
+        else:
+            drivers["camera"] = CameraDriver(CameraConfig(camera_src, fourcc="MJPG"), frame_sink)
+    return drivers
+
+
+def _run_live(args, model, spec, config, model_id) -> int:
+    from drivers.config import SerialImuConfig
+    from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
+    from evimae_stream.runtime.recorder import Recorder
+    from evimae_stream.runtime.scheduler import TickClock
+
+    imu_cfgs, camera_src, rates, camera_fps = plan_live(args, spec)
     origin = time.monotonic_ns()
     tick_clock = TickClock(origin)
     recorder = None
@@ -404,17 +452,7 @@ def _run_live(args, model, spec, config, model_id) -> int:
     buffer, gates = make_rig(
         spec, rates, camera_fps, tick_clock, recorder, stale_after_s=config.stale_after_s
     )
-    drivers: dict = {}
-    for p, c in imu_cfgs.items():
-        drivers[p] = make_imu_driver(c, gates.imu[p])
-    if camera_src is not None:
-        if camera_src == "synthetic":
-            from drivers.synthetic import SyntheticCameraDriver
-
-            seeds = [c.seed for c in imu_cfgs.values() if isinstance(c, SyntheticImuConfig)]
-            drivers["camera"] = SyntheticCameraDriver(gates.camera, seed=seeds[0] if seeds else 0)
-        else:
-            drivers["camera"] = CameraDriver(CameraConfig(camera_src, fourcc="MJPG"), gates.camera)
+    drivers = make_live_drivers(imu_cfgs, camera_src, gates.imu, gates.camera)
     try:
         for c in imu_cfgs.values():
             if isinstance(c, SerialImuConfig) and sys.platform != "win32":

@@ -34,16 +34,30 @@ class TickClock:
 class ScaledClock:
     """Host time running ``speed`` times faster than ``time.monotonic_ns`` (paced replays at N×:
     samples are stamped and windows cut in session time, so the model sees the data at its real
-    rate; only the wall clock is compressed). Callable like ``time.monotonic_ns``."""
+    rate; only the wall clock is compressed). Callable like ``time.monotonic_ns``;
+    :meth:`set_speed` changes the pace from now on without a jump."""
 
     def __init__(self, speed: float) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed}")
-        self.speed = float(speed)
-        self._wall0 = time.monotonic_ns()
+        wall0 = time.monotonic_ns()
+        self._anchor = (wall0, wall0, float(speed))  # (scaled time, wall time, speed), one tuple
+
+    @property
+    def speed(self) -> float:
+        return self._anchor[2]
+
+    def set_speed(self, speed: float) -> None:
+        """Run ``speed`` times faster than the wall from now on."""
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        wall = time.monotonic_ns()
+        base, wall0, old = self._anchor
+        self._anchor = (base + round((wall - wall0) * old), wall, float(speed))
 
     def __call__(self) -> int:
-        return self._wall0 + round((time.monotonic_ns() - self._wall0) * self.speed)
+        base, wall0, speed = self._anchor
+        return base + round((time.monotonic_ns() - wall0) * speed)
 
 
 def tick_ns(origin_ns: int, stride_s: float, k: int) -> int:
