@@ -1,0 +1,625 @@
+"""Every benchmark of evimae-stream in one command: JSON under bench/results/, tables on stdout.
+
+    python bench/run_all.py [--quick] [--only forward live replay memory] [--out-dir DIR]
+
+``--quick`` is a smoke run (~1–2 min on the loaded 2-core dev machine): fewer cases, shorter runs.
+Every result row carries the 1-minute load average at the time it was measured: this machine is
+shared, so compare variants as ratios within one run, never across runs.
+
+Sections (each writes one JSON file):
+
+- ``forward`` → ``model_forward.json``: one forward per variant × mode × backend (eager;
+  torch.compile for evimae_tiny at 1 thread, not in --quick) × precision (fp32; bf16 only where
+  the CPU has AMX or AVX512-BF16, else a row saying "unsupported") × torch threads (1, 2) ×
+  batch (1; 8 for tiny, reported per window). Median, p95, GFLOP/s (FlopCounterMode) and the
+  fraction of the fp32 matmul peak measured in the same run (``bench/model_latency.py``'s
+  functions). Non-eager and batched rows carry their difference from eager fp32 batch 1
+  (max |Δlogit|, top-1 agreement).
+- ``live`` → ``pipeline_overhead.json``: a LIVE run (four synthetic IMUs + the synthetic camera,
+  real threads, real time) of the bundled demo model (evimae_tiny; a random evimae_tiny artifact
+  when it is missing). Per predicted window, with ``tick`` its scheduled time, ``guard`` the
+  configured cut delay after the tick (``RuntimeConfig.guard_s``), ``newest`` the stamp of its
+  newest sample and ``emit`` the emission time:
+
+  * latency = emit − newest (what the runtime reports);
+  * data_age = tick − newest (sensor period and arrival jitter: not the pipeline's doing);
+  * **overhead = emit − (tick + guard) − forward**: the pipeline's own time from the moment it
+    may cut the window to the emission, less the model: scheduler wake-up lateness, gate release,
+    assembly, preprocessing, the hand-over wait, postprocessing and the emission queue. So
+    latency = data_age + guard + forward + overhead;
+  * handover_wait = inference start − window assembled: > 1 ms means the window waited behind
+    the previous window's forward ("waits behind another"); skipped windows are counted too.
+
+- ``replay`` → ``replay_throughput.json``: ``--speed max`` replays (virtual clock, one thread)
+  of an IMU-only synthetic session and of a multimodal one with the demo model: windows/s and ×
+  real time at stride 0.5 s, stage p50/p95; A/B within the run: torch threads 1 vs 2, block vs
+  per-sample IMU pushes.
+- ``memory`` → ``memory.json``: a long accelerated IMU-only replay (60 min of session time;
+  10 min in --quick) sampling the process RSS against session time: RSS after 5 min vs at the
+  end, and the peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from model_latency import (
+    _inputs,
+    count_gflop,
+    cpu_flags,
+    cpu_model,
+    matmul_peak,
+    percentile,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "evimae_stream" / "assets" / "demo_model"
+_NS = 1_000_000_000
+
+
+def load1() -> float:
+    """The 1-minute load average (what else runs on this shared machine)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import platform
+
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "load_avg_1m_at_start": load1(),
+    }
+
+
+def bf16_native() -> bool:
+    """Whether bf16 matmuls run natively here (AMX tiles or AVX512-BF16)."""
+    from evimae_stream.runtime.backends.base import cpu_has_amx
+
+    return cpu_has_amx() or "avx512_bf16" in cpu_flags()
+
+
+def stats_ms(xs: list[float]) -> dict:
+    """p50/p95/p99/max of a list of milliseconds (nearest rank)."""
+    if not xs:
+        return {"n": 0}
+    return {
+        "n": len(xs),
+        "p50": round(statistics.median(xs), 3),
+        "p95": round(percentile(xs, 95), 3),
+        "p99": round(percentile(xs, 99), 3),
+        "max": round(max(xs), 3),
+    }
+
+
+def write(doc: dict, name: str, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def demo_artifact(tmp: Path) -> Path:
+    """The bundled demo model, or a random evimae_tiny artifact with the same settings."""
+    if (DEMO_MODEL / "model.json").exists():
+        return DEMO_MODEL
+    from evimae_stream.artifact import ModelMeta, save_artifact
+    from evimae_stream.model import create_model
+
+    torch.manual_seed(0)
+    classes = ["idle", "walking", "jogging", "waving", "stirring"]
+    model = create_model("evimae_tiny", len(classes))
+    meta = ModelMeta(
+        variant="evimae_tiny",
+        model_config=model.cfg.to_dict(),
+        classes=classes,
+        imu_rate_hz=50.0,
+        window_s=2.0,
+        norm_mean=-51.17,
+        norm_std=26.19,
+        num_frames=model.cfg.num_frames,
+        img_size=model.cfg.img_size,
+        video_span_s=2.0,
+    )
+    return save_artifact(model, meta, tmp / "tiny_model")
+
+
+# ------------------------------------------------------------------------------- forward
+
+
+def _time_backend(backend, inputs, mode: str, repeats: int, budget_s: float) -> list[float]:
+    """Wall seconds of forwards after one warm-up: ``repeats`` or until ``budget_s`` (≥ 3)."""
+    backend.forward(inputs, mode)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        backend.forward(inputs, mode)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_forward(quick: bool, out_dir: Path) -> dict:
+    """Model forward per variant × mode × backend × precision × threads × batch."""
+    from evimae_stream.model import create_model
+    from evimae_stream.runtime.backends import ModelInputs
+    from evimae_stream.runtime.backends.compiled import CompiledBackend
+    from evimae_stream.runtime.backends.eager import EagerBackend
+
+    torch.set_num_threads(2)
+    peak = matmul_peak(torch.float32, "cpu", max_size=2048)
+    print(f"fp32 matmul peak now: {peak['gflops']:.1f} GFLOP/s ({peak['size']}^3), load {load1()}")
+    native_bf16 = bf16_native()
+    variants = ["evimae_tiny"] if quick else ["evimae_tiny", "evimae_small"]
+    modes = ["multimodal", "imu_only"] if quick else ["multimodal", "imu_only", "video_only"]
+    repeats, budget = (8, 3.0) if quick else (30, 15.0)
+    rows = []
+    header = f"{'variant':13s} {'mode':10s} {'backend':8s} {'prec':5s} thr  B    p50 ms    p95 ms"
+    print(header + "  GFLOP/s  %peak  vs eager")
+    for variant in variants:
+        torch.manual_seed(0)
+        model = create_model(variant, 18).eval()
+        cfg = model.cfg
+        for mode in modes:
+            gflop = count_gflop(model, cfg, mode)
+            imu, video = _inputs(cfg, mode, "cpu", torch.float32)
+            single = ModelInputs(imu, video)
+            threads_list = [1, 2]
+            batches = [1, 8] if variant == "evimae_tiny" else [1]
+            ref = None
+            for threads in threads_list:
+                torch.set_num_threads(threads)
+                backends = ["eager"]
+                if variant == "evimae_tiny" and not quick and threads == 1:
+                    backends.append("compile")
+                for bname in backends:
+                    for prec in ("fp32", "bf16"):
+                        row = {
+                            "variant": variant,
+                            "mode": mode,
+                            "backend": bname,
+                            "precision": prec,
+                            "threads": threads,
+                            "gflop_per_window": round(gflop, 3),
+                        }
+                        if prec == "bf16" and not native_bf16:
+                            row["unsupported"] = "no AMX/avx512_bf16 (bf16 is emulated, ~1 GFLOP/s)"
+                            rows.append(row | {"batch": 1, "load_avg_1m": load1()})
+                            continue
+                        for batch in batches if bname == "eager" else [1]:
+                            if batch == 1:
+                                inputs = single
+                            else:
+                                inputs = ModelInputs(
+                                    None if imu is None else imu.repeat(batch, 1, 1, 1),
+                                    None if video is None else video.repeat(batch, 1, 1, 1, 1),
+                                )
+                            cls = EagerBackend if bname == "eager" else CompiledBackend
+                            backend = cls(model, prec)
+                            t_prep = time.perf_counter()
+                            try:
+                                out = backend.forward(inputs, mode)
+                            except Exception as exc:  # recorded; the run goes on
+                                r = row | {"batch": batch, "error": f"{type(exc).__name__}: {exc}"}
+                                rows.append(r)
+                                print(
+                                    f"{variant:13s} {mode:10s} {bname:8s} {prec:5s} failed: {exc}"
+                                )
+                                continue
+                            prep_s = time.perf_counter() - t_prep
+                            times = _time_backend(backend, inputs, mode, repeats, budget)
+                            p50 = statistics.median(times) / batch
+                            r = row | {
+                                "batch": batch,
+                                "n": len(times),
+                                "p50_ms_per_window": round(p50 * 1e3, 3),
+                                "p95_ms_per_window": round(percentile(times, 95) / batch * 1e3, 3),
+                                "gflops": round(gflop / p50, 2),
+                                "peak_fraction": round(gflop / p50 / peak["gflops"], 3),
+                                "load_avg_1m": load1(),
+                            }
+                            if bname != "eager":
+                                r["first_call_s"] = round(prep_s, 1)
+                            if prec == "fp32" and bname == "eager" and batch == 1:
+                                if ref is None:
+                                    ref = out
+                            elif ref is not None:
+                                first = out[:1]
+                                r["max_abs_logit_diff_vs_eager_fp32"] = float(
+                                    (first - ref).abs().max()
+                                )
+                                r["top1_agree_vs_eager_fp32"] = bool(
+                                    (out.argmax(-1) == ref.argmax(-1)).all()
+                                )
+                            rows.append(r)
+                            diff = r.get("max_abs_logit_diff_vs_eager_fp32")
+                            print(
+                                f"{variant:13s} {mode:10s} {bname:8s} {prec:5s} {threads:3d} "
+                                f"{batch:2d} {r['p50_ms_per_window']:9.2f} "
+                                f"{r['p95_ms_per_window']:9.2f} {r['gflops']:8.1f} "
+                                f"{100 * r['peak_fraction']:5.1f}  "
+                                f"{'' if diff is None else f'{diff:.2e}'}"
+                            )
+        del model
+    for r in rows:
+        if "unsupported" in r and r["threads"] == 1 and r["backend"] == "eager":
+            print(f"{r['variant']:13s} {r['mode']:10s} bf16: unsupported: {r['unsupported']}")
+    doc = {
+        "machine": machine(),
+        "fp32_matmul_peak": peak,
+        "bf16_native": native_bf16,
+        "results": rows,
+    }
+    write(doc, "model_forward.json", out_dir)
+    return doc
+
+
+# ------------------------------------------------------------------------------- live
+
+
+def _coalesce(driver, min_s: float) -> None:
+    """Make a synthetic driver deliver at most every ``min_s`` (bench-only wrapper of its
+    private ``_due``): each read of the simulator costs milliseconds of Python whatever it
+    delivers, and four IMU threads polling every 5 ms hold the GIL most of the time — a real
+    sensor's driver thread sleeps in I/O instead."""
+    due = driver._due
+
+    def coalesced():
+        behind = (driver.clock() - driver.rig.start_ns) / 1e9 - driver._t
+        if behind < min_s:
+            time.sleep(min_s - behind)
+            return None
+        return due()
+
+    driver._due = coalesced
+
+
+def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> dict:
+    """Pipeline overhead of a live synthetic run (see the module doc for the definitions)."""
+    from drivers.uri import parse_imu_ports
+    from evimae_stream.artifact import load_artifact
+    from evimae_stream.commands.run import make_live_drivers
+    from evimae_stream.runtime.inputs import ModelSpec
+    from evimae_stream.runtime.pipeline import (
+        LiveRun,
+        Outputs,
+        Recognizer,
+        RuntimeConfig,
+        make_rig,
+    )
+    from evimae_stream.runtime.scheduler import TickClock
+    from evimae_stream.types import PLACEMENTS
+
+    model, meta = load_artifact(demo_artifact(tmp))
+    spec = ModelSpec.from_meta(meta, model)
+    config = RuntimeConfig(stride_s=0.5, backend="eager", threads=1)
+    infer_start: dict[int, tuple[float, float]] = {}
+    emitted: list[tuple] = []
+
+    class TimedRecognizer(Recognizer):
+        def infer(self, job, origin_ns):
+            infer_start[job.index] = (time.perf_counter(), job.queued_at)
+            return super().infer(job, origin_ns)
+
+    class TimedOutputs(Outputs):
+        def emit(self, pred, now_ns):
+            super().emit(pred, now_ns)
+            if pred.label is not None and pred.newest_ns is not None:
+                emitted.append((pred, now_ns, time.perf_counter()))
+
+    imu_cfgs = parse_imu_ports([f"{p}=synthetic?seed=11&rate=50" for p in PLACEMENTS])
+    rates = dict.fromkeys(imu_cfgs, 50.0)
+    origin = time.monotonic_ns()
+    tick_clock = TickClock(origin)
+    buffer, gates = make_rig(spec, rates, 30.0, tick_clock)
+    drivers = make_live_drivers(imu_cfgs, "synthetic", gates.imu, gates.camera)
+    for name, d in drivers.items():
+        d.connect()
+        if coalesce_s and name != "camera":
+            _coalesce(d, coalesce_s)
+    buffer.camera.nominal_rate_hz = 30.0
+    recognizer = TimedRecognizer(model, spec, config)
+    outputs = TimedOutputs([], timings=True)
+    live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin)
+    for d in drivers.values():
+        d.start()
+    try:
+        live.run(lambda: (time.monotonic_ns() - origin) / _NS >= seconds)
+    finally:
+        for d in drivers.values():
+            d.stop()
+    guard_ns = round(config.guard_s * _NS)
+    parts: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "latency",
+            "data_age",
+            "forward",
+            "overhead",
+            "work",
+            "handover_wait",
+            "emit_delay",
+        )
+    }
+    modes: dict[str, int] = {}
+    for pred, now_ns, emit_pc in emitted[2:]:  # the first windows include backend selection
+        fwd = pred.stages_ms.get("forward", 0.0)
+        parts["latency"].append((now_ns - pred.newest_ns) / 1e6)
+        parts["data_age"].append((pred.tick_ns - pred.newest_ns) / 1e6)
+        parts["forward"].append(fwd)
+        parts["overhead"].append((now_ns - pred.tick_ns - guard_ns) / 1e6 - fwd)
+        parts["work"].append(
+            sum(pred.stages_ms.get(s, 0.0) for s in ("assemble", "preprocess", "postprocess"))
+        )
+        start, queued = infer_start.get(pred.index, (emit_pc, emit_pc))
+        parts["handover_wait"].append((start - queued) * 1e3)
+        parts["emit_delay"].append(
+            (emit_pc - start) * 1e3 - fwd - pred.stages_ms.get("postprocess", 0.0)
+        )
+        modes[pred.mode] = modes.get(pred.mode, 0) + 1
+    waited = sum(w > 1.0 for w in parts["handover_wait"])
+    doc = {
+        "imu_driver_delivery": (
+            f"coalesced to >= {coalesce_s * 1e3:.0f} ms chunks" if coalesce_s else "as shipped"
+        ),
+        "model": str(demo_artifact(tmp)),
+        "seconds": seconds,
+        "stride_s": config.stride_s,
+        "guard_ms": config.guard_s * 1e3,
+        "threads": config.threads,
+        "windows_predicted": len(parts["latency"]),
+        "modes": modes,
+        "skipped": outputs.skipped,
+        "late_ticks": live.late_ticks,
+        "windows_that_waited_behind_another": waited,
+        "ms": {k: stats_ms(v) for k, v in parts.items()},
+        "load_avg_1m": load1(),
+    }
+    print(
+        f"live ({doc['imu_driver_delivery']}) {seconds:.0f} s, {len(parts['latency'])} windows "
+        f"{modes}, skipped {outputs.skipped},"
+        f" waited behind another {waited}, load {doc['load_avg_1m']}"
+    )
+    for k, s in doc["ms"].items():
+        if s.get("n"):
+            print(f"  {k:14s} p50 {s['p50']:8.2f}  p99 {s['p99']:8.2f}  max {s['max']:8.2f} ms")
+    return doc
+
+
+# ------------------------------------------------------------------------------- replay
+
+
+class _PerSampleSink:
+    """Hides a gate's ``push_block`` so the replay pushes one sample per call (the A/B)."""
+
+    def __init__(self, gate) -> None:
+        self._gate = gate
+
+    def push(self, t_host_ns, values, t_dev=None) -> None:
+        self._gate.push(t_host_ns, values, t_dev)
+
+    def mark_down(self, reason: str) -> None:
+        self._gate.mark_down(reason)
+
+    def mark_up(self) -> None:
+        self._gate.mark_up()
+
+
+def replay_max(
+    session_path: Path,
+    artifact: Path,
+    threads: int = 1,
+    block_push: bool = True,
+    on_emit=None,
+    end_s: float | None = None,
+) -> dict:
+    """One ``--speed max`` replay; windows/s, × real time and stage percentiles."""
+    from drivers.replay import ReplaySource
+    from evimae_stream.artifact import load_artifact
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.runtime.inputs import ModelSpec
+    from evimae_stream.runtime.pipeline import (
+        Outputs,
+        Recognizer,
+        RuntimeConfig,
+        make_rig,
+        run_replay_max,
+    )
+    from evimae_stream.sessions import open_session
+
+    session = open_session(session_path)
+    model, meta = load_artifact(artifact)
+    spec = ModelSpec.from_meta(meta, model)
+    config = RuntimeConfig(stride_s=0.5, backend="eager", threads=threads)
+    origin = int(session.t0_ns or 0)
+    clock = VirtualClock(origin)
+    rates = {p: s.rate_hz for p, s in session.imu.items()}
+    fps = session.video.fps if session.has_video else None
+    buffer, gates = make_rig(spec, rates, fps, clock)
+    sinks = gates.imu if block_push else {p: _PerSampleSink(g) for p, g in gates.imu.items()}
+    source = ReplaySource(session, sinks, gates.camera, t0_ns=origin)
+
+    class HookedOutputs(Outputs):
+        def emit(self, pred, now_ns):
+            super().emit(pred, now_ns)
+            if on_emit is not None:
+                on_emit(pred, now_ns - origin)
+
+    outputs = HookedOutputs([], timings=False)
+    recognizer = Recognizer(model, spec, config)
+    duration = session.duration_s if end_s is None else min(end_s, session.duration_s)
+    t0 = time.perf_counter()
+    run_replay_max(
+        source, buffer, gates, clock, recognizer, outputs, origin, duration, progress=False
+    )
+    elapsed = time.perf_counter() - t0
+    n = len(outputs.predictions)
+    session.close()
+    return {
+        "session_s": round(duration, 1),
+        "windows": n,
+        "modes": dict(outputs.modes),
+        "wall_s": round(elapsed, 2),
+        "windows_per_s": round(n / elapsed, 2),
+        "x_real_time": round(duration / elapsed, 2),
+        "ms_per_window": round(elapsed / n * 1e3, 2),
+        "stages_ms": {s: p.summary() for s, p in outputs.stages.items() if p.count},
+        "threads": threads,
+        "block_push": block_push,
+        "load_avg_1m": load1(),
+    }
+
+
+def _print_replay(name: str, r: dict) -> None:
+    st = r["stages_ms"]
+    stages = "  ".join(f"{k} {v['p50']:.1f}" for k, v in st.items() if v.get("p50") is not None)
+    print(
+        f"{name:34s} {r['windows']:5d} win  {r['windows_per_s']:7.2f} win/s  "
+        f"{r['x_real_time']:6.2f}x rt  {r['ms_per_window']:7.2f} ms/win  [{stages}]  "
+        f"load {r['load_avg_1m']}"
+    )
+
+
+def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
+    """Max-speed replay throughput, IMU-only and multimodal, with the in-run A/B ratios."""
+    from evimae_stream.synthetic import generate_session
+
+    artifact = demo_artifact(tmp)
+    minutes = 0.5 if quick else 1.0
+    imu_path, mm_path = tmp / "imu_session", tmp / "mm_session"
+    generate_session(imu_path, actions=3, minutes=minutes, seed=21, video=False)
+    generate_session(mm_path, actions=3, minutes=minutes, seed=22, size=(160, 120))
+    runs = {}
+    # interleaved A/B so load changes hit both sides alike
+    for rnd in range(1 if quick else 2):
+        for name, kw in (
+            ("imu_only threads=1 block", dict(threads=1)),
+            ("imu_only threads=2 block", dict(threads=2)),
+            ("imu_only threads=1 per-sample", dict(threads=1, block_push=False)),
+        ):
+            r = replay_max(imu_path, artifact, **kw)
+            runs.setdefault(name, []).append(r)
+            _print_replay(f"{name} #{rnd}", r)
+    r = replay_max(mm_path, artifact, threads=1)
+    runs["multimodal threads=1 block"] = [r]
+    _print_replay("multimodal threads=1 block", r)
+
+    def best(name: str) -> dict:
+        return max(runs[name], key=lambda x: x["windows_per_s"])
+
+    t1, t2 = best("imu_only threads=1 block"), best("imu_only threads=2 block")
+    per = best("imu_only threads=1 per-sample")
+    ratios = {
+        "threads1_over_threads2_speed": round(t1["windows_per_s"] / t2["windows_per_s"], 2),
+        "block_over_per_sample_speed": round(t1["windows_per_s"] / per["windows_per_s"], 2),
+    }
+    print(f"ratios (same run): {ratios}")
+    doc = {"machine": machine(), "model": str(artifact), "runs": runs, "ratios": ratios}
+    write(doc, "replay_throughput.json", out_dir)
+    return doc
+
+
+# ------------------------------------------------------------------------------- memory
+
+
+def _rss_mb() -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process in MB."""
+    vals = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            key, kb = line.split(":")
+            vals[key] = int(kb.split()[0]) / 1024
+    return round(vals.get("VmRSS", 0.0), 1), round(vals.get("VmHWM", 0.0), 1)
+
+
+def bench_memory(quick: bool, out_dir: Path, tmp: Path) -> dict:
+    """RSS over a long accelerated IMU-only replay, sampled against session time."""
+    from evimae_stream.synthetic import generate_session
+
+    minutes = 10.0 if quick else 60.0
+    path = tmp / "long_imu_session"
+    t0 = time.perf_counter()
+    generate_session(path, actions=12, minutes=minutes, seed=31, video=False)
+    gen_s = time.perf_counter() - t0
+    samples: list[tuple[float, float]] = []
+    every_s = 30.0
+
+    def on_emit(pred, session_ns: int) -> None:
+        t = session_ns / _NS
+        if not samples or t - samples[-1][0] >= every_s:
+            samples.append((round(t, 1), _rss_mb()[0]))
+
+    r = replay_max(path, demo_artifact(tmp), threads=1, on_emit=on_emit)
+    rss_end, hwm = _rss_mb()
+    at5 = next((m for t, m in samples if t >= 300.0), None)
+    last = samples[-1][1] if samples else rss_end
+    doc = {
+        "machine": machine(),
+        "session_minutes": minutes,
+        "generate_s": round(gen_s, 1),
+        "replay": r,
+        "rss_mb_at_5min": at5,
+        "rss_mb_at_end": last,
+        "growth_5min_to_end_pct": None if not at5 else round(100 * (last - at5) / at5, 2),
+        "peak_rss_mb": hwm,
+        "samples_session_s_rss_mb": samples,
+        "load_avg_1m": load1(),
+    }
+    print(
+        f"memory: {minutes:.0f} min session in {r['wall_s']} s ({r['x_real_time']}x): RSS "
+        f"{at5} MB at 5 min, {last} MB at end ({doc['growth_5min_to_end_pct']}%), peak {hwm} MB"
+    )
+    write(doc, "memory.json", out_dir)
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: fewer, shorter cases")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["forward", "live", "replay", "memory"],
+        default=["forward", "live", "replay", "memory"],
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--live-seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="evimae_bench_"))
+    print(f"load average {os.getloadavg()}; CPU {cpu_model()} {cpu_flags()}")
+    t0 = time.perf_counter()
+    if "forward" in args.only:
+        bench_forward(args.quick, args.out_dir)
+    if "live" in args.only:
+        seconds = args.live_seconds or (10.0 if args.quick else 30.0)
+        runs = [bench_live(seconds, tmp, coalesce_s=0.02), bench_live(seconds, tmp)]
+        write({"machine": machine(), "runs": runs}, "pipeline_overhead.json", args.out_dir)
+    if "replay" in args.only:
+        bench_replay(args.quick, args.out_dir, tmp)
+    if "memory" in args.only:
+        bench_memory(args.quick, args.out_dir, tmp)
+    print(f"done in {time.perf_counter() - t0:.0f} s; threads alive: {threading.active_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
