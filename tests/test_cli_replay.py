@@ -205,7 +205,9 @@ def test_missing_session_gui_and_contradictions(data, tmp_path, capsys):
     assert_one_line_error(
         main(capsys, "--replay", tmp_path / "none", "--model", data["model"]), "none"
     )
-    assert_one_line_error(main(capsys, "--gui", "--model", data["model"]), "--gui")
+    proc = main(capsys, "--gui", "--replay", tmp_path / "gone", "--model", data["model"])
+    assert_one_line_error(proc, "gone")
+    assert_one_line_error(main(capsys, "--screenshot", tmp_path / "x.png"), "--gui")
     assert_one_line_error(
         main(capsys, "--replay", data["session"], "--camera", "0", "--model", data["model"]),
         "--replay",
