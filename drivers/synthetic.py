@@ -70,6 +70,8 @@ class _SyntheticDriver(Driver):
 
     #: simulated time one read delivers at most (s)
     max_chunk_s = CHUNK_S
+    #: simulated time that must pass before a read delivers (s): a BLE link's ~20 ms batches
+    min_chunk_s = 0.02
 
     def __init__(
         self, name: str, sink, rig: SyntheticRig, wearer: SyntheticWearer, clock: Clock
@@ -89,9 +91,12 @@ class _SyntheticDriver(Driver):
         return None
 
     def _due(self) -> tuple[float, float] | None:
+        """The next span of simulated time to deliver, once ``min_chunk_s`` of it has passed."""
         now_s = (self.clock() - self.rig.start_ns) / 1e9
-        if now_s <= self._t:
-            time.sleep(0.005)
+        wait_s = self._t + self.min_chunk_s - now_s
+        if wait_s > 0:
+            # sleep until the span is due: a busy loop here would starve the other threads
+            self._stop.wait(min(wait_s, 0.1))
             return None
         t0, t1 = self._t, min(now_s, self._t + self.max_chunk_s)
         self._t = t1
@@ -141,6 +146,7 @@ class SyntheticCameraDriver(_SyntheticDriver):
     """The simulated head camera (``--camera synthetic``); renders the newest due frame."""
 
     max_chunk_s = math.inf
+    min_chunk_s = 1 / 120  # a quarter of a 30 fps frame period: frames arrive ≤ 8 ms late
 
     def __init__(self, sink: FrameSink, seed: int = 0, clock: Clock = time.monotonic_ns) -> None:
         rig = SyntheticRig.shared(seed, clock)
