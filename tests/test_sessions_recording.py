@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -290,3 +292,130 @@ def test_unrecognised_path(tmp_path):
         open_session(tmp_path)
     with pytest.raises(InputError, match="no such file"):
         open_session(tmp_path / "nope")
+
+
+# -- declared rates against the timestamps ---------------------------------------------------------
+
+
+def _one_imu_session(path: Path, t_ns: np.ndarray, declared_hz: float) -> Path:
+    """A session with one IMU whose samples carry the stamps ``t_ns`` and whose session.json
+    declares ``declared_hz``."""
+    with SessionWriter(path, imu={"left_arm": ImuSpec(declared_hz)}, t0_ns=T0) as w:
+        w.add_imu_block("left_arm", T0 + t_ns, imu_values(np.arange(len(t_ns))))
+    return path
+
+
+def _stamps(rate: float, seconds: float, seed: int, jitter: float = 0.0, drop: float = 0.0):
+    """Sample times (ns from the start) of a sensor at ``rate``: arrival jitter uniform in
+    [0, jitter) periods, a fraction ``drop`` of the samples lost."""
+    rng = np.random.default_rng(seed)
+    n = int(rate * seconds)
+    t = (np.arange(n) + jitter * rng.random(n)) * 1e9 / rate
+    keep = rng.random(n) >= drop
+    keep[0] = True
+    return np.round(t[keep]).astype(np.int64)
+
+
+def _batched(rate: float, seconds: float, per_batch: int) -> np.ndarray:
+    """BLE-like arrival: ``per_batch`` samples share one stamp (the recorder moves each later one
+    on by 1 ns), batches every ``per_batch`` periods."""
+    n = int(rate * seconds)
+    batch = (np.arange(n) // per_batch) * per_batch * 1e9 / rate
+    return np.round(batch).astype(np.int64) + np.arange(n) % per_batch
+
+
+@pytest.mark.parametrize(
+    ("stamps", "declared"),
+    [
+        (_stamps(100.0, 5.0, 1, jitter=0.8, drop=0.05), 100.0),  # jitter of 0.8 periods
+        (_stamps(50.0, 5.0, 2, jitter=0.3, drop=0.4), 50.0),  # 40 % of the samples lost
+        (_batched(50.0, 5.0, 5), 50.0),  # five samples per BLE notification
+        (_stamps(200.0, 3.0, 3) * (1 + 200e-6), 200.0),  # a clock 200 ppm slow
+        (_stamps(50.0, 5.0, 4), 62.0),  # a nominal 62 Hz sensor that runs at 50 Hz: within 30 %
+        (np.array([0, 1, 2, 4_000_000_000]), 50.0),  # too few samples to measure a rate
+    ],
+)
+def test_real_timing_matches_its_declared_rate(tmp_path, stamps, declared):
+    s = open_session(_one_imu_session(tmp_path / "s", np.asarray(stamps, np.int64), declared))
+    assert len(s.imu["left_arm"].t) == len(stamps) and s.imu["left_arm"].rate_hz == declared
+
+
+def _measured_rates(msg: str) -> tuple[float, float]:
+    """(median-interval rate, count/span rate) as a rate error message states them."""
+    m = re.search(r"give (\S+) samples/s .*; (\S+)/s over the whole span", msg)
+    assert m, msg
+    return float(m.group(1)), float(m.group(2))
+
+
+@pytest.mark.parametrize(
+    ("stamps", "declared", "true_rate"),
+    [
+        (_stamps(100.0, 5.0, 5, jitter=0.3, drop=0.05), 50.0, 100.0),  # rate_hz written wrong
+        (_stamps(50.0, 5.0, 6, jitter=0.3), 100.0, 50.0),
+        (_stamps(50.0, 5.0, 7) // 1000, 50.0, 50e3),  # microseconds in the ns column
+        (_batched(50.0, 5.0, 5), 25.0, 50.0),  # batched, and declared at half its rate
+    ],
+)
+def test_imu_rate_that_contradicts_session_json_is_one_line(tmp_path, stamps, declared, true_rate):
+    d = _one_imu_session(tmp_path / "s", np.asarray(stamps, np.int64), declared)
+    with pytest.raises(FormatError) as e:
+        open_session(d)
+    msg = str(e.value)
+    assert "\n" not in msg and "imu_left_arm.csv" in msg and "imu.left_arm.rate_hz" in msg
+    assert f"declared rate is {declared:g}/s" in msg
+    by_median, by_count = _measured_rates(msg)
+    assert abs(by_count / true_rate - 1) < 0.1  # the message states the real rate
+    assert by_median == pytest.approx(1e9 / np.median(np.diff(stamps)), rel=1e-3)
+
+
+def _edit_json(d: Path, fn) -> None:
+    info = json.loads((d / "session.json").read_text())
+    fn(info)
+    (d / "session.json").write_text(json.dumps(info))
+
+
+def test_camera_fps_is_checked_against_video_ts(session_dir, tmp_path):
+    d = tmp_path / "s"
+    shutil.copytree(session_dir, d)
+    _edit_json(d, lambda info: info["camera"].update(fps=24.0))  # 30 fps: within 30 %
+    assert open_session(d).video.fps == 24.0
+    _edit_json(d, lambda info: info["camera"].update(fps=60.0))
+    with pytest.raises(FormatError) as e:
+        open_session(d)
+    msg = str(e.value)
+    assert "\n" not in msg and "video_ts.csv" in msg and "camera.fps" in msg
+    assert "declared rate is 60/s" in msg
+    assert all(abs(r / 30.0 - 1) < 0.01 for r in _measured_rates(msg))
+
+
+def test_camera_with_dropped_and_jittery_frames_reads(tmp_path):
+    rng = np.random.default_rng(0)
+    kept = [i for i in range(60) if i % 3 != 1]  # every third frame lost
+    with SessionWriter(tmp_path / "s", imu={}, camera=CameraSpec(96, 64, 30.0), t0_ns=T0) as w:
+        for i in kept:
+            w.add_frame(T0 + round((i + 0.4 * rng.random()) * 1e9 / 30), coded_frame(i))
+    s = open_session(tmp_path / "s")
+    assert s.video.num_frames == len(kept) and s.video.fps == 30.0
+    assert [decode_index(f) for _, f in s.iter_frames()] == kept
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda info: info["imu"]["left_arm"].update(rate_hz="50"), "rate_hz '50'"),
+        (lambda info: info["imu"]["left_arm"].update(rate_hz=True), "rate_hz True"),
+        (lambda info: info["imu"].update(left_arm=[50.0]), "IMU 'left_arm'"),
+        (lambda info: info["imu"]["left_arm"].update(channels="ax"), "bad channels"),
+        (lambda info: info["imu"]["left_arm"].update(file=7), "bad file 7"),
+        (lambda info: info["camera"].pop("fps"), "camera: bad fps None"),
+        (lambda info: info["camera"].update(width=96.5), "size 96.5x64"),
+    ],
+)
+def test_bad_session_json_fields_are_one_line(session_dir, tmp_path, edit, words):
+    d = tmp_path / "s"
+    shutil.copytree(session_dir, d)
+    _edit_json(d, edit)
+    with pytest.raises(FormatError) as e:
+        open_session(d)
+    msg = str(e.value)
+    assert "\n" not in msg and "session.json" in msg and words in msg

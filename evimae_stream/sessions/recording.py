@@ -4,7 +4,9 @@ A session cut short by a crash is read as far as it is whole: an incomplete last
 unreadable last video segment and timestamps of frames that never reached a whole segment are
 dropped with a log warning, and :attr:`RecordingSession.recovery` lists what was dropped.
 Anything damaged in the middle of a file is a :class:`~evimae_stream.errors.FormatError` naming
-the file and row.
+the file and row. The timestamps of every IMU CSV and of video_ts.csv must run at about the
+rate session.json declares (:func:`~evimae_stream.sessions.table.check_rate`: jitter, drops and
+batched arrivals pass; a wrong rate or wrong time units do not).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import io
 import json
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ from evimae_stream.sessions.base import ImuStream, Session, VideoInfo
 from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
 from evimae_stream.sessions.table import (
     check_increasing,
+    check_rate,
     format_error,
     numeric_block,
     numeric_column,
@@ -71,18 +75,29 @@ def _read_session_json(path: Path) -> dict:
 
 
 def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list[str]) -> ImuStream:
-    channels = tuple(spec.get("channels", ACC_AXES))
+    spec = spec if isinstance(spec, dict) else {}
+    raw = spec.get("channels", list(ACC_AXES))
+    channels = tuple(raw) if isinstance(raw, list) else (raw,)
     rate = spec.get("rate_hz")
-    if channels not in (ACC_AXES, ACC_AXES + GYRO_AXES) or not (
-        isinstance(rate, (int, float)) and rate > 0
-    ):
+    good_rate = (
+        isinstance(rate, (int, float))
+        and not isinstance(rate, bool)
+        and math.isfinite(rate)
+        and rate > 0
+    )
+    if channels not in (ACC_AXES, ACC_AXES + GYRO_AXES) or not good_rate:
         raise format_error(
             path / SESSION_JSON,
             None,
             f"IMU {placement!r}: bad channels {channels!r} or rate_hz {rate!r}",
             "restore session.json",
         )
-    f = path / spec.get("file", imu_file_name(placement))
+    name = spec.get("file", imu_file_name(placement))
+    if not isinstance(name, str) or not name:
+        raise format_error(
+            path / SESSION_JSON, None, f"IMU {placement!r}: bad file {name!r}", "restore it"
+        )
+    f = path / name
     if not f.exists():
         recovery.append(f"{f}: missing, IMU {placement!r} has no samples")
         log.warning(recovery[-1])
@@ -104,6 +119,14 @@ def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list
         )
     t_ns = numeric_column(table, 0, "t_host_ns", dtype=np.int64)
     check_increasing(f, t_ns, table.line_numbers, "t_host_ns")
+    check_rate(
+        f,
+        (t_ns - t_ns[0]) / 1e9,
+        table.line_numbers,
+        float(rate),
+        f"IMU {placement!r}",
+        f"fix imu.{placement}.rate_hz in {SESSION_JSON} (or the t_host_ns column: nanoseconds)",
+    )
     t_dev = numeric_column(table, 1, "t_dev", allow_empty=True)
     has_dev = ~np.isnan(t_dev)
     if has_dev.any() and not has_dev.all():
@@ -197,6 +220,22 @@ class RecordingSession(Session):
         return s
 
     def _open_video(self, cam: dict) -> None:
+        fps = cam.get("fps") if isinstance(cam, dict) else None
+        size = (cam.get("width"), cam.get("height")) if isinstance(cam, dict) else (None, None)
+        num = (int, float)
+        if not (
+            isinstance(fps, num)
+            and not isinstance(fps, bool)
+            and fps > 0
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
+            raise format_error(
+                self.path / SESSION_JSON,
+                None,
+                f"camera: bad fps {fps!r} or size {size[0]!r}x{size[1]!r}",
+                "restore session.json",
+            )
+        fps = float(fps)
         ts_path = self.path / cam.get("timestamps", VIDEO_TS)
         seg_index = index_segments(self.path / cam.get("video_dir", VIDEO_DIR))
         self.recovery += seg_index.warnings
@@ -223,6 +262,15 @@ class RecordingSession(Session):
                 )
             frame_ns = numeric_column(table, 1, "t_host_ns", dtype=np.int64)
             check_increasing(ts_path, frame_ns, table.line_numbers, "t_host_ns")
+            if len(frame_ns):
+                check_rate(
+                    ts_path,
+                    (frame_ns - frame_ns[0]) / 1e9,
+                    table.line_numbers,
+                    fps,
+                    "camera",
+                    f"fix camera.fps in {SESSION_JSON} (or the t_host_ns column: nanoseconds)",
+                )
         n = min(len(frame_ns), seg_index.num_frames)
         if len(frame_ns) > n:
             self.recovery.append(
@@ -237,9 +285,9 @@ class RecordingSession(Session):
         self._reader = SegmentReader(seg_index)
         self.video = VideoInfo(
             num_frames=n,
-            fps=float(cam["fps"]),
-            width=int(cam["width"]),
-            height=int(cam["height"]),
+            fps=fps,
+            width=int(size[0]),
+            height=int(size[1]),
             path=self.path / cam.get("video_dir", VIDEO_DIR),
         )
 

@@ -236,6 +236,84 @@ def numeric_block(table: Table, cols: list[int], names: list[str]) -> np.ndarray
     return out
 
 
+#: How far a stream's measured sample interval may be from the nominal one (fraction) before the
+#: file and its declared rate are taken to disagree.
+RATE_TOLERANCE = 0.3
+#: Intervals a stream needs before its rate is checked: fewer samples (a sensor that connected
+#: just before the end, one batched read) say nothing reliable about a rate.
+MIN_RATE_INTERVALS = 10
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """How fast a stream's timestamps run, three ways (samples per second).
+
+    ``by_median`` / ``by_quartile``: from the median / lower-quartile interval — immune to
+    jitter and to dropped samples (long intervals) up to about 50 % / 75 % of the intervals;
+    ``by_count``: intervals over the span — immune to batched arrivals (runs of near-zero
+    intervals, as a BLE notification carrying several samples gives) and to jitter.
+    """
+
+    by_median: float
+    by_quartile: float
+    by_count: float
+
+    def matches(self, nominal_hz: float, tolerance: float) -> bool:
+        """Whether any estimate is within ``tolerance`` of ``nominal_hz`` (as an interval)."""
+        rates = (self.by_median, self.by_quartile, self.by_count)
+        return any(abs(nominal_hz / r - 1.0) <= tolerance for r in rates)
+
+
+def measured_rate(t_s: np.ndarray) -> RateEstimate:
+    """The :class:`RateEstimate` of increasing times ``t_s`` in seconds (at least two)."""
+    t = np.asarray(t_s, dtype=np.float64)
+    d = np.diff(t)
+    q25, med = np.quantile(d, (0.25, 0.5))
+    span = float(t[-1] - t[0])
+
+    def rate(interval: float) -> float:
+        return 1.0 / interval if interval > 0 else np.inf
+
+    return RateEstimate(rate(float(med)), rate(float(q25)), rate(span / len(d)))
+
+
+def check_rate(
+    path: Path,
+    t_s: np.ndarray,
+    lines: list[int],
+    nominal_hz: float,
+    what: str,
+    fix: str,
+    *,
+    min_intervals: int = MIN_RATE_INTERVALS,
+    tolerance: float = RATE_TOLERANCE,
+) -> RateEstimate | None:
+    """FormatError unless the times ``t_s`` (seconds, increasing) run at about ``nominal_hz``.
+
+    Passes when the median or lower-quartile interval, or the mean interval (span over count),
+    is within ``tolerance`` of the nominal period: jitter, dropped samples (a camera delivering
+    20 of its 30 fps) and batched arrivals pass, while a wrong declared rate (off by 1.5x or
+    more) or wrong time units fail. Not caught: batched arrivals AND more than ~30 % of the
+    samples lost. Streams with fewer than ``min_intervals`` intervals are not checked (None).
+    The message names the file, the rows measured and the measured and declared rates.
+    """
+    if len(t_s) < min_intervals + 1:
+        return None
+    est = measured_rate(t_s)
+    if est.matches(nominal_hz, tolerance):
+        return est
+    rows = f"rows {lines[0]}-{lines[-1]}" if lines else f"{len(t_s)} samples"
+    raise format_error(
+        path,
+        None,
+        f"{what}: timestamps of {rows} give {est.by_median:.4g} samples/s (median interval "
+        f"{1e3 / est.by_median:.4g} ms, lower quartile {1e3 / est.by_quartile:.4g} ms; "
+        f"{est.by_count:.4g}/s over the whole span), but the declared rate is "
+        f"{nominal_hz:g}/s (more than {tolerance:.0%} apart)",
+        fix,
+    )
+
+
 def check_increasing(path: Path, t: np.ndarray, lines: list[int], what: str) -> None:
     """FormatError naming the first row whose ``t`` does not increase over the previous row."""
     if len(t) < 2:
