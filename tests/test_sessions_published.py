@@ -271,3 +271,162 @@ def test_release_malformed(wear_dir, tmp_path):
     with pytest.raises(FormatError) as e:
         ds[0]
     assert "wear_clip.csv: row 4" in str(e.value)
+
+
+# -- rates, clip shapes and label vocabularies -----------------------------------------------------
+
+
+def _cmu_with_times(src: Path, dst: Path, times) -> Path:
+    """``src`` with its timestamp column replaced by ``times`` (one per data row)."""
+    return _edit(
+        src,
+        dst,
+        lambda ls: (
+            [ls[0]]
+            + [_replace_cell(x, 0, f"{t:.6f}") for x, t in zip(ls[1:-1], times, strict=True)]
+            + [""]
+        ),
+    )
+
+
+@pytest.mark.parametrize("rate", [60.0, 100.0, 15.0, 1000.0])
+def test_cmummac_rate_other_than_30hz_is_one_line(cmu_csv, tmp_path, rate):
+    bad = _cmu_with_times(cmu_csv, tmp_path / "S07_Brownie.csv", 1234.5 + np.arange(90) / rate)
+    with pytest.raises(FormatError) as e:
+        CmuMmacSession.open(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "S07_Brownie.csv" in msg and "declared rate is 30/s" in msg
+    assert f"give {rate:.4g} samples/s" in msg
+
+
+def test_cmummac_30hz_with_jitter_and_dropped_rows_reads(cmu_csv, tmp_path):
+    rng = np.random.default_rng(0)
+    times = 1234.5 + (np.arange(90) + rng.uniform(-0.3, 0.3, 90)) / 30.0
+    src = _cmu_with_times(cmu_csv, tmp_path / "jitter.csv", times)
+    lines = src.read_text().splitlines()
+    kept = [ln for k, ln in enumerate(lines) if k == 0 or k % 4 != 2]  # a quarter of rows lost
+    (tmp_path / "S07_Brownie.csv").write_text("\n".join(kept) + "\n")
+    s = CmuMmacSession.open(tmp_path / "S07_Brownie.csv")
+    assert len(s.imu["left_arm"].t) == len(kept) - 1 and s.imu["left_arm"].rate_hz == 30.0
+
+
+def _clip_error(root: Path, clip: str, fn) -> str:
+    path = root / "imu" / clip
+    _edit(path, path, fn)
+    ds = ReleaseClipDataset(root)
+    with pytest.raises(FormatError) as e:
+        ds[0 if clip == "wear_clip.csv" else 1]
+    msg = str(e.value)
+    assert "\n" not in msg and clip in msg
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("clip", "fn", "words"),
+    [
+        ("wear_clip.csv", lambda ls: [*ls[:200], ""], ["row 200", "ends after 199 data", "250"]),
+        ("wear_clip.csv", lambda ls: [*ls[:-1], ls[5], ""], ["row 252", "251", "exactly 250"]),
+        ("wear_clip.csv", lambda ls: [x + ",0" if x else x for x in ls], ["row 1", "15 columns"]),
+        (
+            "cmu_clip.csv",
+            lambda ls: [*ls[:-1], ls[-2], ""],
+            ["row 152", "data row 151", "exactly 150"],
+        ),
+        (
+            "cmu_clip.csv",
+            lambda ls: [",".join(x.split(",")[:-1]) if x else x for x in ls],
+            ["row 1", "63 columns, expected 64"],
+        ),
+        (
+            "cmu_clip.csv",
+            lambda ls: [*ls[:60], _replace_cell(ls[60], 0, "1230.0"), *ls[61:]],
+            ["row 61", "timestamp", "does not increase"],
+        ),
+        (
+            "cmu_clip.csv",
+            lambda ls: (
+                [ls[0]]
+                + [_replace_cell(x, 0, f"{k / 100:.6f}") for k, x in enumerate(ls[1:-1])]
+                + [""]
+            ),
+            ["give 100 samples/s", "declared rate is 30/s"],
+        ),
+    ],
+)
+def test_release_clip_shape_and_timestamps(wear_dir, tmp_path, clip, fn, words):
+    root = build_release(tmp_path, wear_dir / "right_wrist_0_10.csv")
+    msg = _clip_error(root, clip, fn)
+    for w in words:
+        assert w in msg, msg
+
+
+@pytest.mark.parametrize("label", ["jogging (sidestep)", "Jogging", "walking", "17"])
+def test_wear_unknown_label_in_csv_names_row_and_label(wear_csv, tmp_path, label):
+    bad = _edit(
+        wear_csv,
+        tmp_path / "sbj_0.csv",
+        lambda ls: [*ls[:1233], _replace_cell(ls[1233], 13, label), *ls[1234:]],
+    )
+    with pytest.raises(FormatError) as e:
+        WearSession.open(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "sbj_0.csv: row 1234" in msg and repr(label) in msg
+    # with a split JSON beside it, the CSV's label column is still checked
+    split = wear_csv.parent / "wear_split_1.json"
+    (tmp_path / "wear_split_1.json").write_bytes(split.read_bytes())
+    with pytest.raises(FormatError, match="row 1234"):
+        WearSession.open(bad)
+
+
+def test_wear_null_labels_in_any_spelling_read(wear_csv, tmp_path):
+    nulls = ["null", "NULL", "", "None", "nan"]
+    ok = _edit(
+        wear_csv,
+        tmp_path / "sbj_0.csv",
+        lambda ls: (
+            [ls[0]]
+            + [_replace_cell(x, 13, nulls[k % 5]) if k < 100 else x for k, x in enumerate(ls[1:])]
+        ),
+    )
+    s = WearSession.open(ok)
+    assert all(seg.start_s >= 2.0 for seg in s.labels)  # the first 100 rows carry no label
+
+
+def _split_doc(wear_csv: Path) -> dict:
+    return json.loads((wear_csv.parent / "wear_split_1.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda d: d["database"]["sbj_0"]["annotations"][1].update(label="bench dips"),
+            ["database.sbj_0.annotations[1]", "'bench dips'", "18 WEAR classes"],
+        ),
+        (
+            lambda d: d["database"]["sbj_0"]["annotations"][0].update(label_id=12),
+            ["database.sbj_0.annotations[0]", "label_id 12 does not match"],
+        ),
+        (
+            lambda d: d["label_dict"].update({"push-ups": 0}),
+            ["label_dict", "'push-ups' has id 0", "WEAR's is 10"],
+        ),
+        (
+            lambda d: d["label_dict"].update({"walking": 18}),
+            ["label_dict", "'walking' is not one of the 18 WEAR classes"],
+        ),
+        (lambda d: d.update(label_dict=["jogging"]), ["label_dict is not an object"]),
+    ],
+)
+def test_wear_split_json_labels_must_be_wear_classes(wear_csv, tmp_path, edit, words):
+    doc = _split_doc(wear_csv)
+    assert doc["database"]["sbj_0"]["annotations"][0]["label_id"] != 12
+    edit(doc)
+    (tmp_path / "sbj_0.csv").write_bytes(wear_csv.read_bytes())
+    (tmp_path / "wear_split_1.json").write_text(json.dumps(doc))
+    with pytest.raises(FormatError) as e:
+        open_session(tmp_path / "sbj_0.csv")
+    msg = str(e.value)
+    assert "\n" not in msg and "wear_split_1.json" in msg
+    for w in words:
+        assert w in msg, msg

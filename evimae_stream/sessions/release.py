@@ -5,7 +5,8 @@
 with paths relative to ``<ds>-release/``, and ``class_labels_indices.csv`` (header
 ``index,mid,display_name``; at the release root or in ``cav_label/``). IMU clip CSVs keep the
 dataset's columns: WEAR (250 rows, ``sbj_id``, 12 acceleration columns, ``label``) or CMU-MMAC
-(150 rows, ``timestamp`` + 63 sensor columns).
+(150 rows, ``timestamp`` + 63 sensor columns). A clip is checked against that shape (and a
+CMU-MMAC clip's timestamps for order and 30 Hz) when it is read.
 
 A release root is a set of short clips, not a session: :func:`open_session` refuses it with a
 message pointing here; use :class:`ReleaseClipDataset`.
@@ -22,7 +23,15 @@ import numpy as np
 
 from evimae_stream.errors import InputError
 from evimae_stream.sessions.cmummac import CMU_PLACEMENTS, CMU_RATE_HZ
-from evimae_stream.sessions.table import format_error, numeric_block, read_table, read_text
+from evimae_stream.sessions.table import (
+    check_increasing,
+    check_rate,
+    format_error,
+    numeric_block,
+    numeric_column,
+    read_table,
+    read_text,
+)
 from evimae_stream.sessions.wear import WEAR_RATE_HZ
 from evimae_stream.types import PLACEMENTS
 
@@ -73,24 +82,76 @@ def _read_classes(root: Path) -> tuple[list[str], dict[str, int]]:
     return [by_index[i] for i in range(len(by_index))], mids
 
 
+@dataclass(frozen=True)
+class ClipLayout:
+    """What one dataset's release clip CSV holds: ``rows`` × ``columns`` (header included in
+    neither), sampled at ``rate_hz``; ``first`` is its first column's name."""
+
+    dataset: str
+    first: str
+    rows: int
+    columns: int
+    rate_hz: float
+
+
+#: The release's clip shapes (DESIGN §5): WEAR 5 s at 50 Hz × (sbj_id, 12 acc, label);
+#: CMU-MMAC 5 s at 30 Hz × (timestamp, 63 sensor columns).
+CLIP_LAYOUTS: dict[str, ClipLayout] = {
+    "sbj_id": ClipLayout("WEAR", "sbj_id", 250, 14, WEAR_RATE_HZ),
+    "timestamp": ClipLayout("CMU-MMAC", "timestamp", 150, 64, CMU_RATE_HZ),
+}
+
+
 def _clip_imu(path: Path) -> tuple[np.ndarray, float]:
-    """A release IMU clip CSV → ((L, 12) float32 in model placement order, rate)."""
+    """A release IMU clip CSV → ((L, 12) float32 in model placement order, rate).
+
+    Checks the clip against its dataset's layout (columns, row count, and for CMU-MMAC
+    increasing timestamps at 30 Hz) so a clip cut from the wrong file or truncated fails with
+    one line naming the file and row instead of becoming a wrong training window.
+    """
     first = read_text(path).split("\n", 1)[0].split(",")[0].strip()
-    if first == "sbj_id":
-        names = [f"{p}_acc_{a}" for p in PLACEMENTS for a in "xyz"]
-        rate = WEAR_RATE_HZ
-    elif first == "timestamp":
-        names = [f"{CMU_PLACEMENTS[p]}_Accel_{a}" for p in PLACEMENTS for a in "XYZ"]
-        rate = CMU_RATE_HZ
-    else:
+    layout = CLIP_LAYOUTS.get(first)
+    if layout is None:
         raise format_error(
             path, 1, "first column is neither sbj_id (WEAR) nor timestamp (CMU-MMAC)", "check it"
         )
-    table = read_table(path, header=True, quoted=True, require=names)
+    if layout.first == "sbj_id":
+        names = [f"{p}_acc_{a}" for p in PLACEMENTS for a in "xyz"]
+    else:
+        names = [f"{CMU_PLACEMENTS[p]}_Accel_{a}" for p in PLACEMENTS for a in "XYZ"]
+    shape = f"a {layout.dataset} release clip is {layout.rows} rows x {layout.columns} columns"
+    table = read_table(path, header=True, quoted=True, require=names, require_hint=shape)
     head = table.header or []
-    if not table.rows:
-        raise format_error(path, None, "no data rows", "is the clip truncated?")
-    return numeric_block(table, [head.index(c) for c in names], names).astype(np.float32), rate
+    if len(head) != layout.columns:
+        raise format_error(
+            path, 1, f"{len(head)} columns, expected {layout.columns}", f"{shape}; check it"
+        )
+    if len(table.rows) != layout.rows:
+        n = len(table.rows)
+        if n > layout.rows:
+            row, problem = table.line_numbers[layout.rows], f"data row {layout.rows + 1} of {n}"
+        else:
+            row = table.line_numbers[-1] if n else 1
+            problem = f"the file ends after {n} data rows"
+        raise format_error(
+            path,
+            row,
+            f"{problem}, expected exactly {layout.rows}",
+            f"{shape}; is the clip truncated or cut from the wrong file?",
+        )
+    if layout.first == "timestamp":
+        ts = numeric_column(table, 0, "timestamp")
+        check_increasing(path, ts, table.line_numbers, "timestamp")
+        check_rate(
+            path,
+            ts,
+            table.line_numbers,
+            layout.rate_hz,
+            "column 'timestamp'",
+            f"{shape} at {layout.rate_hz:g} Hz with timestamps in seconds",
+        )
+    values = numeric_block(table, [head.index(c) for c in names], names)
+    return values.astype(np.float32), layout.rate_hz
 
 
 class ReleaseClipDataset:

@@ -6,6 +6,10 @@ right_leg_acc_{x,y,z}, left_leg_acc_{x,y,z}, left_arm_acc_{x,y,z}, label`` (text
 breaks), acceleration in g; optional head-camera ``sbj_N.mp4`` next to the CSV or in a ``videos/``
 folder beside it; optional ActivityNet-style ``wear_split_K.json`` annotations (next to the CSV or
 in an ``annotations/`` folder beside it), which give the labels when present.
+
+Every label text, in the CSV and in the JSON, must be one of the 18 WEAR classes (CSV: or null)
+and a JSON's ``label_dict``/``label_id`` must use the published ids: anything else is a
+:class:`~evimae_stream.errors.FormatError` naming the file, the row (or JSON entry) and the label.
 """
 
 from __future__ import annotations
@@ -57,14 +61,34 @@ def is_wear_csv(path: Path) -> bool:
     return "right_arm_acc_x" in cells and "label" in cells
 
 
-def _label_runs(path: Path, table: Table, col: int, rate: float) -> list[Segment]:
-    """Runs of equal non-null labels in the CSV's label column, as segments."""
+def _is_null(label: str) -> bool:
+    return label.lower() in NULL_LABELS
+
+
+def _check_csv_labels(path: Path, table: Table, col: int) -> list[str]:
+    """The label column's texts; FormatError naming the first row whose label is neither one of
+    the 18 WEAR classes nor null (a typo would otherwise become a 19th class in training)."""
     labels = [r[col].strip() for r in table.rows]
+    known = set(WEAR_CLASSES)
+    unknown = {x for x in set(labels) if x not in known and not _is_null(x)}
+    if unknown:
+        i = next(k for k, x in enumerate(labels) if x in unknown)
+        raise format_error(
+            path,
+            table.line_numbers[i],
+            f"label {labels[i]!r} is not one of the 18 WEAR classes (or null)",
+            "fix the label text (classes as in wear_split_K.json's label_dict)",
+        )
+    return labels
+
+
+def _label_runs(labels: list[str], rate: float) -> list[Segment]:
+    """Runs of equal non-null labels of the CSV's label column, as segments."""
     out: list[Segment] = []
     start = 0
     for i in range(1, len(labels) + 1):
         if i == len(labels) or labels[i] != labels[start]:
-            if labels[start].lower() not in NULL_LABELS:
+            if not _is_null(labels[start]):
                 out.append(Segment(start / rate, i / rate, labels[start]))
             start = i
     return out
@@ -80,6 +104,7 @@ def _json_labels(path: Path, subject: str) -> list[Segment] | None:
     db = doc.get("database") if isinstance(doc, dict) else None
     if not isinstance(db, dict):
         raise format_error(path, None, "no 'database' object", "is this a wear_split_K.json?")
+    _check_label_dict(path, doc.get("label_dict"))
     entry = db.get(subject)
     if entry is None:
         return None
@@ -103,9 +128,52 @@ def _json_labels(path: Path, subject: str) -> list[Segment] | None:
                 f"{where}: bad annotation ({err})",
                 "each needs label and segment [s, e]",
             ) from None
+        if label not in WEAR_CLASSES:
+            raise format_error(
+                path,
+                None,
+                f"{where}: label {label!r} is not one of the 18 WEAR classes",
+                "fix the label text (classes as in label_dict)",
+            )
+        label_id = a.get("label_id")
+        if label_id is not None and label_id != WEAR_CLASSES.index(label):
+            raise format_error(
+                path,
+                None,
+                f"{where}: label_id {label_id!r} does not match label {label!r} "
+                f"(id {WEAR_CLASSES.index(label)})",
+                "fix label or label_id",
+            )
         out.append(Segment(s, e, label))
     out.sort(key=lambda seg: (seg.start_s, seg.end_s))
     return out
+
+
+def _check_label_dict(path: Path, label_dict: object) -> None:
+    """``label_dict`` (optional) must map WEAR class names to their ids 0-17: a split file
+    numbered differently would silently relabel every window."""
+    if label_dict is None:
+        return
+    if not isinstance(label_dict, dict):
+        raise format_error(
+            path, None, "label_dict is not an object", 'expected {"<class name>": id, ...}'
+        )
+    for name, idx in label_dict.items():
+        if name not in WEAR_CLASSES:
+            raise format_error(
+                path,
+                None,
+                f"label_dict: label {name!r} is not one of the 18 WEAR classes",
+                "fix the label text",
+            )
+        want = WEAR_CLASSES.index(name)
+        if isinstance(idx, bool) or idx != want:
+            raise format_error(
+                path,
+                None,
+                f"label_dict: {name!r} has id {idx!r}, WEAR's is {want}",
+                "use the published class ids 0-17",
+            )
 
 
 def _find_video(csv_path: Path, stem: str) -> Path | None:
@@ -182,6 +250,7 @@ class WearSession(FileVideoSession):
         t = np.arange(n, dtype=np.float64) / WEAR_RATE_HZ
         names = [f"{p}_acc_{ax}" for p in PLACEMENTS for ax in "xyz"]
         values = numeric_block(table, [head.index(c) for c in names], names).astype(np.float32)
+        csv_labels = _check_csv_labels(csv_path, table, head.index("label"))
         imu = {
             p: ImuStream(p, t, values[:, 3 * k : 3 * k + 3].copy(), WEAR_RATE_HZ)
             for k, p in enumerate(PLACEMENTS)
@@ -204,7 +273,7 @@ class WearSession(FileVideoSession):
             if split is not None:
                 raise format_error(sp, None, f"no database entry for {stem}", "pick another split")
         if labels is None:
-            labels = _label_runs(csv_path, table, head.index("label"), WEAR_RATE_HZ)
+            labels = _label_runs(csv_labels, WEAR_RATE_HZ)
             s.meta["labels_from"] = str(csv_path)
         s.labels = labels
         vpath = Path(video) if video is not None else _find_video(csv_path, stem)
