@@ -66,6 +66,26 @@ def test_bf16_autocast_stays_close_to_fp32(model, example):
     assert result.max_abs_diff < 0.5
 
 
+def test_bf16_casts_weights_once_with_autocast_numerics(model, example):
+    backend = EagerBackend(model, "bf16", CPU)
+    # the caller's model is untouched (the fp32 reference runs on it)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    linears = [m for m in backend.model.modules() if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in backend.model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert norms and all(m.weight.dtype == torch.float32 for m in norms)
+    for mode in ("multimodal", "imu_only", "video_only"):
+        got = backend.forward(example, mode)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            want = model(
+                example.imu if mode != "video_only" else None,
+                example.video if mode != "imu_only" else None,
+                mode,
+            ).float()
+        # autocast casts the same fp32 weights to the same bf16 values: identical logits
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
 def test_fp16_on_cpu_is_refused(model, example):
     with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
         select_backend("eager", "fp16", model, example, ("imu_only",), device=CPU)
