@@ -14,6 +14,7 @@ Two ways to run it, with the same per-window code (:class:`Recognizer`):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.errors import EvimaeError
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.runtime.gate import FrameGate, Gates, ImuGate
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 #: the interpreter's thread switch interval during a live run (see :meth:`LiveRun.run`)
 SWITCH_INTERVAL_S = 0.0005
+#: windows the ``--speed max`` reader may assemble ahead of the forward
+REPLAY_QUEUE = 4
 STAGES = ("wait", "assemble", "preprocess", "forward", "postprocess")
 
 
@@ -358,23 +362,87 @@ def run_replay_max(
     origin_ns: int,
     end_s: float,
     progress: bool = True,
+    overlap: bool = True,
 ) -> None:
-    """``--speed max``: advance the replay tick by tick on the virtual ``clock``; synchronous,
-    nothing skipped, deterministic."""
+    """``--speed max``: advance the replay tick by tick on the virtual ``clock``; nothing
+    skipped, deterministic.
+
+    With ``overlap`` two stages share the two cores: a reader thread advances the replay,
+    releases the gates, assembles and preprocesses window k+1 while this thread runs the forward
+    of window k and emits it. Each window's inputs are complete before it is handed over (a
+    bounded queue) and predictions are emitted in window order, so the output is the same as
+    one window after the other (``overlap=False``) — only sooner.
+    """
     from tqdm import tqdm
 
     stride = recognizer.config.stride_s
     last = max(1, int(np.floor(end_s / stride + 1e-9)))
-    with tqdm(total=last, unit="win", desc="replay", disable=not progress, leave=False) as bar:
+
+    def windows():
         for k in range(1, last + 1):
             tick = tick_ns(origin_ns, stride, k)
             source.advance_to((tick - origin_ns) / _NS)
             clock.set_ns(tick)
             gates.release(tick)
-            job = recognizer.assemble(buffer, tick, k)
-            pred = recognizer.infer(job, origin_ns)
-            outputs.emit(pred, tick)
+            yield recognizer.assemble(buffer, tick, k)
+
+    reader = _read_ahead(windows()) if overlap else contextlib.nullcontext(windows())
+    with (
+        tqdm(total=last, unit="win", desc="replay", disable=not progress, leave=False) as bar,
+        reader as jobs,
+    ):
+        for job in jobs:
+            outputs.emit(recognizer.infer(job, origin_ns), job.tick_ns)
             bar.update(1)
+
+
+@contextlib.contextmanager
+def _read_ahead(items, depth: int = REPLAY_QUEUE):
+    """Iterate ``items`` in a daemon thread, up to ``depth`` ahead of the consumer; yields an
+    iterator over them in order. An exception in the thread is re-raised to the consumer; the
+    thread is stopped and joined when the block exits. The thread switch interval is lowered
+    meanwhile (see :meth:`LiveRun.run`): both threads alternate short torch calls."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+    failed: list[BaseException] = []
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # re-raised in the consumer's thread
+            failed.append(exc)
+        put(done)
+
+    def consume():
+        while (item := q.get()) is not done:
+            yield item
+        if failed:
+            raise failed[0]
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_INTERVAL_S))
+    thread = threading.Thread(target=produce, name="replay-reader", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue, then join it
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        sys.setswitchinterval(previous)
 
 
 # ------------------------------------------------------------------------------- live
@@ -446,6 +514,11 @@ class LiveRun:
                     continue
                 pred = self.recognizer.infer(job, self.origin_ns)
                 self.out.put(pred)
+        except EvimaeError as exc:
+            # expected (a precision this machine cannot run, a model that does not fit): one
+            # line, no traceback; run() re-raises it for the caller to report
+            log.error("inference stopped: %s", exc)
+            self.errors.append(exc)
         except BaseException as exc:
             log.exception("inference failed")
             self.errors.append(exc)
