@@ -9,17 +9,17 @@ shared, so compare variants as ratios within one run, never across runs.
 Sections (each writes one JSON file):
 
 - ``forward`` → ``model_forward.json``: one forward per variant × mode × backend (eager;
-  torch.compile for evimae_tiny at 1 thread, not in --quick) × precision (fp32; bf16 only where
-  the CPU has AMX or AVX512-BF16, else a row saying "unsupported") × torch threads (1, 2) ×
-  batch (1; 8 for tiny, reported per window). Median, p95, GFLOP/s (FlopCounterMode) and the
-  fraction of the fp32 matmul peak measured in the same run (``bench/model_latency.py``'s
-  functions). Non-eager and batched rows carry their difference from eager fp32 batch 1
-  (max |Δlogit|, top-1 agreement).
-- ``live`` → ``pipeline_overhead.json``: a LIVE run (four synthetic IMUs + the synthetic camera,
-  real threads, real time) of the bundled demo model (evimae_tiny; a random evimae_tiny artifact
-  when it is missing). Per predicted window, with ``tick`` its scheduled time, ``guard`` the
-  configured cut delay after the tick (``RuntimeConfig.guard_s``), ``newest`` the stamp of its
-  newest sample and ``emit`` the emission time:
+  torch.compile for evimae_tiny at 1 thread and evimae_small at 2, not in --quick) × precision
+  (fp32; bf16 only where the CPU has AMX or AVX512-BF16, else a row saying "unsupported") ×
+  torch threads (1, 2) × batch (1; 8 for tiny, reported per window). Median, p95, GFLOP/s
+  (FlopCounterMode) and the fraction of the matmul peak of the row's dtype at the row's thread
+  count, measured in the same run (``bench/model_latency.py``'s functions). Non-eager and
+  batched rows carry their difference from eager fp32 batch 1 (max |Δlogit|, top-1 agreement).
+- ``live`` → ``pipeline_overhead.json``: LIVE runs, fp32 and bf16 (four synthetic IMUs + the
+  synthetic camera, real threads, real time) of the bundled demo model (evimae_tiny; a random
+  evimae_tiny artifact when it is missing). Per predicted window, with ``tick`` its scheduled
+  time, ``guard`` the configured cut delay after the tick (``RuntimeConfig.guard_s``),
+  ``newest`` the stamp of its newest sample and ``emit`` the emission time:
 
   * latency = emit − newest (what the runtime reports);
   * data_age = tick − newest (sensor period and arrival jitter: not the pipeline's doing);
@@ -30,13 +30,13 @@ Sections (each writes one JSON file):
   * handover_wait = inference start − window assembled: > 1 ms means the window waited behind
     the previous window's forward ("waits behind another"); skipped windows are counted too.
 
-- ``replay`` → ``replay_throughput.json``: ``--speed max`` replays (virtual clock, one thread)
-  of an IMU-only synthetic session and of a multimodal one with the demo model: windows/s and ×
-  real time at stride 0.5 s, stage p50/p95; A/B within the run: torch threads 1 vs 2, block vs
-  per-sample IMU pushes.
+- ``replay`` → ``replay_throughput.json``: ``--speed max`` replays (virtual clock) of an
+  IMU-only synthetic session and of a multimodal one with the demo model: windows/s and × real
+  time at stride 0.5 s, stage p50/p95, medians of interleaved rounds; A/B within the run: fp32
+  vs bf16, the overlapped reader thread vs one window after the other, torch threads 1 vs 2.
 - ``memory`` → ``memory.json``: a long accelerated IMU-only replay (60 min of session time;
-  10 min in --quick) sampling the process RSS against session time: RSS after 5 min vs at the
-  end, and the peak (VmHWM).
+  10 min in --quick; bf16 where native, as ``auto`` runs it) sampling the process RSS against
+  session time: RSS after 5 min vs at the end, and the peak (VmHWM).
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ def bf16_native() -> bool:
     from evimae_stream.runtime.backends.base import cpu_has_amx
 
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
+
+
+def bf16_or_none() -> str | None:
+    """ "bf16" where it runs natively, else None (fp32): the precision auto would pick."""
+    return "bf16" if bf16_native() else None
 
 
 def stats_ms(xs: list[float]) -> dict:
@@ -165,10 +170,16 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
     from evimae_stream.runtime.backends.compiled import CompiledBackend
     from evimae_stream.runtime.backends.eager import EagerBackend
 
-    torch.set_num_threads(2)
-    peak = matmul_peak(torch.float32, "cpu", max_size=2048)
-    print(f"fp32 matmul peak now: {peak['gflops']:.1f} GFLOP/s ({peak['size']}^3), load {load1()}")
     native_bf16 = bf16_native()
+    peaks: dict[str, dict] = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            if prec == "bf16" and not native_bf16:
+                continue
+            peaks[f"{prec}-t{threads}"] = p = matmul_peak(dtype, "cpu")
+            print(f"{prec} matmul peak, {threads} thread(s): {p['gflops']:.1f} GFLOP/s "
+                  f"({p['size']}^3), load {load1()}")  # fmt: skip
     variants = ["evimae_tiny"] if quick else ["evimae_tiny", "evimae_small"]
     modes = ["multimodal", "imu_only"] if quick else ["multimodal", "imu_only", "video_only"]
     repeats, budget = (8, 3.0) if quick else (30, 15.0)
@@ -189,7 +200,7 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
             for threads in threads_list:
                 torch.set_num_threads(threads)
                 backends = ["eager"]
-                if variant == "evimae_tiny" and not quick and threads == 1:
+                if not quick and threads == (1 if variant == "evimae_tiny" else 2):
                     backends.append("compile")
                 for bname in backends:
                     for prec in ("fp32", "bf16"):
@@ -228,13 +239,14 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
                             prep_s = time.perf_counter() - t_prep
                             times = _time_backend(backend, inputs, mode, repeats, budget)
                             p50 = statistics.median(times) / batch
+                            peak = peaks[f"{prec}-t{threads}"]["gflops"]
                             r = row | {
                                 "batch": batch,
                                 "n": len(times),
                                 "p50_ms_per_window": round(p50 * 1e3, 3),
                                 "p95_ms_per_window": round(percentile(times, 95) / batch * 1e3, 3),
                                 "gflops": round(gflop / p50, 2),
-                                "peak_fraction": round(gflop / p50 / peak["gflops"], 3),
+                                "peak_fraction": round(gflop / p50 / peak, 3),
                                 "load_avg_1m": load1(),
                             }
                             if bname != "eager":
@@ -265,7 +277,7 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
             print(f"{r['variant']:13s} {r['mode']:10s} bf16: unsupported: {r['unsupported']}")
     doc = {
         "machine": machine(),
-        "fp32_matmul_peak": peak,
+        "matmul_peaks": peaks,
         "bf16_native": native_bf16,
         "results": rows,
     }
@@ -276,24 +288,7 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
 # ------------------------------------------------------------------------------- live
 
 
-def _coalesce(driver, min_s: float) -> None:
-    """Make a synthetic driver deliver at most every ``min_s`` (bench-only wrapper of its
-    private ``_due``): each read of the simulator costs milliseconds of Python whatever it
-    delivers, and four IMU threads polling every 5 ms hold the GIL most of the time — a real
-    sensor's driver thread sleeps in I/O instead."""
-    due = driver._due
-
-    def coalesced():
-        behind = (driver.clock() - driver.rig.start_ns) / 1e9 - driver._t
-        if behind < min_s:
-            time.sleep(min_s - behind)
-            return None
-        return due()
-
-    driver._due = coalesced
-
-
-def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> dict:
+def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
     """Pipeline overhead of a live synthetic run (see the module doc for the definitions)."""
     from drivers.uri import parse_imu_ports
     from evimae_stream.artifact import load_artifact
@@ -311,7 +306,7 @@ def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> di
 
     model, meta = load_artifact(demo_artifact(tmp))
     spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(stride_s=0.5, backend="eager", threads=1)
+    config = RuntimeConfig(stride_s=0.5, backend="eager", precision=precision, threads=1)
     infer_start: dict[int, tuple[float, float]] = {}
     emitted: list[tuple] = []
 
@@ -332,10 +327,8 @@ def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> di
     tick_clock = TickClock(origin)
     buffer, gates = make_rig(spec, rates, 30.0, tick_clock)
     drivers = make_live_drivers(imu_cfgs, "synthetic", gates.imu, gates.camera)
-    for name, d in drivers.items():
+    for d in drivers.values():
         d.connect()
-        if coalesce_s and name != "camera":
-            _coalesce(d, coalesce_s)
     buffer.camera.nominal_rate_hz = 30.0
     recognizer = TimedRecognizer(model, spec, config)
     outputs = TimedOutputs([], timings=True)
@@ -378,9 +371,7 @@ def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> di
         modes[pred.mode] = modes.get(pred.mode, 0) + 1
     waited = sum(w > 1.0 for w in parts["handover_wait"])
     doc = {
-        "imu_driver_delivery": (
-            f"coalesced to >= {coalesce_s * 1e3:.0f} ms chunks" if coalesce_s else "as shipped"
-        ),
+        "precision": precision or "fp32",
         "model": str(demo_artifact(tmp)),
         "seconds": seconds,
         "stride_s": config.stride_s,
@@ -395,7 +386,7 @@ def bench_live(seconds: float, tmp: Path, coalesce_s: float | None = None) -> di
         "load_avg_1m": load1(),
     }
     print(
-        f"live ({doc['imu_driver_delivery']}) {seconds:.0f} s, {len(parts['latency'])} windows "
+        f"live ({doc['precision']}) {seconds:.0f} s, {len(parts['latency'])} windows "
         f"{modes}, skipped {outputs.skipped},"
         f" waited behind another {waited}, load {doc['load_avg_1m']}"
     )
@@ -431,6 +422,8 @@ def replay_max(
     block_push: bool = True,
     on_emit=None,
     end_s: float | None = None,
+    precision: str | None = None,
+    overlap: bool = True,
 ) -> dict:
     """One ``--speed max`` replay; windows/s, × real time and stage percentiles."""
     from drivers.replay import ReplaySource
@@ -449,7 +442,7 @@ def replay_max(
     session = open_session(session_path)
     model, meta = load_artifact(artifact)
     spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(stride_s=0.5, backend="eager", threads=threads)
+    config = RuntimeConfig(stride_s=0.5, backend="eager", precision=precision, threads=threads)
     origin = int(session.t0_ns or 0)
     clock = VirtualClock(origin)
     rates = {p: s.rate_hz for p, s in session.imu.items()}
@@ -469,7 +462,16 @@ def replay_max(
     duration = session.duration_s if end_s is None else min(end_s, session.duration_s)
     t0 = time.perf_counter()
     run_replay_max(
-        source, buffer, gates, clock, recognizer, outputs, origin, duration, progress=False
+        source,
+        buffer,
+        gates,
+        clock,
+        recognizer,
+        outputs,
+        origin,
+        duration,
+        progress=False,
+        overlap=overlap,
     )
     elapsed = time.perf_counter() - t0
     n = len(outputs.predictions)
@@ -485,6 +487,8 @@ def replay_max(
         "stages_ms": {s: p.summary() for s, p in outputs.stages.items() if p.count},
         "threads": threads,
         "block_push": block_push,
+        "precision": precision or "fp32",
+        "overlap": overlap,
         "load_avg_1m": load1(),
     }
 
@@ -500,7 +504,8 @@ def _print_replay(name: str, r: dict) -> None:
 
 
 def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
-    """Max-speed replay throughput, IMU-only and multimodal, with the in-run A/B ratios."""
+    """Max-speed replay throughput, IMU-only and multimodal: precision × overlapped reader vs
+    one window after the other × torch threads, interleaved rounds, medians and in-run ratios."""
     from evimae_stream.synthetic import generate_session
 
     artifact = demo_artifact(tmp)
@@ -508,32 +513,58 @@ def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
     imu_path, mm_path = tmp / "imu_session", tmp / "mm_session"
     generate_session(imu_path, actions=3, minutes=minutes, seed=21, video=False)
     generate_session(mm_path, actions=3, minutes=minutes, seed=22, size=(160, 120))
-    runs = {}
-    # interleaved A/B so load changes hit both sides alike
-    for rnd in range(1 if quick else 2):
-        for name, kw in (
-            ("imu_only threads=1 block", dict(threads=1)),
-            ("imu_only threads=2 block", dict(threads=2)),
-            ("imu_only threads=1 per-sample", dict(threads=1, block_push=False)),
-        ):
-            r = replay_max(imu_path, artifact, **kw)
+    low = bf16_or_none()
+    cases = [
+        ("imu_only fp32 sequential", imu_path, dict(overlap=False)),
+        ("imu_only fp32 overlap", imu_path, dict()),
+        ("multimodal fp32 overlap", mm_path, dict()),
+    ]
+    if low:
+        cases += [
+            ("imu_only bf16 sequential", imu_path, dict(precision=low, overlap=False)),
+            ("imu_only bf16 sequential threads=2", imu_path,
+             dict(precision=low, overlap=False, threads=2)),
+            ("imu_only bf16 overlap", imu_path, dict(precision=low)),
+            ("multimodal bf16 overlap", mm_path, dict(precision=low)),
+        ]  # fmt: skip
+    runs: dict[str, list[dict]] = {}
+    for rnd in range(1 if quick else 3):  # interleaved so load changes hit every case alike
+        for name, path, kw in cases:
+            r = replay_max(path, artifact, **kw)
             runs.setdefault(name, []).append(r)
             _print_replay(f"{name} #{rnd}", r)
-    r = replay_max(mm_path, artifact, threads=1)
-    runs["multimodal threads=1 block"] = [r]
-    _print_replay("multimodal threads=1 block", r)
+    medians = {
+        name: {
+            k: statistics.median(r[k] for r in rs)
+            for k in ("windows_per_s", "x_real_time", "ms_per_window")
+        }
+        for name, rs in runs.items()
+    }
+    print(f"{'case (median of rounds)':36s} {'win/s':>8s} {'x real time':>12s}")
+    for name, m in medians.items():
+        print(f"{name:36s} {m['windows_per_s']:8.1f} {m['x_real_time']:12.1f}")
 
-    def best(name: str) -> dict:
-        return max(runs[name], key=lambda x: x["windows_per_s"])
+    def ratio(a: str, b: str) -> float | None:
+        if a not in medians or b not in medians:
+            return None
+        return round(medians[a]["windows_per_s"] / medians[b]["windows_per_s"], 2)
 
-    t1, t2 = best("imu_only threads=1 block"), best("imu_only threads=2 block")
-    per = best("imu_only threads=1 per-sample")
     ratios = {
-        "threads1_over_threads2_speed": round(t1["windows_per_s"] / t2["windows_per_s"], 2),
-        "block_over_per_sample_speed": round(t1["windows_per_s"] / per["windows_per_s"], 2),
+        "overlap_over_sequential_fp32": ratio("imu_only fp32 overlap", "imu_only fp32 sequential"),
+        "overlap_over_sequential_bf16": ratio("imu_only bf16 overlap", "imu_only bf16 sequential"),
+        "bf16_over_fp32_overlap": ratio("imu_only bf16 overlap", "imu_only fp32 overlap"),
+        "threads2_over_threads1_bf16_sequential": ratio(
+            "imu_only bf16 sequential threads=2", "imu_only bf16 sequential"
+        ),
     }
     print(f"ratios (same run): {ratios}")
-    doc = {"machine": machine(), "model": str(artifact), "runs": runs, "ratios": ratios}
+    doc = {
+        "machine": machine(),
+        "model": str(artifact),
+        "medians": medians,
+        "ratios": ratios,
+        "runs": runs,
+    }
     write(doc, "replay_throughput.json", out_dir)
     return doc
 
@@ -568,7 +599,7 @@ def bench_memory(quick: bool, out_dir: Path, tmp: Path) -> dict:
         if not samples or t - samples[-1][0] >= every_s:
             samples.append((round(t, 1), _rss_mb()[0]))
 
-    r = replay_max(path, demo_artifact(tmp), threads=1, on_emit=on_emit)
+    r = replay_max(path, demo_artifact(tmp), threads=1, on_emit=on_emit, precision=bf16_or_none())
     rss_end, hwm = _rss_mb()
     at5 = next((m for t, m in samples if t >= 300.0), None)
     last = samples[-1][1] if samples else rss_end
@@ -611,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_forward(args.quick, args.out_dir)
     if "live" in args.only:
         seconds = args.live_seconds or (10.0 if args.quick else 30.0)
-        runs = [bench_live(seconds, tmp, coalesce_s=0.02), bench_live(seconds, tmp)]
+        runs = [bench_live(seconds, tmp, prec) for prec in ("fp32", bf16_or_none())]
         write({"machine": machine(), "runs": runs}, "pipeline_overhead.json", args.out_dir)
     if "replay" in args.only:
         bench_replay(args.quick, args.out_dir, tmp)
