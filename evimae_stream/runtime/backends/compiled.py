@@ -29,7 +29,10 @@ class CompiledBackend(Backend):
     def _module(self, mode: str):
         fn = self._compiled.get(mode)
         if fn is None:
-            fn = torch.compile(ModeModule(self.model, mode), dynamic=False)
+            # CPU: freeze the weights into the graph (constant-folded casts, oneDNN-packed
+            # linears); measured 232 vs 274 ms eager for evimae_small bf16 on 2 AMX cores
+            options = {"freezing": True} if self.device.type == "cpu" else None
+            fn = torch.compile(ModeModule(self.model, mode), dynamic=False, options=options)
             self._compiled[mode] = fn
         return fn
 
