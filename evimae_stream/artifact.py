@@ -4,7 +4,10 @@ The JSON says everything the runtime needs to rebuild and feed the model without
 ``training``: the registry variant and its full config, class names, IMU rate and window,
 video frame count/size/span, spectrogram normalisation, supported modes, the data it was trained
 on and its metrics. ``weights_sha256`` ties the two files together so a swapped or corrupt weight
-file is caught before it produces wrong predictions.
+file is caught before it produces wrong predictions. Every field of ``model.json`` is checked
+for presence and JSON type when it is read: a broken file is one
+:class:`~evimae_stream.errors.ArtifactError` line naming the file and the field, never a
+traceback from deeper in the loader.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +57,20 @@ class ModelMeta:
 
     def __post_init__(self) -> None:
         if not self.classes:
-            raise ValueError("classes must not be empty")
-        if self.imu_rate_hz <= 0 or self.window_s <= 0 or self.video_span_s <= 0:
-            raise ValueError("imu_rate_hz, window_s and video_span_s must be positive")
-        if self.norm_std <= 0:
-            raise ValueError(f"norm_std must be positive, got {self.norm_std}")
+            raise ValueError("field 'classes' must not be empty")
+        for name in ("imu_rate_hz", "window_s", "video_span_s", "norm_std"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"field {name!r} must be positive, got {value!r}")
+        for name in ("num_frames", "img_size"):
+            value = getattr(self, name)
+            if not value >= 1:
+                raise ValueError(f"field {name!r} must be at least 1, got {value!r}")
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
-            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes}")
+            raise ValueError(
+                f"field 'modes' must be a non-empty subset of {list(MODES)}, got {self.modes}"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -69,6 +80,82 @@ class ModelMeta:
     def window_samples(self) -> int:
         """IMU samples per window at the model's rate (the L of the preprocessing)."""
         return round(self.window_s * self.imu_rate_hz)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _strings(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+
+
+#: What each model.json field must be, checked before :class:`ModelMeta` is built, so a hand-
+#: edited or foreign file fails with one line naming the field instead of a traceback later.
+_META_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "variant": (lambda v: isinstance(v, str) and bool(v), "a non-empty string (a model variant)"),
+    "model_config": (lambda v: isinstance(v, dict), "an object (the variant's config)"),
+    "classes": (_strings, "a list of non-empty class-name strings"),
+    "imu_rate_hz": (_number, "a finite number"),
+    "window_s": (_number, "a finite number"),
+    "norm_mean": (_number, "a finite number"),
+    "norm_std": (_number, "a finite number"),
+    "num_frames": (_integer, "an integer"),
+    "img_size": (_integer, "an integer"),
+    "video_span_s": (_number, "a finite number"),
+    "modes": (_strings, f"a list of mode names ({', '.join(MODES)})"),
+    "imu_units": (lambda v: isinstance(v, str), "a string"),
+    "training": (lambda v: isinstance(v, dict), "an object"),
+    "metrics": (lambda v: isinstance(v, dict), "an object"),
+}
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _describe(value: Any) -> str:
+    """A short one-line description of a JSON value for error messages."""
+    text = json.dumps(value, ensure_ascii=True)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    kind = _JSON_TYPES.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} {text}"
+
+
+def _check_meta_fields(meta_path: Path, doc: dict[str, Any]) -> None:
+    """ArtifactError (one line naming the file and the field) for a missing required field or a
+    field of the wrong JSON type."""
+    required = {
+        name
+        for name, f in ModelMeta.__dataclass_fields__.items()
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    for name, (ok, what) in _META_FIELDS.items():
+        if name not in doc:
+            if name in required:
+                raise ArtifactError(f"{meta_path}: field {name!r} is missing; re-export the model")
+            continue
+        if not ok(doc[name]):
+            raise ArtifactError(
+                f"{meta_path}: field {name!r} must be {what}, got {_describe(doc[name])}; "
+                "re-export the model or fix the field"
+            )
+    sha = doc.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
+        raise ArtifactError(
+            f"{meta_path}: field 'weights_sha256' must be a 64-digit hex string, got "
+            f"{_describe(sha)}; re-export the model"
+        )
 
 
 def file_sha256(path: Path) -> str:
@@ -124,18 +211,17 @@ def read_meta(art_dir: str | Path) -> tuple[ModelMeta, dict[str, Any]]:
             f"(field 'format' must be {FORMAT!r})"
         )
     version = doc.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not _integer(version) or version > FORMAT_VERSION:
         raise ArtifactError(
             f"{meta_path}: format_version {version!r} is not supported by this "
             f"evimae-stream (reads up to {FORMAT_VERSION}); upgrade evimae-stream"
         )
+    _check_meta_fields(meta_path, doc)
     fields = {k: doc[k] for k in ModelMeta.__dataclass_fields__ if k in doc}
     try:
         meta = ModelMeta(**fields)
-    except TypeError as exc:
-        raise ArtifactError(f"{meta_path}: missing field ({exc}); re-export the model") from None
     except ValueError as exc:
-        raise ArtifactError(f"{meta_path}: {exc}") from None
+        raise ArtifactError(f"{meta_path}: {exc}; re-export the model or fix the field") from None
     return meta, doc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,35 +72,50 @@ def test_model_hash_changes_with_weights(tmp_path: Path, tiny) -> None:
     assert model_hash(a) != model_hash(b)
 
 
+def _one_line_error(art: Path, file: str, *needles: str) -> str:
+    """Load ``art``; the ArtifactError must be one line naming ``art/file`` and ``needles``."""
+    with pytest.raises(ArtifactError) as e:
+        load_artifact(art)
+    msg = str(e.value)
+    assert "\n" not in msg and "Traceback" not in msg, msg
+    assert str(art / file) in msg, msg
+    for needle in needles:
+        assert needle in msg, msg
+    return msg
+
+
+def _edit_json(art: Path, fn) -> None:
+    doc = json.loads((art / "model.json").read_text())
+    fn(doc)
+    (art / "model.json").write_text(json.dumps(doc))
+
+
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="does not exist"):
+    with pytest.raises(ArtifactError) as e:
         load_artifact(tmp_path / "nope")
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path / "nope") in msg and "does not exist" in msg
 
 
 def test_missing_json(artifact: Path) -> None:
     (artifact / "model.json").unlink()
-    with pytest.raises(ArtifactError, match=r"model\.json: missing"):
-        load_artifact(artifact)
+    _one_line_error(artifact, "model.json", "missing")
 
 
 def test_corrupt_json(artifact: Path) -> None:
     (artifact / "model.json").write_text('{"format": "evimae-stream-model", ')
-    with pytest.raises(ArtifactError, match="not valid JSON"):
-        load_artifact(artifact)
+    _one_line_error(artifact, "model.json", "not valid JSON")
 
 
-def test_newer_format_version(artifact: Path) -> None:
-    doc = json.loads((artifact / "model.json").read_text())
-    doc["format_version"] = 99
-    (artifact / "model.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match="format_version 99"):
-        load_artifact(artifact)
+@pytest.mark.parametrize("version", [99, "1", True, None])
+def test_unsupported_format_version(artifact: Path, version) -> None:
+    _edit_json(artifact, lambda doc: doc.update(format_version=version))
+    _one_line_error(artifact, "model.json", f"format_version {version!r}")
 
 
 def test_missing_weights(artifact: Path) -> None:
     (artifact / "model.safetensors").unlink()
-    with pytest.raises(ArtifactError, match=r"model\.safetensors: missing"):
-        load_artifact(artifact)
+    _one_line_error(artifact, "model.safetensors", "missing")
 
 
 def test_corrupt_weights_caught_by_checksum(artifact: Path) -> None:
@@ -107,43 +123,99 @@ def test_corrupt_weights_caught_by_checksum(artifact: Path) -> None:
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match="checksum"):
-        load_artifact(artifact)
+    _one_line_error(artifact, "model.safetensors", "checksum")
 
 
 def test_truncated_weights_without_checksum(artifact: Path) -> None:
     path = artifact / "model.safetensors"
     path.write_bytes(path.read_bytes()[:100])
-    doc = json.loads((artifact / "model.json").read_text())
-    del doc["weights_sha256"]
-    (artifact / "model.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match="unreadable safetensors"):
-        load_artifact(artifact)
+    _edit_json(artifact, lambda doc: doc.pop("weights_sha256"))
+    _one_line_error(artifact, "model.safetensors", "unreadable safetensors")
 
 
 def test_weights_of_another_shape(tmp_path: Path, tiny) -> None:
     art = save_artifact(tiny, _meta(tiny), tmp_path / "art")
-    doc = json.loads((art / "model.json").read_text())
-    doc["classes"] = [*CLASSES, "extra"]
-    (art / "model.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match=r"shape mismatch.*mlp_head"):
-        load_artifact(art)
+    _edit_json(art, lambda doc: doc.update(classes=[*CLASSES, "extra"]))
+    msg = _one_line_error(art, "model.safetensors", "shape mismatch")
+    assert re.search(r"shape mismatch.*mlp_head", msg)
 
 
 def test_unknown_variant(artifact: Path) -> None:
-    doc = json.loads((artifact / "model.json").read_text())
-    doc["variant"] = "evimae_huge"
-    (artifact / "model.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match="evimae_huge"):
-        load_artifact(artifact)
+    _edit_json(artifact, lambda doc: doc.update(variant="evimae_huge"))
+    _one_line_error(artifact, "model.json", "variant 'evimae_huge'")
 
 
-def test_invalid_meta_field(artifact: Path) -> None:
-    doc = json.loads((artifact / "model.json").read_text())
-    doc["norm_std"] = 0
-    (artifact / "model.json").write_text(json.dumps(doc))
-    with pytest.raises(ArtifactError, match="norm_std"):
-        load_artifact(artifact)
+def test_model_config_the_variant_rejects(artifact: Path) -> None:
+    _edit_json(artifact, lambda doc: doc["model_config"].update(imu_depth="deep"))
+    _one_line_error(artifact, "model.json", "model_config")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("model_config", None, "must be an object (the variant's config), got null"),
+        ("model_config", [1, 2], "must be an object"),
+        ("classes", "abc", 'must be a list of non-empty class-name strings, got a string "abc"'),
+        ("classes", ["idle", 2, "wave"], "got a list"),
+        ("classes", ["idle", "", "wave"], "non-empty class-name strings"),
+        ("classes", [], "must not be empty"),
+        ("variant", 7, "must be a non-empty string"),
+        ("variant", "", "must be a non-empty string"),
+        ("imu_rate_hz", "50", 'must be a finite number, got a string "50"'),
+        ("imu_rate_hz", True, "must be a finite number, got a boolean true"),
+        ("imu_rate_hz", -50.0, "must be positive"),
+        ("norm_mean", float("nan"), "must be a finite number, got a number NaN"),
+        ("norm_std", 0, "must be positive"),
+        ("window_s", None, "must be a finite number, got null"),
+        ("video_span_s", [2.0], "must be a finite number"),
+        ("num_frames", 8.5, "must be an integer, got a number 8.5"),
+        ("num_frames", 0, "must be at least 1"),
+        ("img_size", "112", "must be an integer"),
+        ("modes", "imu_only", "must be a list of mode names"),
+        ("modes", ["imu_only", "fast"], "must be a non-empty subset"),
+        ("modes", [], "must be a non-empty subset"),
+        ("imu_units", 9.81, "must be a string"),
+        ("training", [], "must be an object"),
+        ("metrics", "0.9", "must be an object"),
+        ("weights_sha256", 12, "must be a 64-digit hex string"),
+    ],
+)
+def test_wrong_field_is_named_with_what_is_wrong(artifact: Path, name, value, words) -> None:
+    _edit_json(artifact, lambda doc: doc.update({name: value}))
+    msg = _one_line_error(artifact, "model.json", f"field {name!r}", words)
+    assert "missing" not in msg
+
+
+@pytest.mark.parametrize("name", sorted(ModelMeta.__dataclass_fields__))
+def test_every_field_is_type_checked(artifact: Path, name) -> None:
+    """Every ModelMeta field, given a JSON value of the wrong type, is named in one line."""
+    wrong = "abc" if name in ("model_config", "training", "metrics") else {"bad": True}
+    _edit_json(artifact, lambda doc: doc.update({name: wrong}))
+    _one_line_error(artifact, "model.json", f"field {name!r} must be")
+
+
+@pytest.mark.parametrize("name", ["variant", "model_config", "classes", "norm_std", "img_size"])
+def test_missing_field_is_named(artifact: Path, name) -> None:
+    _edit_json(artifact, lambda doc: doc.pop(name))
+    _one_line_error(artifact, "model.json", f"field {name!r} is missing")
+
+
+def test_optional_fields_may_be_absent(artifact: Path, tiny) -> None:
+    _edit_json(artifact, lambda doc: [doc.pop(k) for k in ("modes", "training", "metrics")])
+    _, meta = load_artifact(artifact)
+    assert meta.modes == ["multimodal", "imu_only", "video_only"] and meta.training == {}
+
+
+def test_cli_names_a_broken_model_json_in_one_line(artifact: Path, tmp_path: Path) -> None:
+    """What used to be an AttributeError traceback in the CLI is one line naming the field."""
+    from evimae_stream.sessions import ImuSpec, SessionWriter
+
+    with SessionWriter(tmp_path / "session", imu={"left_arm": ImuSpec(50.0)}) as w:
+        for i in range(5):
+            w.add_imu("left_arm", w.t0_ns + i * 20_000_000, [0.0, 0.0, 1.0])
+    _edit_json(artifact, lambda doc: doc.update(model_config=None))
+    proc = _cli("--replay", str(tmp_path / "session"), "--model", str(artifact))
+    _assert_one_line_error(proc, str(artifact / "model.json"), "model_config")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
