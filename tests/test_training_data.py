@@ -20,7 +20,7 @@ from training.windows import FrameStore, WindowItem
 
 def _dataset(train: bool, noise: float = 0.0) -> tuple[WindowDataset, list[np.ndarray]]:
     rng = np.random.default_rng(1)
-    store = FrameStore(max_side=256)
+    store = FrameStore(32)  # the model's input size, as load_data keeps frames
     frames = [coded_frame(i, 96, 64) for i in range(4)]
     keys = [store.add(f) for f in frames]
     items = [
@@ -85,3 +85,66 @@ def test_fp16_needs_cuda(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(InputError, match=r"train\.precision"):
         run(cfg)
+
+
+def _textured_session(path: Path, seconds: float = 3.0, size: tuple[int, int] = (320, 240)):
+    """Our session format with 30 fps frames much larger than the model input, full of detail
+    (so any extra resampling shows), and a 50 Hz IMU; one label over the whole session."""
+    import cv2
+
+    from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
+
+    t0 = 7_000_000_000
+    rng = np.random.default_rng(5)
+    w, h = size
+    with SessionWriter(path, imu={"left_arm": ImuSpec(50.0)}, camera=CameraSpec(w, h, 30.0),
+                       t0_ns=t0, wall_start="fixed") as rec:  # fmt: skip
+        idx = np.arange(int(seconds * 50))
+        rec.add_imu_block("left_arm", t0 + idx * 20_000_000, rng.normal(0, 1, (len(idx), 3)))
+        for i in range(int(seconds * 30)):
+            coarse = rng.integers(0, 256, (h // 6, w // 6, 3), dtype=np.uint8)
+            frame = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+            rec.add_frame(t0 + i * 33_333_333, frame)
+        rec.add_label(0.0, seconds, "moving")
+    return path
+
+
+def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> None:
+    """The training dataset's video tensor of a window is bit for bit the one the runtime
+    computes for the same window: the session replayed into the runtime's rig (its camera gate
+    resizes each frame once to the model size), frames picked by the runtime, preprocessed by
+    it."""
+    from drivers.replay import ReplaySource
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.runtime.inputs import ModelSpec, pick_video
+    from evimae_stream.runtime.pipeline import make_rig
+    from evimae_stream.sessions import open_session
+    from training.windows import WindowSpec, cut_session, make_label_fn
+
+    size, n = 64, 4
+    path = _textured_session(tmp_path / "session")
+    spec = ModelSpec(classes=("moving",), modes=("video_only",), imu_rate_hz=50.0, window_s=1.0,
+                     num_frames=n, img_size=size, video_span_s=1.0, norm_mean=0.0,
+                     norm_std=1.0)  # fmt: skip
+    store = FrameStore(size)
+    pcfg = PreprocessConfig(num_frames=n, img_size=size)
+    with open_session(path) as session:
+        items, _ = cut_session(
+            session, WindowSpec(1.0, 50.0, n, 1.0), 0.5, make_label_fn({}, None),
+            need_imu=False, need_video=True, store=store,
+        )  # fmt: skip
+        origin = int(session.t0_ns)
+        clock = VirtualClock(origin)
+        buffer, gates = make_rig(spec, {"left_arm": 50.0}, session.video.fps, clock)
+        ReplaySource(session, gates.imu, gates.camera, t0_ns=origin).advance_to(
+            session.duration_s + 1.0
+        )
+        gates.release(None)
+    assert len(items) >= 4
+    ds = WindowDataset(items, store, ["moving"], pcfg, need_imu=False, need_video=True)
+    for k, it in enumerate(items):
+        t_ref_ns = origin + round(it.t_ref * 1e9)
+        frames, _, why = pick_video(buffer.camera, t_ref_ns, spec.video_span_s, n)
+        assert frames is not None, why
+        runtime = frames_to_video_tensor(frames, spec.img_size)  # what build_inputs feeds
+        assert torch.equal(ds[k]["video"], runtime), f"window ending at {it.t_ref} s"

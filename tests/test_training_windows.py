@@ -100,7 +100,7 @@ def test_fill_slots_one_sensor_feeds_all_four() -> None:
 
 def test_frames_are_the_nearest_to_the_span_grid(session_dir: Path) -> None:
     spec = WindowSpec(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=0.8)
-    store = FrameStore(max_side=256)
+    store = FrameStore(96)
     with open_session(session_dir) as s:
         items, _ = cut_session(
             s, spec, 0.5, make_label_fn({}, None), need_video=True, fill_missing=True,
@@ -139,7 +139,7 @@ def test_release_clips_become_windows(wear_dir: Path, tmp_path: Path) -> None:
             f"run_dir={tmp_path / 'run'}",
         ],
     )
-    bundle = load_data(cfg, num_frames=4, need_imu=True, need_video=False)
+    bundle = load_data(cfg, num_frames=4, need_imu=True, need_video=False, img_size=32)
     assert bundle.classes == ["jogging", "push-ups (complex)", "lunges"]
     wear_clip, cmu_clip = bundle.splits["train"]
     _, acc, _ = read_wear_excerpt(wear_dir / "right_wrist_0_10.csv")

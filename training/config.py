@@ -141,17 +141,14 @@ class ImuSection:
 @dataclass
 class VideoSection:
     """Frame selection: ``num_frames`` (the model's) evenly spaced over ``span_s`` seconds ending
-    at the window end (None: the IMU window). ``cache_max_side``: frames larger than this are
-    downscaled (aspect kept) when cached."""
+    at the window end (None: the IMU window). Frames are cached at the model's input size, as
+    the runtime resizes them (:class:`training.windows.FrameStore`)."""
 
     span_s: float | None = None
-    cache_max_side: int = 256
 
     def validate(self) -> None:
         if self.span_s is not None and not self.span_s > 0:
             raise _fail("video.span_s", f"must be > 0, got {self.span_s}")
-        if self.cache_max_side < 16:
-            raise _fail("video.cache_max_side", "must be >= 16")
 
 
 @dataclass
@@ -192,8 +189,9 @@ class DataSection:
 class AugmentSection:
     """Published augmentations, training split only: multi-scale crop of the video (a random
     scale of the short side from ``crop_scales``, random position, same crop for every frame of a
-    window, then the runtime resize) and Gaussian noise of ``imu_noise_std`` g on the IMU before
-    the spectrogram (0 keeps the spectrogram cache in use)."""
+    window, taken from the frame as the runtime sees it, then the runtime resize) and Gaussian
+    noise of ``imu_noise_std`` g on the IMU before the spectrogram (0 keeps the spectrogram cache
+    in use)."""
 
     crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
     imu_noise_std: float = 0.0

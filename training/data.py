@@ -4,7 +4,9 @@ Sources (:class:`~training.config.SourceConfig`): any session :func:`open_sessio
 recordings, WEAR subjects, CMU-MMAC sessions), synthetic wearers (generated once under
 ``data.synthetic_dir``), and EVI-MAE release clips. Windows are cut by :mod:`training.windows`.
 Preprocessing is the runtime's: :func:`evimae_stream.preprocess.preprocess_imu` and
-:func:`~evimae_stream.preprocess.frames_to_video_tensor`. IMU spectrograms are cached in memory
+:func:`~evimae_stream.preprocess.frames_to_video_tensor`; frames are cached already resized to
+the model's input size exactly as the runtime resizes them (:class:`~training.windows.FrameStore`),
+so an evaluation window's video tensor is the runtime's. IMU spectrograms are cached in memory
 (float16, computed once in vectorised batches) unless IMU noise augmentation is on for the
 training split, which needs a fresh spectrogram of every noisy window.
 """
@@ -168,16 +170,23 @@ def _clip_frames(path: Path, num_frames: int, store: FrameStore) -> list[int]:
 
 
 def load_data(
-    cfg: TrainConfig, num_frames: int, need_imu: bool, need_video: bool, labelled: bool = True
+    cfg: TrainConfig,
+    num_frames: int,
+    need_imu: bool,
+    need_video: bool,
+    labelled: bool = True,
+    *,
+    img_size: int,
 ) -> DataBundle:
     """Cut every source into windows and assign splits (see :class:`~training.config.DataSection`).
 
     ``labelled`` False (pretraining) keeps unlabelled windows too, under the label ``""``.
+    Frames are kept at the model's ``img_size`` (:class:`~training.windows.FrameStore`).
     """
     spec = window_spec(cfg, num_frames)
     d = cfg.data
     label_fn = make_label_fn(d.label_map, d.unlabelled if labelled else "")
-    store = FrameStore(cfg.video.cache_max_side)
+    store = FrameStore(img_size)
     splits: dict[str, list[WindowItem]] = {"train": [], "val": [], "test": []}
     release_classes: list[str] | None = None
     described = []

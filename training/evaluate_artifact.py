@@ -45,7 +45,7 @@ def evaluate_sessions(
     fill = bool(meta.training.get("imu_fill_missing", True))
     need_imu = any(m != "video_only" for m in meta.modes)
     need_video = any(m != "imu_only" for m in meta.modes)
-    store = FrameStore(max(256, meta.img_size))
+    store = FrameStore(meta.img_size)
     items = []
     for path in sessions:
         if not Path(path).exists():

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from evimae_stream.artifact import ModelMeta, save_artifact
 from evimae_stream.errors import EvimaeError, InputError
 from evimae_stream.model import (
+    EviMaeConfig,
     PretrainConfig,
     create_model,
     create_pretrain_model,
@@ -96,6 +97,24 @@ def encoder_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """``model.overrides`` minus the pretraining-only (decoder/masking) fields, so one recipe's
     overrides serve both objectives."""
     return {k: v for k, v in overrides.items() if k not in PretrainConfig.__dataclass_fields__}
+
+
+def encoder_config(cfg: TrainConfig) -> EviMaeConfig:
+    """The encoder shape of the recipe's model (frame count and size the data is cut for)."""
+    try:
+        return model_config(cfg.model.variant, 1, **encoder_overrides(cfg.model.overrides))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"config model.overrides: {exc}") from None
+
+
+def load_recipe_data(cfg: TrainConfig, mcfg: EviMaeConfig) -> DataBundle:
+    """The windows of the recipe's sources as a run loads them: the modalities its objective and
+    mode need, unlabelled windows kept for pretraining, frames at the model's input size."""
+    need_imu, need_video = modalities(cfg)
+    return load_data(
+        cfg, mcfg.num_frames, need_imu, need_video, labelled=cfg.objective != "pretrain",
+        img_size=mcfg.img_size,
+    )  # fmt: skip
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
@@ -294,10 +313,7 @@ def _run(
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     seed_everything(cfg.seed)
     need_imu, need_video = modalities(cfg)
-    try:
-        mcfg = model_config(cfg.model.variant, 1, **encoder_overrides(cfg.model.overrides))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InputError(f"config model.overrides: {exc}") from None
+    mcfg = encoder_config(cfg)
     # rank 0 generates synthetic sessions once; the others wait and read them
     pretrain = cfg.objective == "pretrain"
     if bundle is None:
@@ -306,7 +322,7 @@ def _run(
                 if src.kind == "synthetic":
                     ensure_synthetic(cfg, src)
         ddp.barrier(info)
-        bundle = load_data(cfg, mcfg.num_frames, need_imu, need_video, labelled=not pretrain)
+        bundle = load_recipe_data(cfg, mcfg)
     classes = bundle.classes
     if info.main:
         print(f"class balance (windows per class per split), {len(classes)} classes:")

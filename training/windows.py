@@ -78,18 +78,24 @@ class WindowItem:
 
 @dataclass
 class FrameStore:
-    """Decoded RGB frames shared by overlapping windows (each frame stored once), downscaled so
-    the longer side is at most ``max_side`` (aspect kept)."""
+    """Decoded RGB frames shared by overlapping windows (each frame stored once), kept the way
+    the runtime holds them: resized once, from the frame as decoded, to the model's
+    ``size×size`` with ``cv2.INTER_LINEAR`` (the resize of the runtime's camera gate and of
+    :func:`~evimae_stream.preprocess.frames_to_video_tensor`).
 
-    max_side: int = 256
+    The video transform then has nothing left to resize, so a window's video tensor is exactly
+    the runtime's for the same frames. Shrinking frames first and resizing again to ``size``
+    does not give the same pixels (up to 2 ImageNet-normalised units apart for 1080p frames),
+    so a model would be trained on inputs it never sees live. Memory: ``size² × 3`` bytes a
+    frame (150 kB at 224, 38 kB at 112).
+    """
+
+    size: int = 224
     frames: list[np.ndarray] = field(default_factory=list)
 
     def add(self, rgb: np.ndarray) -> int:
-        h, w = rgb.shape[:2]
-        scale = self.max_side / max(h, w)
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        if rgb.shape[:2] != (self.size, self.size):
+            rgb = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         self.frames.append(np.ascontiguousarray(rgb, dtype=np.uint8))
         return len(self.frames) - 1
 
