@@ -160,7 +160,8 @@ class DataSection:
     ``label_map`` renames labels first (e.g. ``{null: idle}``); ``classes`` fixes the class
     list and order (default: every label seen, sorted). ``val_fraction``: with no ``val``
     source, the last fraction of each training session becomes the validation split (a window
-    length is dropped at the boundary so no sample is in both).
+    length is dropped at the boundary so no sample is in both), and of each training release
+    split that fraction of its clips, drawn at random with ``seed`` (never from a test split).
     """
 
     sources: list[SourceConfig] = field(default_factory=list)

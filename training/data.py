@@ -111,9 +111,14 @@ def _release_items(
     need_imu: bool,
     need_video: bool,
     store: FrameStore,
+    labelled: bool = True,
 ) -> tuple[list[WindowItem], list[str]]:
     """Every clip of an EVI-MAE release split as one window (IMU resampled to the model grid,
-    ``num_frames`` frames evenly over the clip's video, as the published loader picks them)."""
+    ``num_frames`` frames evenly over the clip's video, as the published loader picks them).
+
+    The release's pretraining entries carry no label (``"0"``); they are kept under the label
+    ``""`` when ``labelled`` is False (pretraining), and skipped when a label is needed.
+    """
     ds = ReleaseClipDataset(src.path, src.release_split, src.labels_file)
     items = []
     skipped = 0
@@ -143,8 +148,10 @@ def _release_items(
             frames = _clip_frames(clip.video, spec.num_frames, store)
         labels = tuple(ds.classes[k] for k in clip.labels)
         if not labels:
-            skipped += 1
-            continue
+            if labelled:
+                skipped += 1
+                continue
+            labels = ("",)
         items.append(WindowItem(imu, frames, labels, clip.clip_id, 0.0))
     if skipped:
         log.warning("%s: %d clips skipped (no label or no video)", ds.labels_path, skipped)
@@ -169,6 +176,27 @@ def _clip_frames(path: Path, num_frames: int, store: FrameStore) -> list[int]:
     return [keys[i] for i in picks]
 
 
+def carve_release_val(
+    items: list[WindowItem], fraction: float, seed: int, source_index: int
+) -> tuple[list[WindowItem], list[WindowItem]]:
+    """(train, val): ``round(fraction × clips)`` clips of a release training split, drawn at
+    random (seeded by ``(seed, source_index)``, so every run and every DDP rank draws the same
+    ones) become validation clips; at least one, and at least one left for training.
+
+    Release clips are already short windows with no timeline to cut at, so the split is by clip
+    (a session's tail cannot be held out as :func:`load_data` does for sessions). Both lists keep
+    the release's order.
+    """
+    if fraction <= 0 or len(items) < 2:
+        return list(items), []
+    n_val = min(len(items) - 1, max(1, round(len(items) * fraction)))
+    order = np.random.default_rng([seed, source_index]).permutation(len(items))
+    val_idx = set(order[:n_val].tolist())
+    train = [it for k, it in enumerate(items) if k not in val_idx]
+    val = [it for k, it in enumerate(items) if k in val_idx]
+    return train, val
+
+
 def load_data(
     cfg: TrainConfig,
     num_frames: int,
@@ -181,7 +209,10 @@ def load_data(
     """Cut every source into windows and assign splits (see :class:`~training.config.DataSection`).
 
     ``labelled`` False (pretraining) keeps unlabelled windows too, under the label ``""``.
-    Frames are kept at the model's ``img_size`` (:class:`~training.windows.FrameStore`).
+    Frames are kept at the model's ``img_size`` (:class:`~training.windows.FrameStore`). With no
+    ``val`` source, ``data.val_fraction`` of every ``train`` source becomes the validation split:
+    the tail of each session, a seeded random subset of each release's clips (never the test
+    split's).
     """
     spec = window_spec(cfg, num_frames)
     d = cfg.data
@@ -194,14 +225,22 @@ def load_data(
     for i, src in enumerate(d.sources):
         key = f"data.sources.{i}"
         stride = d.stride_s if src.split == "train" else (d.eval_stride_s or d.stride_s)
+        carve = src.split == "train" and not has_val and d.val_fraction > 0
         if src.kind == "release":
             if not Path(src.path).exists():
                 raise InputError(f"{src.path}: release root not found ({key}.path)")
-            items, classes = _release_items(src, spec, need_imu, need_video, store)
+            items, classes = _release_items(src, spec, need_imu, need_video, store, labelled)
             release_classes = release_classes or classes
-            splits[src.split].extend(items)
+            if carve:
+                tr, va = carve_release_val(items, d.val_fraction, cfg.seed, i)
+                splits["train"].extend(tr)
+                splits["val"].extend(va)
+                windows: dict[str, int] = {"train": len(tr), "val": len(va)}
+            else:
+                splits[src.split].extend(items)
+                windows = {src.split: len(items)}
             described.append({"kind": "release", "path": src.path, "split": src.split,
-                              "windows": len(items)})  # fmt: skip
+                              "release_split": src.release_split, "windows": windows})  # fmt: skip
             continue
         if src.kind == "synthetic":
             path = ensure_synthetic(cfg, src)
@@ -223,7 +262,6 @@ def load_data(
                 "classes": d.classes,
                 "name": str(path),
             }
-            carve = src.split == "train" and not has_val and d.val_fraction > 0
             if carve:
                 dur = session.duration_s
                 cut = dur * (1.0 - d.val_fraction)
