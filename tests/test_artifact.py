@@ -274,13 +274,19 @@ def test_convert_rejects_bad_label_csv(tmp_path: Path) -> None:
     _assert_one_line_error(proc, "class_labels_indices.csv", "row 3")
 
 
+def _fake_official_checkpoint(path: Path, num_classes: int, seed: int):
+    """A random evimae_small saved the way the published checkpoints are (a pickled state dict
+    of an nn.DataParallel: every key prefixed ``module.``); returns (the model, the path)."""
+    torch.manual_seed(seed)
+    ref = create_model("evimae_small", num_classes).eval()
+    torch.save({f"module.{k}": v for k, v in ref.state_dict().items()}, path)
+    return ref, path
+
+
 @pytest.mark.slow
 def test_convert_official_checkpoint_end_to_end(tmp_path: Path) -> None:
     """A published-layout checkpoint (module. prefix, pickle) converts and predicts identically."""
-    torch.manual_seed(3)
-    ref = create_model("evimae_small", 32).eval()
-    ckpt = tmp_path / "cmummac_finetuned.pth"
-    torch.save({f"module.{k}": v for k, v in ref.state_dict().items()}, ckpt)
+    ref, ckpt = _fake_official_checkpoint(tmp_path / "cmummac_finetuned.pth", 32, seed=3)
     labels = tmp_path / "class_labels_indices.csv"
     labels.write_text(
         "index,mid,display_name\n" + "".join(f"{i},/m/{i:02d},step {i}\n" for i in range(32))
@@ -317,3 +323,51 @@ def test_convert_official_checkpoint_end_to_end(tmp_path: Path) -> None:
         str(out),
     )
     _assert_one_line_error(again, "--force")
+
+
+#: The 18 WEAR classes in id order, as DESIGN §5 lists them (written out here, not imported, so
+#: the conversion is checked against the published list rather than against itself).
+WEAR_CLASS_NAMES = [
+    "jogging",
+    "jogging (rotating arms)",
+    "jogging (skipping)",
+    "jogging (sidesteps)",
+    "jogging (butt-kicks)",
+    "stretching (triceps)",
+    "stretching (lunging)",
+    "stretching (shoulders)",
+    "stretching (hamstrings)",
+    "stretching (lumbar rotation)",
+    "push-ups",
+    "push-ups (complex)",
+    "sit-ups",
+    "sit-ups (complex)",
+    "burpees",
+    "lunges",
+    "lunges (complex)",
+    "bench-dips",
+]
+
+
+@pytest.mark.slow
+def test_convert_official_wear_checkpoint_end_to_end(tmp_path: Path) -> None:
+    """A published-layout WEAR checkpoint (18 classes) converts without --labels into an artifact
+    with WEAR's class names in id order, its 50 Hz / 5 s window and normalisation, and loads to
+    the same outputs."""
+    ref, ckpt = _fake_official_checkpoint(tmp_path / "wear_finetuned.pth", 18, seed=4)
+    out = tmp_path / "art"
+    proc = _cli("convert", "--official", str(ckpt), "--dataset", "wear", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "18 classes" in proc.stdout and "wear" in proc.stdout
+    model, meta = load_artifact(out)
+    assert meta.classes == WEAR_CLASS_NAMES
+    assert meta.variant == "evimae_small" and meta.imu_rate_hz == 50.0
+    assert meta.window_s == pytest.approx(5.0) and meta.window_samples == 250
+    assert (meta.norm_mean, meta.norm_std) == (pytest.approx(-51.17), pytest.approx(26.19))
+    assert meta.training["dataset"] == "wear" and meta.training["checkpoint"] == ckpt.name
+    g = torch.Generator().manual_seed(0)
+    imu = torch.randn(1, 12, 320, 128, generator=g)
+    with torch.no_grad():
+        got = model(imu, None, "imu_only")
+        assert got.shape == (1, 18)
+        assert torch.equal(ref(imu, None, "imu_only"), got)
