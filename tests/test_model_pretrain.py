@@ -70,6 +70,61 @@ def test_losses_finite_and_gradients_reach_encoder_and_decoder(pre) -> None:
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+#: DESIGN §6, as published: masking ratios and loss weights of EVI-MAE pretraining. Written out
+#: as literals so that changing a constant in the code fails here.
+PUBLISHED_PRETRAIN = {
+    "mask_ratio_imu": 0.75,
+    "mask_ratio_video": 0.9,
+    "mask_ratio_graph": 0.5,
+    "contrast_weight": 0.01,
+    "contrast_temperature": 0.05,
+    "graph_weight": 10.0,
+    "norm_pix_loss": True,
+    "decoder_embed_dim": 192,
+    "decoder_depth": 8,
+    "decoder_heads": 3,
+}
+
+
+@pytest.mark.parametrize("variant", ["evimae_small", "evimae_tiny"])
+def test_pretrain_config_has_the_published_ratios_and_weights(variant) -> None:
+    with torch.device("meta"):
+        model = create_pretrain_model(variant)
+    got = model.pcfg.to_dict()
+    want = dict(PUBLISHED_PRETRAIN)
+    if variant == "evimae_tiny":  # same recipe, a smaller decoder for 2-core CPUs
+        for k in ("decoder_embed_dim", "decoder_depth", "decoder_heads"):
+            want.pop(k)
+    assert {k: got[k] for k in want} == want
+
+
+def test_total_loss_is_the_published_weighted_sum(pre) -> None:
+    """loss = MSE_imu + MSE_video + 0.01 · InfoNCE + 10 · graph, with the published literals."""
+    pre.eval()
+    with torch.no_grad():
+        out = pre(*_batch(pre, seed=5), generator=torch.Generator().manual_seed(3))
+    assert out["loss_graph"] > 0 and out["loss_contrastive"] > 0
+    total = (
+        out["loss_imu"]
+        + out["loss_video"]
+        + 0.01 * out["loss_contrastive"]
+        + 10.0 * out["loss_graph"]
+    )
+    torch.testing.assert_close(out["loss"], total, rtol=1e-6, atol=0)
+
+
+def test_contrastive_loss_is_symmetric_infonce_at_temperature_005(pre) -> None:
+    g = torch.Generator().manual_seed(2)
+    ca, cv = torch.randn(5, 16, generator=g), torch.randn(5, 16, generator=g)
+    a = ca / ca.norm(dim=1, keepdim=True)
+    v = cv / cv.norm(dim=1, keepdim=True)
+    logits = (a @ v.t()) / 0.05
+    log_p_av = logits.log_softmax(dim=1).diagonal()  # IMU i → video i
+    log_p_va = logits.log_softmax(dim=0).diagonal()  # video i → IMU i
+    want = -(log_p_av.mean() + log_p_va.mean()) / 2
+    torch.testing.assert_close(pre.contrastive_loss(ca, cv), want)
+
+
 def test_random_masking_counts_and_restore() -> None:
     g = torch.Generator().manual_seed(0)
     for n, ratio, keep in ((160, 0.75, 40), (1568, 0.9, 156), (196, 0.9, 19)):
