@@ -357,6 +357,8 @@ def _run(
         )
     t = cfg.train
     micro_per_epoch = len(train_loader)
+    rank_windows = len(sampler)  # windows this rank sees per epoch
+    group_windows = t.accum_steps * t.batch_size  # windows per optimizer step (but the last)
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / t.accum_steps))
     if t.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
@@ -400,6 +402,12 @@ def _run(
                 break
             batch = {k: v.to(device) for k, v in batch.items()}
             last_micro = (micro + 1) % t.accum_steps == 0 or micro + 1 == micro_per_epoch
+            # each micro-batch's mean loss weighted by its share of the step's windows: the
+            # accumulated gradient is the mean over all of them, as one batch of
+            # accum_steps x batch_size would give (also for a short last step of the epoch)
+            group = micro // t.accum_steps
+            n = len(batch["target"])
+            weight = n / min(group_windows, rank_windows - group * group_windows)
             sync = contextlib.nullcontext() if last_micro or not info.enabled else model.no_sync()
             with sync:
                 with autocast(device, t.precision):
@@ -416,8 +424,7 @@ def _run(
                         loss = classification_loss(
                             logits, batch["target"], t.loss, t.label_smoothing
                         )
-                scaler.scale(loss / t.accum_steps).backward()
-            n = len(batch["target"])
+                scaler.scale(loss * weight).backward()
             seen += n
             loss_sum += float(loss.detach()) * n
             loss_n += n
