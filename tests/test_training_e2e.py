@@ -152,11 +152,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _adam_state(run_dir: Path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(exp_avg, exp_avg_sq) of every parameter in the run's last checkpoint."""
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["optimizer"]
+    return [(s["exp_avg"], s["exp_avg_sq"]) for _, s in sorted(state["state"].items())]
+
+
 @pytest.mark.slow
-def test_torchrun_ddp_two_ranks_save_once(tmp_path: Path, synth_dir: Path) -> None:
+def test_torchrun_ddp_two_ranks_average_gradients_and_save_once(
+    tmp_path: Path, synth_dir: Path
+) -> None:
+    # nothing that depends on how a batch is split over ranks: the graph path (BatchNorm,
+    # dropout) off. A learning rate too small to move the weights, so every step's gradient is
+    # taken at the same weights and Adam's moments record the gradients the optimizer got.
+    common = ("train.epochs=1", "train.max_steps_per_epoch=2", "train.lr=1e-12",
+              "model.overrides.use_graph=false")  # fmt: skip
     run = tmp_path / "ddp"
     proc = run_train(
-        micro_args(run, synth_dir, "train.epochs=1", "train.batch_size=4", test=False),
+        micro_args(run, synth_dir, *common, "train.batch_size=4", test=False),
         launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                   f"--master_port={_free_port()}"],
     )  # fmt: skip
@@ -164,9 +177,24 @@ def test_torchrun_ddp_two_ranks_save_once(tmp_path: Path, synth_dir: Path) -> No
     rows = read_log(run)
     assert len(rows) == 1
     per_rank = [int(x) for x in rows[0]["windows_per_rank"].split("/")]
-    assert len(per_rank) == 2 and all(n > 0 for n in per_rank)
+    assert per_rank == [8, 8]
     # rank 0 alone wrote the artifact, once
     assert proc.stdout.count("wrote model artifact") == 1
     doc = read_json(run / "model" / "model.json")
     assert doc["training"]["world_size"] == 2
     load_artifact(run / "model")
+
+    # one process with the same global batch (2 x 4) sees the same windows per step (the
+    # sampler deals one permutation out to the ranks): with DDP averaging the ranks' gradients,
+    # the optimizer got the same gradients; without it, rank 0's half-batch gradients
+    one = tmp_path / "one"
+    proc = run_train(micro_args(one, synth_dir, *common, "train.batch_size=8", test=False))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_log(one)[0]["windows"] == rows[0]["windows"] == "16"
+    ddp_state, one_state = _adam_state(run), _adam_state(one)
+    assert len(ddp_state) == len(one_state) > 10
+    # equal up to float32 rounding (~1e-5 of each tensor's largest moment measured); rank 0's
+    # own gradients alone are off by about half of it
+    for (m_ddp, v_ddp), (m_one, v_one) in zip(ddp_state, one_state, strict=True):
+        for a, b in ((m_ddp, m_one), (v_ddp, v_one)):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * float(b.abs().max()) + 1e-20)
