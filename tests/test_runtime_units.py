@@ -1,16 +1,20 @@
 """Runtime pieces on their own: the missing-modality policy, smoothing, the latest-wins slot,
-tick gates, the recorder's stamps, window truth, and the pipeline on a rig missing one IMU."""
+tick gates, the recorder's stamps, window truth, the pipeline on a rig missing one IMU, and an
+expected error in the inference thread."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 import pytest
+import torch
 
 from evimae_stream.artifact import load_artifact
 from evimae_stream.buffer import FrameRing, ImuRing
 from evimae_stream.clock import VirtualClock
+from evimae_stream.errors import InputError
 from evimae_stream.evaluation import window_truth
 from evimae_stream.runtime.gate import FrameGate, ImuGate
 from evimae_stream.runtime.health import Percentiles
@@ -207,3 +211,37 @@ def test_pipeline_fills_a_missing_imu_and_reports_it(small_run):
         assert p.health["left_arm"]["up"] and "left_leg" not in p.health
     full = [p for p in outputs.predictions if p.label is not None]
     assert all(p.probs.sum() == pytest.approx(1.0) for p in full)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on this machine's GPU")
+def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, caplog):
+    # the CLI refuses fp16 on a CPU before starting; a library caller that did not check
+    # reaches the backend choice in the inference thread, on the first window with data
+    from drivers.replay import ReplayDriver
+    from evimae_stream.runtime.pipeline import LiveRun
+    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
+
+    art, sess = small_run
+    model, meta = load_artifact(art)
+    spec = ModelSpec.from_meta(meta, model)
+    config = RuntimeConfig(backend="eager", precision="fp16")
+    with open_session(sess) as session:
+        clock, ticks = ScaledClock(8.0), TickClock()
+        rates = {p: s.rate_hz for p, s in session.imu.items()}
+        buffer, gates = make_rig(spec, rates, None, ticks)
+        driver = ReplayDriver(session, gates.imu, None, clock=clock)
+        outputs = Outputs([], timings=True)
+        live = LiveRun(buffer, gates, ticks, Recognizer(model, spec, config), outputs,
+                       clock(), host_clock=clock, speed=8.0)  # fmt: skip
+        driver.start()
+        try:
+            with caplog.at_level(logging.DEBUG), pytest.raises(InputError, match="fp16"):
+                live.run(lambda: False)
+        finally:
+            driver.stop()
+    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
+    errors = [r for r in mine if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "fp16 needs a CUDA GPU" in errors[0].getMessage()
+    assert "\n" not in errors[0].getMessage()
+

@@ -116,6 +116,19 @@ def load_model(args: argparse.Namespace):
     return model, meta, f"{file_sha256(path)[:16]}-{args.dataset}"
 
 
+def check_backend_request(config) -> None:
+    """InputError when the requested precision cannot run on this machine, checked before any
+    model, driver, recorder or replay starts: the backend itself is only chosen on the first
+    window (it is verified on real data), which in a live or paced run is in the inference
+    thread, seconds in, after the sensors were opened."""
+    from evimae_stream.runtime.backends.base import default_device
+
+    if config.precision == "fp16" and default_device().type != "cuda":
+        raise InputError(
+            "--precision fp16 needs a CUDA GPU (none here); use fp32, or bf16 on a CPU"
+        )
+
+
 def _check_session_fits(session, spec) -> None:
     """InputError unless the session has the streams one of the model's modes needs."""
     has_imu, has_video = bool(session.imu), session.has_video
@@ -190,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    check_backend_request(config)
     if live and args.no_camera and args.imu_ports is None:
         raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
     model, meta, model_id = load_model(args)
