@@ -1,6 +1,6 @@
 """Runtime pieces on their own: the missing-modality policy, smoothing, the latest-wins slot,
-tick gates, the recorder's stamps, window truth, the pipeline on a rig missing one IMU, and an
-expected error in the inference thread."""
+tick gates, the recorder's stamps, window truth, the pipeline on a rig missing one IMU, an
+expected error in the inference thread, and the terminal line's running latency percentiles."""
 
 from __future__ import annotations
 
@@ -245,3 +245,54 @@ def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, ca
     assert "fp16 needs a CUDA GPU" in errors[0].getMessage()
     assert "\n" not in errors[0].getMessage()
 
+
+def test_terminal_line_shows_running_latency_percentiles(small_run):
+    import io
+
+    from evimae_stream.runtime.sinks import TerminalLine, summary_lines
+
+    art, sess = small_run
+    model, meta = load_artifact(art)
+    spec = ModelSpec.from_meta(meta, model)
+    stream = io.StringIO()
+    line = TerminalLine(stream, hz=float("inf"))  # draw every prediction
+    seen = []
+
+    class Collect:
+        def emit(self, pred):
+            seen.append(pred)
+
+    outputs = Outputs([Collect(), line], timings=False)
+    with open_session(sess) as session:
+        origin = int(session.t0_ns)
+        clock = VirtualClock(origin)
+        rates = {p: s.rate_hz for p, s in session.imu.items()}
+        buffer, gates = make_rig(spec, rates, session.video.fps, clock)
+        from drivers.replay import ReplaySource
+
+        source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
+        recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager", stride_s=0.25))
+        run_replay_max(source, buffer, gates, clock, recognizer, outputs, origin,
+                       session.duration_s, progress=False)  # fmt: skip
+        summary = outputs.summary(recognizer.backend, {})
+    line.close()
+    drawn = stream.getvalue().rstrip("\n").split("\r")[1:]
+    assert len(drawn) == len(seen) == 32
+    latencies: list[float] = []
+    for text, pred in zip(drawn, seen, strict=True):
+        if pred.label is None:
+            assert "(no prediction:" in text
+        else:
+            latencies.append(pred.latency_ms)
+            assert f"{pred.label} {pred.score:.2f} [{pred.mode}] | {pred.latency_ms:.0f} ms" in text
+        if latencies:  # the percentiles of every latency so far, at each prediction
+            q = [round(float(x), 3) for x in np.percentile(latencies, [50, 95, 99])]
+            assert f"p50/95/99 {q[0]:.0f}/{q[1]:.0f}/{q[2]:.0f} | " in text, text
+        else:
+            assert "p50/95/99" not in text
+    assert len(latencies) >= 20 and len(set(np.round(latencies))) > 1  # not one constant
+    # the exit summary: the same percentiles over the whole run
+    q = [round(float(x), 3) for x in np.percentile(latencies, [50, 95, 99])]
+    assert summary["latency_ms"]["p50"] == pytest.approx(q[0])
+    want = f"latency ms p50 {q[0]:.1f} p95 {q[1]:.1f} p99 {q[2]:.1f} (virtual clock)"
+    assert want in summary_lines(summary)

@@ -10,6 +10,7 @@ from typing import IO, TextIO
 
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.events import Prediction, dumps
+from evimae_stream.runtime.health import Percentiles
 
 _SHORT = {"left_arm": "LA", "right_arm": "RA", "left_leg": "LL", "right_leg": "RL", "camera": "cam"}
 
@@ -59,7 +60,17 @@ def health_text(health: dict[str, dict]) -> str:
 
 
 class TerminalLine:
-    """A single status line rewritten in place on stderr (at most ``hz`` times a second)."""
+    """A single status line rewritten in place on stderr (at most ``hz`` times a second):
+    window time, action, score and mode, the latency with its running p50/p95/p99, sensor
+    health and skipped windows, e.g.
+    ``[   12.5s] stirring 0.91 [multimodal] | 48 ms p50/95/99 45/61/70 | LA ok RA ok cam ok``.
+
+    The percentiles are over the latencies of the newest :data:`RUNNING` predictions the line
+    was given (every one, drawn or not), so they follow a long run without slowing it down; the
+    exit summary has them over the whole run."""
+
+    #: how many recent latencies the running percentiles cover
+    RUNNING = 2000
 
     def __init__(self, stream: TextIO | None = None, hz: float = 10.0) -> None:
         self.stream = stream or sys.stderr
@@ -67,24 +78,38 @@ class TerminalLine:
         self._last = 0.0
         self._width = 0
         self.skipped = 0
+        self.latency = Percentiles(keep=self.RUNNING)
 
     def emit(self, pred: Prediction) -> None:
+        if pred.latency_ms is not None and pred.label is not None:
+            self.latency.add(pred.latency_ms)
         now = time.monotonic()
         if now - self._last < self.period:
             return
         self._last = now
+        self.stream.write("\r" + self._pad(self.text(pred)))
+        self.stream.flush()
+
+    def text(self, pred: Prediction) -> str:
+        """The line for ``pred`` (with the running latency percentiles so far)."""
         if pred.label is None:
             what = f"(no prediction: {pred.reason})"
         else:
             what = f"{pred.label} {pred.score:.2f} [{pred.mode}]"
         lat = "" if pred.latency_ms is None else f" | {pred.latency_ms:.0f} ms"
+        q = self.latency.summary()
+        if q["p50"] is not None:
+            lat = (lat or " | - ms") + f" p50/95/99 {q['p50']:.0f}/{q['p95']:.0f}/{q['p99']:.0f}"
         text = f"[{pred.t_s:8.1f}s] {what}{lat} | {health_text(pred.health)}"
         if self.skipped:
             text += f" | skipped {self.skipped}"
+        return text
+
+    def _pad(self, text: str) -> str:
+        """``text`` padded over what is left of the previous, longer line."""
         pad = max(0, self._width - len(text))
         self._width = len(text)
-        self.stream.write("\r" + text + " " * pad)
-        self.stream.flush()
+        return text + " " * pad
 
     def close(self) -> None:
         if self._width:
