@@ -1,10 +1,11 @@
 """Recognition: live sensors, replay of a recorded session, or the bundled demo.
 
 ``evimae-stream`` with no sensors and no ``--replay`` runs the embedded demo: the bundled
-synthetic session through the bundled demo model at ``--speed max`` (virtual clock, progress bar,
-deterministic), to the end. Live: ``--camera`` and/or ``--imu-ports``; replay: ``--replay PATH``
-with ``--speed 1|N|max``. Predictions go to ``--jsonl`` (schema in
-:mod:`evimae_stream.runtime.events`), a status line on stderr, and a summary at exit.
+synthetic session through the bundled demo model at ``--speed max`` (virtual clock, a progress
+bar when stderr is a terminal, deterministic), to the end. Live: ``--camera`` and/or
+``--imu-ports``; replay: ``--replay PATH`` with ``--speed 1|N|max``. Predictions go to ``--jsonl``
+(schema in :mod:`evimae_stream.runtime.events`), a status line on stderr (latest action, latency
+with its running p50/p95/p99, sensor health), and a summary at exit.
 """
 
 from __future__ import annotations
@@ -210,10 +211,11 @@ def run(args: argparse.Namespace) -> int:
     spec = ModelSpec.from_meta(meta, model)
     if args.gui:
         return _launch_gui(args, spec, config, live, speed)
+    about = {"model": str(args.model or DEMO_MODEL), "variant": meta.variant}
     if live:
-        return _run_live(args, model, spec, config, model_id)
+        return _run_live(args, model, spec, config, model_id, about)
     session_path = args.replay if args.replay is not None else DEMO_SESSION
-    return _run_replay(args, model, spec, config, model_id, session_path, speed, demo)
+    return _run_replay(args, model, spec, config, model_id, session_path, speed, demo, about)
 
 
 def _launch_gui(args, spec, config, live: bool, speed) -> int:
@@ -250,9 +252,13 @@ def _outputs(args, timings: bool, truth_fn, progress_bar: bool):
     return Outputs(sinks, timings=timings, truth=truth_fn), jsonl, status
 
 
-def _start_event(spec, config, source: str) -> dict:
+def _start_event(spec, config, source: str, about: dict) -> dict:
+    """The first JSONL event (schema in :mod:`evimae_stream.runtime.events`); ``about``: the
+    model's path as given and its variant."""
     return {
         "type": "start",
+        "model": about["model"],
+        "variant": about["variant"],
         "classes": list(spec.classes),
         "modes": list(spec.modes),
         "stride_s": config.stride_s,
@@ -285,7 +291,9 @@ def _finish(args, outputs, jsonl, status, backend, streams, extra: dict | None =
     return summary
 
 
-def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bool) -> int:
+def _run_replay(
+    args, model, spec, config, model_id, path: Path, speed, demo: bool, about: dict
+) -> int:
     from drivers.replay import ReplayDriver, ReplaySource
     from evimae_stream.clock import VirtualClock
     from evimae_stream.evaluation import window_truth
@@ -330,10 +338,11 @@ def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bo
             source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
             outputs, jsonl, status = _outputs(args, False, truth_fn, progress_bar=True)
             if jsonl is not None:
-                jsonl.write(_start_event(spec, config, str(path)))
+                jsonl.write(_start_event(spec, config, str(path), about))
+            # the bar only on a terminal: in a log file or a pipe it would be \r-separated noise
             run_replay_max(
                 source, buffer, gates, clock, recognizer, outputs, origin, end_s,
-                progress=not args.quiet,
+                progress=not args.quiet and sys.stderr.isatty(),
             )  # fmt: skip
             drivers = {}
         else:
@@ -349,7 +358,7 @@ def _run_replay(args, model, spec, config, model_id, path: Path, speed, demo: bo
             outputs, jsonl, status = _outputs(args, True, truth_fn, progress_bar=False)
             outputs.time_scale = speed
             if jsonl is not None:
-                jsonl.write(_start_event(spec, config, str(path)))
+                jsonl.write(_start_event(spec, config, str(path), about))
             live = LiveRun(
                 buffer, gates, tick_clock, recognizer, outputs, origin, host_clock=clock,
                 status=status, speed=speed,
@@ -442,7 +451,7 @@ def make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink) -> dict:
     return drivers
 
 
-def _run_live(args, model, spec, config, model_id) -> int:
+def _run_live(args, model, spec, config, model_id, about: dict) -> int:
     from drivers.config import SerialImuConfig
     from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
     from evimae_stream.runtime.recorder import Recorder
@@ -489,7 +498,7 @@ def _run_live(args, model, spec, config, model_id) -> int:
                     *([f"camera={camera_src}"] if camera_src is not None else []),
                 ]
             )
-            jsonl.write(_start_event(spec, config, source))
+            jsonl.write(_start_event(spec, config, source, about))
         live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin, status=status)
         for d in drivers.values():
             d.start()

@@ -2,8 +2,14 @@
 
 JSONL schema (one object per line; ``type`` tells the kind)::
 
-    {"type": "start", "model": str, "classes": [str], "stride_s": float, "source": str,
-     "modes": [str]}
+    {"type": "start",
+     "model": str,             # --model as given (the bundled demo model's directory by default)
+     "variant": str,           # the model's architecture, e.g. "evimae_tiny"
+     "classes": [str],         # class names, in the model's output order
+     "modes": [str],           # forward modes the model supports
+     "stride_s": float,        # seconds between windows
+     "window_s": float,        # seconds of IMU data per window
+     "source": str}            # the replayed session, or the live sensors as given
     {"type": "prediction",
      "window": int,            # tick index k (1, 2, …): the window ends at tick k
      "t_s": float,             # tick time, seconds from the run's origin (replay: session time)
@@ -21,7 +27,10 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "truth": str|null,        # only with --eval: the label covering most of the window
      "stages_ms": {"wait", "assemble", "preprocess", "forward", "postprocess": float},
      "time": float}            # UNIX time of emission
-    {"type": "end", "windows": int, "predicted": int, "skipped": int}
+    {"type": "end",
+     "windows": int,           # prediction events written
+     "predicted": int,         # of which with a label
+     "skipped": int}           # windows never inferred: inference lagged, the newest won
 
 ``stages_ms`` and ``time`` are wall-clock measurements: they are written only for live and paced
 runs. With ``--replay X --speed max`` everything runs on a virtual clock (``latency_ms`` there is
