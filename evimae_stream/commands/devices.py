@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 
 from evimae_stream.errors import InputError
 
@@ -43,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def imu_port_arg(uri: str, placement: str = "left_arm") -> str:
+    """``PLACEMENT=URI`` quoted for a POSIX shell, ready to paste: a URI's ``?`` is a glob
+    character and its ``&`` would send the command before it to the background."""
+    return shlex.quote(f"{placement}={uri}")
+
+
 def _serial_ports() -> None:
     from serial.tools import list_ports
 
@@ -51,7 +58,7 @@ def _serial_ports() -> None:
     for port in ports:
         details = ", ".join(x for x in (port.description, port.hwid) if x and x != "n/a")
         print(f"  {port.device}{'  ' + details if details else ''}")
-        print(f"      --imu-ports left_arm=serial:{port.device}?baud=115200&protocol=csv")
+        print(f"      --imu-ports {imu_port_arg(f'serial:{port.device}?baud=115200&protocol=csv')}")
     if not ports:
         print("  none")
 
@@ -82,7 +89,8 @@ def _ble_devices(timeout_s: float) -> None:
     for device, adv in devices:
         name = device.name or adv.local_name or "?"
         print(f"  {device.address}  {name}  RSSI {adv.rssi} dBm")
-        print(f"      --imu-ports left_arm=ble:{device.address}?protocol={_ble_guess(name)}")
+        uri = f"ble:{device.address}?protocol={_ble_guess(name)}"
+        print(f"      --imu-ports {imu_port_arg(uri)}")
     if not devices:
         print("  none")
 

@@ -4,7 +4,7 @@
 //   ax,ay,az,gx,gy,gz,t_ms\r\n
 // ax..az in g (4 decimals, +-8 g range), gx..gz in deg/s (2 decimals, +-500 deg/s range),
 // t_ms = millis() when the sample was read (the host fits its clock to it).
-// Host side: evimae-stream --imu-ports left_arm=serial:/dev/ttyUSB0?baud=115200&protocol=csv
+// Host side: evimae-stream --imu-ports 'left_arm=serial:/dev/ttyUSB0?baud=115200&protocol=csv'
 //
 // Wiring (Uno/Nano): VCC->5V (GY-521 has a regulator), GND->GND, SDA->A4, SCL->A5, AD0->GND.
 

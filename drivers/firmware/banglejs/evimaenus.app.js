@@ -5,7 +5,7 @@
 // into BLE notifications (20 bytes at the default MTU, more when the host negotiates a larger
 // one), so a line may span notifications - the host parser (drivers/protocols/text_lines.py,
 // protocol "nus") reassembles them. Lines starting with "#" are status messages.
-// Host side: evimae-stream --imu-ports left_arm=ble:ADDRESS?protocol=nus
+// Host side: evimae-stream --imu-ports 'left_arm=ble:ADDRESS?protocol=nus'
 
 var RATE_HZ = 50;
 var BATCH = 5; // samples per write: 10 writes/s keeps the radio busy but not saturated
