@@ -1,6 +1,8 @@
 """The main command on live sources, in a subprocess: IMUs on real pseudo-terminals (WitMotion
 and csv, written at real rates with the drivers' encoders), a video file as the camera, a sensor
-unplugged mid-run, recording then replaying, and the bad-port / bad-URI / missing-camera cases."""
+unplugged mid-run, IMUs without a camera, recording then replaying (IMU-only: identical
+predictions; with video: the same up to the lossy codec), and the bad-port / bad-URI /
+missing-camera cases."""
 
 from __future__ import annotations
 
@@ -170,6 +172,80 @@ def test_record_live_synthetic_then_replay_gives_the_same_predictions(model, tmp
     assert len(both) >= 3
     same = sum(live[k]["label"] == replay[k]["label"] for k in both)
     assert same >= 0.9 * len(both), [(live[k]["topk"], replay[k]["topk"]) for k in both]
+
+
+def assert_replays_identically(model: Path, rec: Path, live_out: Path, tmp_path: Path) -> int:
+    """Replay the recording ``rec`` at max speed; every window the live run emitted comes back
+    the same: window end, mode, IMUs, fills, label and top-k scores (IMU data goes through the
+    recording losslessly: integer stamps, float32 values at 9 significant digits, device times
+    as written). Returns how many labelled windows were compared."""
+    replay_out = tmp_path / "replay.jsonl"
+    proc = subprocess.run(
+        cli_args("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
+                 "--quiet", "--backend", "eager"),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    live = {e["window"]: e for e in events(live_out) if e["type"] == "prediction"}
+    replay = {e["window"]: e for e in events(replay_out) if e["type"] == "prediction"}
+    assert live and set(live) <= set(replay), (sorted(live), sorted(replay))
+    fields = ("t_ref_s", "mode", "modalities", "imus", "filled", "label")
+    for k, a in live.items():
+        b = replay[k]
+        assert [a[f] for f in fields] == [b[f] for f in fields], (k, a, b)
+        assert [t["label"] for t in a["topk"]] == [t["label"] for t in b["topk"]], k
+        for x, y in zip(a["topk"], b["topk"], strict=True):
+            assert abs(x["score"] - y["score"]) <= 1e-6, (k, a["topk"], b["topk"])
+    return sum(1 for a in live.values() if a["label"])
+
+
+def test_live_pty_imus_without_camera_record_and_replay_identically(model, tmp_path):
+    wit = PtyDevice(tmp_path / "ttyWIT", lambda i: encode_serial_sample(acc(i, 1.0)), RATE)
+    csv = PtyDevice(
+        tmp_path / "ttyCSV",
+        lambda i: format_csv_line(acc(i, 2.0), t_dev=i / RATE).encode(),
+        RATE,
+    )
+    rec, out = tmp_path / "rec", tmp_path / "live.jsonl"
+    try:
+        proc = subprocess.run(
+            cli_args(
+                "--imu-ports",
+                f"left_arm=serial:{wit.link}?protocol=witmotion&rate=50",
+                f"right_leg=serial:{csv.link}?protocol=csv&rate=50",
+                "--no-camera", "--model", model, "--duration", "7", "--record", rec,
+                "--jsonl", out, "--backend", "eager",
+            ),
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        wit.close()
+        csv.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and f"recorded {rec}" in proc.stderr
+    preds = [e for e in events(out) if e["type"] == "prediction" and e["label"]]
+    assert len(preds) >= 4, proc.stderr
+    for p in preds:
+        assert p["mode"] == "imu_only" and p["modalities"] == ["imu"]
+        assert p["imus"] == ["left_arm", "right_leg"]
+        assert p["filled"] == {"right_arm": "left_arm", "left_leg": "right_leg"}
+        assert set(p["health"]) == {"left_arm", "right_leg"}  # no camera stream at all
+    assert "modes imu_only" in proc.stderr
+    assert not (rec / "video").exists()
+    assert assert_replays_identically(model, rec, out, tmp_path) >= 4
+
+
+def test_record_live_synthetic_imus_then_replay_is_identical(model, tmp_path):
+    rec, out = tmp_path / "rec", tmp_path / "live.jsonl"
+    proc = subprocess.run(
+        cli_args("--imu-ports", "synthetic", "synthetic?seed=1", "synthetic?seed=2",
+                 "synthetic?seed=3", "--no-camera", "--model", model, "--duration", "8",
+                 "--record", rec, "--jsonl", out, "--quiet", "--backend", "eager"),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    labelled = assert_replays_identically(model, rec, out, tmp_path)
+    assert labelled >= 6
 
 
 def main(capsys, *args):
