@@ -9,6 +9,7 @@ updates never move it under the user's hand.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from evimae_stream.errors import EvimaeError
-from gui.source import SPEEDS, MonitorSource, MonitorStatus
+from gui.source import MAX_SPEED, SPEEDS, MonitorSource, MonitorStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ SLIDER_STEPS = 1000
 
 
 def speed_text(speed: float | None) -> str:
-    """``2.0`` → ``2×``; None → ``max``."""
-    return "max" if speed is None else f"{speed:g}×"
+    """``2.0`` → ``2×``; None → ``max (8×)`` (:data:`~gui.source.MAX_SPEED`)."""
+    return f"max ({MAX_SPEED:g}×)" if speed is None else f"{speed:g}×"
 
 
 def clock_text(t_s: float) -> str:
@@ -177,6 +178,15 @@ class Controls(QWidget):
                 self.seek_slider.setValue(value)
                 self.seek_slider.blockSignals(False)
         index = self.speed_combo.findData(status.speed)
+        if index < 0 and status.speed is not None:  # a --speed the menu lacks: add it in order
+            combo = self.speed_combo
+            index = next(
+                (i for i in range(combo.count()) if (combo.itemData(i) or math.inf) > status.speed),
+                combo.count(),
+            )
+            self.speed_combo.blockSignals(True)
+            self.speed_combo.insertItem(index, speed_text(status.speed), status.speed)
+            self.speed_combo.blockSignals(False)
         if index >= 0 and index != self.speed_combo.currentIndex():
             self.speed_combo.blockSignals(True)
             self.speed_combo.setCurrentIndex(index)

@@ -19,11 +19,9 @@ from evimae_stream.runtime.scheduler import ScaledClock
 from evimae_stream.sessions import open_session
 from gui.app import run_gui
 from gui.runtime_source import pipeline_source
+from gui.source import MAX_SPEED
 
 log = logging.getLogger(__name__)
-
-#: what ``--speed max`` means in the window: a paced replay still needs a wall clock
-GUI_MAX_SPEED = 8.0
 
 
 class PacedReplay(ReplayDriver):
@@ -44,7 +42,11 @@ class PacedReplay(ReplayDriver):
 
 
 def launch(args, model_dir: Path, spec, config, session_path: Path | None, speed) -> int:
-    """Build the monitor's source for the run ``args`` describes and show the window."""
+    """Build the monitor's source for the run ``args`` describes and show the window.
+
+    ``speed`` None is "max" (:data:`gui.source.MAX_SPEED` here). Without ``--speed`` the
+    monitor plays at 1×, the bundled demo too (the command line alone runs the demo at max, on
+    a virtual clock, because nobody watches it)."""
     config = dataclasses.replace(config, topk=max(5, config.topk))
     if session_path is None:
         from evimae_stream.commands.run import make_live_drivers, plan_live
@@ -59,7 +61,9 @@ def launch(args, model_dir: Path, spec, config, session_path: Path | None, speed
         session = open_session(session_path)
         rates = {p: s.rate_hz for p, s in session.imu.items()}
         camera_fps = session.video.fps if session.has_video else None
-        clock = ScaledClock(speed or GUI_MAX_SPEED)
+        if getattr(args, "speed", None) is None:
+            speed = 1.0
+        clock = ScaledClock(MAX_SPEED if speed is None else float(speed))
 
         def make_drivers(imu_sinks, frame_sink):
             return {"replay": PacedReplay(session, imu_sinks, frame_sink, clock)}

@@ -35,10 +35,12 @@ from gui.recording import Recorder
 
 log = logging.getLogger(__name__)
 
-#: replay speeds the controls offer; None is "max"
-SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 4.0, 8.0, None)
-#: what "max" means for a paced replay the monitor drives itself: as fast as it can follow
-MAX_SPEED = 32.0
+#: what "max" means in the monitor, for the speed menu and for ``evimae-stream --gui --speed max``
+#: alike: a paced replay needs a finite pace, and at 8× the runtime on a laptop CPU still infers
+#: most windows (it skips the rest, latest wins) while the window repaints at 30 Hz
+MAX_SPEED = 8.0
+#: replay speeds the controls offer; None is "max" (:data:`MAX_SPEED`)
+SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 4.0, None)
 #: prediction events kept for latency percentiles
 LATENCY_HISTORY = 200
 
@@ -323,7 +325,9 @@ class LocalSource:
         self._latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self._lock = threading.Lock()
         self._running = False
-        self._speed: float | None = replay.speed if replay is not None else None
+        self._speed: float | None = None
+        if replay is not None and replay.speed != MAX_SPEED:
+            self._speed = replay.speed
         self._t0_ns = timeline_t0_ns
         self._recorder: Any = None
         self._message = ""
