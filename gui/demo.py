@@ -2,7 +2,7 @@
 
 ``python -m gui`` and the tests build their :class:`~gui.source.LocalSource` here. Both are
 real data paths: synthetic drivers stream the simulated wearer in real time exactly like
-hardware; a replay feeds a recorded session through :class:`~drivers.replay.ReplayDriver`.
+hardware; a replay feeds a recorded session through a :class:`~gui.paced.PacedReplay`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 
 from drivers.config import SyntheticImuConfig
-from drivers.replay import ReplayDriver
 from drivers.synthetic import SyntheticCameraDriver, SyntheticImuDriver, SyntheticRig
 from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import Session, open_session
 from evimae_stream.types import PLACEMENTS, Segment
+from gui.paced import PacedReplay, SessionClock
 from gui.source import LocalSource
 
 
@@ -49,8 +50,9 @@ def synthetic_source(
     return LocalSource(buffer, drivers, **kwargs)
 
 
-def buffer_for(session: Session) -> StreamBuffer:
-    """Rings sized for ``session``: its placements, rates and channels, its camera if any."""
+def buffer_for(session: Session, clock: Clock | None = None) -> StreamBuffer:
+    """Rings sized for ``session``: its placements, rates and channels, its camera if any;
+    ``clock``: the host clock their counters read (default: the wall clock)."""
     placements = tuple(p for p in PLACEMENTS if p in session.imu)
     channels = {session.imu[p].values.shape[1] for p in placements}
     if len(channels) > 1:
@@ -66,20 +68,24 @@ def buffer_for(session: Session) -> StreamBuffer:
             imu_rate_hz={p: session.imu[p].rate_hz for p in placements},
             camera=session.has_video,
             camera_fps=fps or 30.0,
-        )
+        ),
+        clock=clock,
     )
 
 
 def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwargs) -> LocalSource:
     """A paced replay of the session at ``path`` (any kind :func:`open_session` reads) at
-    ``speed``×, not yet started; the ground-truth lane shows the session's labels."""
+    ``speed``×, not yet started; the ground-truth lane shows the session's labels. The rings
+    are on the replay's :class:`~gui.paced.SessionClock`, so they hold the session's own
+    timing at any speed (rates, ages, and a recording made from the window, are real-time)."""
     session = path if isinstance(path, Session) else open_session(path)
-    buffer = buffer_for(session)
-    replay = ReplayDriver(
+    clock = SessionClock(speed)
+    buffer = buffer_for(session, clock)
+    replay = PacedReplay(
         session,
         {p: buffer.imu_sink(p) for p in buffer.imu},
         buffer.frame_sink() if buffer.camera is not None else None,
-        speed=speed,
+        clock,
     )
     return LocalSource(buffer, replay=replay, **kwargs)
 

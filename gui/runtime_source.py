@@ -13,6 +13,11 @@ runtime sink (``emit``).
 ``python -m gui --model DIR`` runs); ``evimae-stream --gui`` can do the same with its own rig.
 Recording goes through the gates with the runtime's own recorder (:class:`RecorderSwitch`), so a
 session recorded from the window holds exactly what the sensors sent, as ``--record`` writes it.
+
+A replay (:func:`replay_pipeline_source`, what ``evimae-stream --gui --replay`` runs) is a
+:class:`~gui.paced.PacedReplay`: the pipeline's origin is session time 0, so its ``t_s`` is session
+time like the ground-truth lane and the replay position, through pauses and speed changes; a
+seek starts the windows over on fresh rings (:class:`RigSwitch`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from drivers.base import Driver
 from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
+from gui.paced import PacedReplay, SessionClock
 from gui.recording import new_session_dir
-from gui.source import LocalSource
+from gui.source import MAX_SPEED, LocalSource
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +154,7 @@ def gate_recorder_factory(
 
 
 class _FnClock:
-    """A host-time function (``time.monotonic_ns``, a ScaledClock) as a buffer clock."""
+    """A host-time function (``time.monotonic_ns``, a SessionClock) as a buffer clock."""
 
     def __init__(self, fn: Callable[[], int]) -> None:
         self.now_ns = fn
@@ -174,6 +180,68 @@ def display_buffer(
     )
 
 
+class ModelRig:
+    """The runtime's rings (``buffer``), the gates in front of them and the tick clock the
+    buffer reads, with the host time ``origin_ns`` of 0 s on the pipeline's timeline."""
+
+    def __init__(self, buffer: StreamBuffer, gates, tick_clock, origin_ns: int) -> None:
+        self.buffer = buffer
+        self.gates = gates
+        self.tick_clock = tick_clock
+        self.origin_ns = int(origin_ns)
+
+
+class RigSwitch:
+    """Which :class:`ModelRig` the tee sinks feed and the pipeline windows: one for a live rig;
+    a fresh one after every seek of a paced replay.
+
+    The runtime's windows assume one continuous stretch of data. A seek ends it: the replay
+    jumps in session time while host time goes on. :meth:`renew` (called by the replay under its
+    lock, before the first sample after the seek is pushed) points the tees at the gates of new,
+    empty rings whose origin is the host time of session time 0 under the replay's new mapping,
+    so ``t_s`` stays session time and the first windows after the seek hold only data from after
+    it (too little at first: no prediction, with the reason, until a whole window has played).
+    The pipeline worker sees :attr:`current` change, stops its run (what that run still emits
+    is dropped) and starts one on the new rings.
+    """
+
+    def __init__(
+        self,
+        rig: ModelRig,
+        imu_tees: Mapping[str, TeeImuSink],
+        frame_tee: TeeFrameSink | None,
+    ) -> None:
+        self.current = rig
+        self.imu_tees = dict(imu_tees)
+        self.frame_tee = frame_tee
+        self.renewals = 0
+
+    def renew(self, rig: ModelRig) -> None:
+        """Feed ``rig`` from now on (the caller holds off every driver that pushes)."""
+        for placement, tee in self.imu_tees.items():
+            tee.gate = rig.gates.imu[placement]
+        if self.frame_tee is not None and rig.gates.camera is not None:
+            self.frame_tee.gate = rig.gates.camera
+        self.current = rig
+        self.renewals += 1
+
+
+class _RigSink:
+    """A runtime sink that passes one run's predictions on while its rig is current."""
+
+    def __init__(self, target, rigs: RigSwitch, rig: ModelRig) -> None:
+        self.target = target
+        self.rigs = rigs
+        self.rig = rig
+
+    def emit(self, pred) -> None:
+        if self.rigs.current is self.rig:
+            self.target.emit(pred)
+
+    def close_sink(self) -> None:
+        """Nothing to release (sink interface)."""
+
+
 def pipeline_source(
     model_dir: str | Path,
     make_drivers: Callable[[Mapping[str, TeeImuSink], TeeFrameSink | None], dict[str, Driver]],
@@ -190,10 +258,13 @@ def pipeline_source(
     the tee sinks it is given, keyed by stream name. ``config``: a
     :class:`~evimae_stream.runtime.pipeline.RuntimeConfig` (default: stride 0.5 s, backend
     auto, top-5). ``origin_ns``: host time of 0 s on the pipeline's timeline (default: now);
-    windows end at ``origin + k·stride``. ``host_clock``: the pipeline's host time (a
-    :class:`~evimae_stream.runtime.scheduler.ScaledClock` for a paced replay). A driver under the
-    key ``"replay"`` is the replay the window's controls act on. Extra keyword arguments go to
-    :class:`LocalSource` (``labels`` on that timeline, ...).
+    windows end at ``origin + k·stride``. ``host_clock``: the pipeline's host time (the
+    :class:`~gui.paced.SessionClock` of a paced replay). A driver under the key ``"replay"`` is
+    the replay the window's controls act on; a :class:`~gui.paced.PacedReplay` there puts the
+    pipeline on session time (``t_s`` = session seconds, ``origin_ns`` is ignored) and every
+    seek starts the windows over (:class:`RigSwitch`). Latencies are wall milliseconds at the
+    replay's current speed. Extra keyword arguments go to :class:`LocalSource` (``labels`` on
+    that timeline, ...). The source's ``rigs`` attribute is the :class:`RigSwitch`.
     """
     from evimae_stream.artifact import load_artifact, model_hash
     from evimae_stream.runtime.inputs import ModelSpec
@@ -205,27 +276,38 @@ def pipeline_source(
         make_rig,
     )
     from evimae_stream.runtime.scheduler import TickClock
+    from evimae_stream.runtime.smoothing import Smoother
 
     model, meta = load_artifact(model_dir)
     spec = ModelSpec.from_meta(meta, model)
     config = config or RuntimeConfig(topk=5)  # the panel shows a top-5
-    origin = host_clock() if origin_ns is None else int(origin_ns)
-    tick_clock = TickClock(origin)
     switch = RecorderSwitch()
-    buffer, gates = make_rig(
-        spec, dict(imu_rates), camera_fps, tick_clock, switch, stale_after_s=config.stale_after_s
-    )
+
+    def build(origin: int) -> ModelRig:
+        tick_clock = TickClock(origin)
+        buffer, gates = make_rig(
+            spec, dict(imu_rates), camera_fps, tick_clock, switch,
+            stale_after_s=config.stale_after_s,
+        )  # fmt: skip
+        return ModelRig(buffer, gates, tick_clock, origin)
+
+    first = build(host_clock() if origin_ns is None else int(origin_ns))
     shown = display_buffer(imu_rates, camera_fps, host_clock)
-    imu_sinks = {p: TeeImuSink(gates.imu[p], shown.imu[p]) for p in gates.imu}
+    imu_sinks = {p: TeeImuSink(first.gates.imu[p], shown.imu[p]) for p in first.gates.imu}
     frame_sink = (
-        TeeFrameSink(gates.camera, shown.camera)
-        if gates.camera is not None and shown.camera is not None
+        TeeFrameSink(first.gates.camera, shown.camera)
+        if first.gates.camera is not None and shown.camera is not None
         else None
     )
+    rigs = RigSwitch(first, imu_sinks, frame_sink)
     drivers = make_drivers(imu_sinks, frame_sink)
     replay = drivers.pop("replay", None)
     if replay is not None:
         kwargs["replay"] = replay
+    if isinstance(replay, PacedReplay):
+        paced: PacedReplay = replay
+        rigs.renew(build(paced.session_origin_ns()))
+        paced.on_seek.append(lambda _t: rigs.renew(build(paced.session_origin_ns())))
     describe = {name: d.describe() for name, d in drivers.items()}
     if replay is not None:
         describe = dict.fromkeys([*imu_rates, "camera"], replay.describe())
@@ -246,17 +328,53 @@ def pipeline_source(
             return "choosing…", ""
         return f"{b.name} ({b.device.type})", b.precision
 
+    class _WallOutputs(Outputs):
+        """Latency in wall milliseconds at the host clock's current speed (a paced replay)."""
+
+        def emit(self, pred, now_ns: int) -> None:
+            self.time_scale = getattr(host_clock, "speed", 1.0)
+            super().emit(pred, now_ns)
+
     source: LocalSource
 
     def worker(stop) -> None:
-        outputs = Outputs([source], timings=True)
-        speed = getattr(host_clock, "speed", 1.0)
-        LiveRun(
-            buffer, gates, tick_clock, recognizer, outputs, origin, host_clock=host_clock,
-            speed=speed,
-        ).run(stop.is_set)  # fmt: skip
+        # one LiveRun per rig: a seek (a new rig) ends this run and starts the next one
+        while not stop.is_set():
+            rig = rigs.current
+            outputs = _WallOutputs([_RigSink(source, rigs, rig)], timings=True)
+            recognizer.smoother = Smoother(config.smooth)  # no mean across a seek
+            LiveRun(
+                rig.buffer, rig.gates, rig.tick_clock, recognizer, outputs, rig.origin_ns,
+                host_clock=host_clock, speed=getattr(host_clock, "speed", 1.0),
+            ).run(lambda rig=rig: stop.is_set() or rigs.current is not rig)  # fmt: skip
 
     kwargs.setdefault("classes", list(spec.classes))
-    kwargs.setdefault("timeline_t0_ns", origin)
+    kwargs.setdefault("timeline_t0_ns", rigs.current.origin_ns)
     source = LocalSource(shown, drivers, worker=worker, backend_info=backend_info, **kwargs)
+    source.rigs = rigs  # type: ignore[attr-defined]
     return source
+
+
+def replay_pipeline_source(
+    model_dir: str | Path, session, speed: float | None = 1.0, config=None, **kwargs
+) -> LocalSource:
+    """The runtime's pipeline on a paced replay of ``session`` (a path or an open
+    :class:`~evimae_stream.sessions.Session`) at ``speed``× (None: :data:`~gui.source.MAX_SPEED`),
+    not yet started: what ``evimae-stream --gui --replay`` runs. The timeline is the session's:
+    predictions at session time, its labels as the ground-truth lane, "now" at the replay
+    position. Extra keyword arguments go to :class:`LocalSource`."""
+    from evimae_stream.sessions import Session, open_session
+
+    if not isinstance(session, Session):
+        session = open_session(session)
+    rates = {p: s.rate_hz for p, s in session.imu.items()}
+    camera_fps = session.video.fps if session.has_video else None
+    clock = SessionClock(MAX_SPEED if speed is None else float(speed))
+
+    def make_drivers(imu_sinks, frame_sink):
+        return {"replay": PacedReplay(session, imu_sinks, frame_sink, clock)}
+
+    kwargs.setdefault("labels", session.labels)
+    return pipeline_source(
+        model_dir, make_drivers, rates, camera_fps, config, host_clock=clock, **kwargs
+    )

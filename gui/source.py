@@ -31,6 +31,7 @@ from drivers.replay import ReplayDriver
 from evimae_stream.buffer import CAMERA, StreamBuffer, StreamCounters
 from evimae_stream.errors import InputError
 from evimae_stream.types import Segment
+from gui.paced import PacedReplay
 from gui.recording import Recorder
 
 log = logging.getLogger(__name__)
@@ -417,16 +418,26 @@ class LocalSource:
             speed=self._speed,
             recording=str(rec.path) if rec is not None else None,
             timeline_s=self.timeline_now_s(),
-            time_scale=replay.speed if replay is not None else 1.0,
+            time_scale=self._time_scale(),
             message=self._message,
         )
+
+    def _time_scale(self) -> float:
+        """Recorded seconds per host second: 1 live and for a :class:`PacedReplay` (its clock
+        carries the speed), the speed for a replay stamped on the wall clock."""
+        replay = self.replay
+        if replay is None or isinstance(replay, PacedReplay):
+            return 1.0
+        return replay.speed
 
     # -- controls ------------------------------------------------------------------------------
     def start(self) -> None:
         if self._t0_ns is None:
             self._t0_ns = self._buffer.clock.now_ns()
         if self.replay is not None and not self.replay.running:
-            self.replay.resume()  # re-anchor: play from the current position, stamped from now
+            # from the current position (a plain replay re-anchors to now; a paced one keeps
+            # its session-to-clock mapping and starts its clock)
+            self.replay.resume()
         for d in self._unique_drivers():
             d.start()
         if self.worker is not None and (self._worker_thread is None or self._worker_stop.is_set()):

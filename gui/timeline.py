@@ -2,7 +2,8 @@
 
 Each prediction colours the span from the previous prediction (or half a stride before it) to
 its own time; consecutive equal labels merge into one entry. The view follows "now" over the
-last :data:`SPAN_S` seconds. Seeking back in a replay drops the entries after the new position.
+last :data:`SPAN_S` seconds. Seeking back in a replay drops the entries after the new position
+(as soon as "now" moves back, and again if a prediction from before the seek arrives late).
 """
 
 from __future__ import annotations
@@ -129,8 +130,12 @@ class Timeline(QWidget):
         self._last_t = None
 
     def redraw(self, now_s: float) -> None:
-        """Draw the entries and follow ``now_s`` (seconds on the timeline)."""
-        self.now_s = float(now_s)
+        """Draw the entries and follow ``now_s`` (seconds on the timeline). When "now" moves
+        back (a replay seeked back), the entries after it are from an earlier pass: dropped."""
+        now_s = float(now_s)
+        if now_s < self.now_s - FIRST_SPAN_S and self.entries and self.entries[-1].end > now_s:
+            self._cut_after(now_s)
+        self.now_s = now_s
         lo = max(self.now_s, SPAN_S) - SPAN_S  # fills from 0 s, then scrolls
         shown = [(e.start, e.end, e.label) for e in self.entries if e.end >= lo]
         self._draw(self.pred_item, shown, PRED_Y)

@@ -1,16 +1,21 @@
-"""The monitor over the real runtime pipeline and a real paced replay, offscreen: "max" is one
-speed everywhere."""
+"""The monitor over the real runtime pipeline and a real paced replay, offscreen: predictions stay
+on session time through pause, seek and speed changes, a seek restarts the windows cleanly,
+and "max" is one speed everywhere."""
 
 from __future__ import annotations
 
+import time
 from argparse import Namespace
 
+import numpy as np
 import pytest
 
 import gui.launch
 from evimae_stream.runtime.pipeline import RuntimeConfig
+from evimae_stream.sessions import open_session
 from gui.controls import speed_text
 from gui.main_window import MonitorWindow
+from gui.runtime_source import replay_pipeline_source
 from gui.source import MAX_SPEED, SPEEDS
 from tests.runtime_helpers import make_artifact, make_session
 
@@ -31,6 +36,167 @@ def assets(tmp_path_factory):
 
 def _config() -> RuntimeConfig:
     return RuntimeConfig(stride_s=STRIDE_S, topk=5, backend="eager")
+
+
+@pytest.fixture
+def monitor(assets, qtbot):
+    """The window over ``evimae-stream --gui --replay`` at 1× (not started)."""
+    art, session = assets
+    src = replay_pipeline_source(art, session, 1.0, _config())
+    win = MonitorWindow(src)
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    yield src, win
+    src.close()
+
+
+class Arrivals:
+    """What the window shows each time a new prediction reaches it, sampled every 10 ms: the
+    prediction, the replay position and the timeline's "now" at that moment."""
+
+    def __init__(self, src, win, qtbot) -> None:
+        self.src, self.win, self.qtbot = src, win, qtbot
+        self.seen = win.predictions_seen
+        self.rows: list[dict] = []
+
+    def poll(self) -> None:
+        win = self.win
+        if win.predictions_seen != self.seen and win.latest is not None:
+            self.seen = win.predictions_seen
+            p = win.latest
+            self.rows.append(
+                {
+                    "t_s": p.t_s,
+                    "t_ref_s": p.raw.get("t_ref_s"),
+                    "label": p.label,
+                    "emitted": p.raw["time"],
+                    "position": self.src.status().position_s,
+                    "now_line": win.timeline.now_line.value(),
+                }
+            )
+
+    def until(self, cond, timeout_s: float = 30.0) -> None:
+        """Poll until ``cond()`` holds (fails the test after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while not cond():
+            assert time.monotonic() < deadline, "timed out waiting"
+            self.qtbot.wait(10)
+            self.poll()
+
+    def play(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        self.until(lambda: time.monotonic() >= deadline)
+
+    def since(self, wall: float) -> list[dict]:
+        """Predictions emitted after UNIX time ``wall`` (a control action)."""
+        return [r for r in self.rows if r["emitted"] > wall]
+
+
+def _assert_on_session_time(rows: list[dict], what: str) -> None:
+    """Each prediction sits on the session's time axis: its window ends at its tick, at most
+    two strides behind the replay position (and the timeline's now line) when it arrives,
+    never ahead of it."""
+    assert rows, f"{what}: no predictions"
+    for r in rows:
+        lag = r["position"] - r["t_s"]
+        assert -0.05 <= lag <= 2 * STRIDE_S, f"{what}: {r}"
+        assert r["now_line"] == pytest.approx(r["position"], abs=0.2), f"{what}: {r}"
+        if r["t_ref_s"] is not None:
+            assert r["t_s"] - STRIDE_S <= r["t_ref_s"] <= r["t_s"], f"{what}: {r}"
+
+
+def _assert_model_rings_on_session_time(src, session) -> None:
+    """The runtime's rings got the session's own samples stamped at origin + session time, so a
+    prediction's ``t_s`` names the session moment its window ends at (the stamps as pushed:
+    the ring's own timeline is the device clock fitted onto them, smooth within a few ms)."""
+    rig = src.rigs.current
+    for p, ring in rig.buffer.imu.items():
+        snap = ring.latest(10)
+        t_sess = (snap.arrival_ns - rig.origin_ns) / 1e9
+        np.testing.assert_allclose((snap.t_ns - rig.origin_ns) / 1e9, t_sess, atol=0.02)
+        rec = session.imu[p]
+        idx = np.searchsorted(rec.t, t_sess - 1e-6)
+        np.testing.assert_allclose(rec.t[idx], t_sess, atol=1e-6)
+        np.testing.assert_allclose(rec.values[idx, :3], snap.values, rtol=1e-6, err_msg=p)
+
+
+def test_predictions_stay_on_session_time_through_pause_seek_and_speed(assets, monitor, qtbot):
+    _, session_dir = assets
+    session = open_session(session_dir)
+    src, win = monitor
+    timeline = win.timeline
+    arr = Arrivals(src, win, qtbot)
+    src.start()
+    arr.until(lambda: arr.rows and arr.rows[-1]["label"] is not None and arr.rows[-1]["t_s"] >= 4)
+    _assert_on_session_time(arr.rows, "from the start")
+    # the predicted lane ends at the newest prediction, next to "now" and on the truth lane's axis
+    labelled = [r for r in arr.rows if r["label"] is not None]
+    assert timeline.entries[-1].end == pytest.approx(labelled[-1]["t_s"])
+    assert timeline.truth == session.labels
+
+    # pause 1 s: the clock stops with the replay: no windows, and no hole after the resume
+    wall = time.time()
+    src.pause()
+    qtbot.wait(200)  # a window in flight may still land
+    arr.poll()
+    held, n = src.status().position_s, len(arr.rows)
+    _assert_model_rings_on_session_time(src, session)
+    arr.play(1.0)
+    assert src.status().position_s == held and len(arr.rows) == n
+    assert win.timeline.now_line.value() == pytest.approx(held)
+    wall = time.time()
+    src.resume()
+    arr.until(lambda: len(arr.since(wall)) >= 4)
+    after_pause = arr.since(wall)
+    _assert_on_session_time(after_pause, "after a pause")
+    assert all(r["label"] is not None for r in after_pause)  # the windows ran on across it
+
+    # seek back: the lane ahead of "now" goes at once, windows start over on fresh rings
+    back_from = src.status().position_s
+    assert back_from > 6.0
+    seek_t = 2.0
+    wall = time.time()
+    src.seek(seek_t)
+    win.refresh()
+    assert timeline.now_line.value() == pytest.approx(seek_t, abs=0.1)
+    assert all(e.end <= seek_t + 0.1 for e in timeline.entries)
+    arr.until(
+        lambda: any(r["label"] is not None and r["t_s"] >= seek_t + 1 for r in arr.since(wall))
+    )
+    arr.play(1.0)
+    after_back = arr.since(wall)
+    _assert_on_session_time(after_back, "after seeking back")
+    assert min(r["t_s"] for r in after_back) >= seek_t
+    for r in after_back:  # no window mixes data from before and after the seek
+        if r["t_ref_s"] is None or r["t_ref_s"] - WINDOW_S < seek_t - 0.1:
+            assert r["label"] is None, r
+    # the lane restarted where the data did: nothing between the seek and a full window
+    assert all(
+        e.end <= seek_t or e.start >= seek_t + WINDOW_S - 2 * STRIDE_S for e in timeline.entries
+    )
+    assert timeline.entries[-1].end <= src.status().position_s + 0.05
+
+    # seek forward and play at 2×: the same, on the new stretch
+    seek_t = 12.0
+    wall = time.time()
+    src.seek(seek_t)
+    src.set_speed(2.0)
+    arr.until(
+        lambda: any(r["label"] is not None and r["t_s"] >= seek_t + 3 for r in arr.since(wall))
+    )
+    after_fwd = arr.since(wall)
+    _assert_on_session_time(after_fwd, "after seeking forward at 2×")
+    for r in after_fwd:
+        if r["t_ref_s"] is None or r["t_ref_s"] - WINDOW_S < seek_t - 0.1:
+            assert r["label"] is None, r
+    assert not [e for e in timeline.entries if back_from < e.end < seek_t + WINDOW_S - 1.0]
+    src.pause()
+    qtbot.wait(200)
+    _assert_model_rings_on_session_time(src, session)
+    assert src.rigs.renewals == 3  # the start, and one fresh set of rings per seek
+    latency = src.status().latency_p50_ms
+    assert latency is not None and latency < 2000  # wall milliseconds, at any speed
 
 
 def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, monkeypatch, qtbot):
