@@ -23,7 +23,7 @@ from gui.source import MonitorSource
 log = logging.getLogger(__name__)
 
 #: default window size (also the screenshot size)
-WINDOW_SIZE = (1400, 860)
+WINDOW_SIZE = (1400, 900)
 #: seconds to run before a screenshot when no duration is given
 SCREENSHOT_AFTER_S = 4.0
 

@@ -1,13 +1,19 @@
 """Sensor health: one table row per stream; a down stream's row is red with its reason as
-tooltip."""
+tooltip. The table is exactly as tall as its rows, so the plots above it get the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QBrush, QColor
-from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 from gui.source import StreamHealth
 
@@ -23,6 +29,8 @@ COLUMNS: tuple[str, ...] = (
     "reconnects",
     "age s",
 )
+#: row height (px)
+ROW_H = 22
 DOWN_BG = QColor("#c62828")
 DOWN_FG = QColor("#ffffff")
 UP_BG = QColor("#e8f5e9")
@@ -55,9 +63,9 @@ def row_texts(h: StreamHealth) -> list[str]:
 
 class HealthPanel(QTableWidget):
     """The health table; :meth:`update_health` rewrites the cells (rows are created once per
-    stream name)."""
+    stream name: up front for ``streams``, else when a stream first reports)."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, streams: Sequence[str] = (), parent=None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(COLUMNS))
         self.verticalHeader().setVisible(False)
@@ -68,24 +76,39 @@ class HealthPanel(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setDefaultSectionSize(ROW_H)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.rows: dict[str, int] = {}
+        for name in streams:
+            self._add_row(name)
+        self._fit_height()
+
+    def _add_row(self, name: str) -> int:
+        row = self.rowCount()
+        self.insertRow(row)
+        for col in range(len(COLUMNS)):
+            item = QTableWidgetItem("—" if col else name)
+            if col >= 2:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.setItem(row, col, item)
+        self.rows[name] = row
+        return row
+
+    def _fit_height(self) -> None:
+        """As tall as the header and the rows (at least one row), no scrolling."""
+        header = self.horizontalHeader().sizeHint().height()
+        rows = max(self.rowCount(), 1) * ROW_H
+        self.setFixedHeight(header + rows + 2 * self.frameWidth())
 
     def update_health(self, health: Mapping[str, StreamHealth]) -> None:
         """Show ``health`` (stream name → StreamHealth)."""
         for name, h in health.items():
             row = self.rows.get(name)
             if row is None:
-                row = self.rowCount()
-                self.insertRow(row)
-                for col in range(len(COLUMNS)):
-                    item = QTableWidgetItem("")
-                    if col >= 2:
-                        item.setTextAlignment(
-                            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                        )
-                    self.setItem(row, col, item)
-                self.rows[name] = row
+                row = self._add_row(name)
+                self._fit_height()
             bg, fg = (UP_BG, UP_FG) if h.up else (DOWN_BG, DOWN_FG)
             tip = "" if h.up else (h.reason or "down")
             for col, text in enumerate(row_texts(h)):

@@ -14,8 +14,8 @@ import logging
 
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
-    QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QSizePolicy,
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 33
 #: the health table refreshes every this many ticks
 HEALTH_EVERY = 3
+#: width shares of the left column (camera, current action) and the right one (IMU, health)
+LEFT_STRETCH, RIGHT_STRETCH = 2, 3
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -84,28 +86,35 @@ class MonitorWindow(QMainWindow):
         self.timeline = Timeline()
         self.timeline.set_classes(source.classes)
         self.timeline.set_truth(source.labels)
-        self.health = HealthPanel()
+        self.health = HealthPanel(buffer.config.stream_names())
         self.controls = Controls(source)
         self.controls.on_message = self.show_message
         self.status_label = QLabel("")
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
 
+        # left: the camera (as tall as its aspect ratio wants at the column's width) over the
+        # current action; right: the IMU plots, which take every pixel the health table (sized
+        # to its rows) leaves; under both, a compact timeline and the controls
         central = QWidget()
-        grid = QGridLayout(central)
-        grid.setContentsMargins(6, 6, 6, 6)
-        grid.setSpacing(6)
-        grid.addWidget(_boxed("head camera", self.video), 0, 0)
-        grid.addWidget(_boxed("IMU acceleration (last 10 s)", self.imu), 0, 1)
-        grid.addWidget(_boxed("current action", self.prediction), 1, 0)
-        grid.addWidget(_boxed("sensor health", self.health), 1, 1)
-        grid.addWidget(_boxed("timeline", self.timeline), 2, 0, 1, 2)
-        grid.addWidget(self.controls, 3, 0, 1, 2)
-        grid.setColumnStretch(0, 2)
-        grid.setColumnStretch(1, 3)
-        grid.setRowStretch(0, 5)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 2)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.setSpacing(6)
+        top = QHBoxLayout()
+        top.setSpacing(6)
+        left = QVBoxLayout()
+        left.setSpacing(6)
+        left.addWidget(_boxed("head camera", self.video), 0)
+        left.addWidget(_boxed("current action", self.prediction), 1)
+        right = QVBoxLayout()
+        right.setSpacing(6)
+        right.addWidget(_boxed("IMU acceleration (last 10 s)", self.imu), 1)
+        right.addWidget(_boxed("sensor health", self.health), 0)
+        top.addLayout(left, LEFT_STRETCH)
+        top.addLayout(right, RIGHT_STRETCH)
+        outer.addLayout(top, 1)
+        outer.addWidget(_boxed("timeline", self.timeline), 0)
+        outer.addWidget(self.controls, 0)
         self.setCentralWidget(central)
 
         self.latest: Prediction | None = None

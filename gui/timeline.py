@@ -36,6 +36,8 @@ PALETTE = (
     "#dbdb8d", "#9edae5", "#393b79", "#637939",
 )  # fmt: skip
 PRED_Y, TRUTH_Y, LANE_H = 1.1, 0.1, 0.8
+#: height of the lanes' plot (px)
+PLOT_H = 120
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Timeline(QWidget):
         self.plot.setYRange(0.0, 2.0, padding=0.02)
         self.plot.getAxis("left").setTicks([[(1.5, "predicted"), (0.5, "truth")]])
         self.plot.getAxis("bottom").setLabel("time (s)")
-        self.plot.setMinimumHeight(90)
+        self.plot.setFixedHeight(PLOT_H)  # two lanes: height beyond this only thins the plots
         self.pred_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
         self.truth_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
         self.plot.addItem(self.truth_item)

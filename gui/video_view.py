@@ -1,9 +1,13 @@
-"""The camera image: the newest RGB frame, scaled to the widget keeping its aspect ratio."""
+"""The camera image: the newest RGB frame, scaled to the widget keeping its aspect ratio.
+
+The view asks its layout for the height that fits the image at the width it gets
+(``heightForWidth``), so a camera of any aspect ratio fills its column without black bars; the
+space it does not need goes to the panel under it."""
 
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QRect, Qt
+from PyQt6.QtCore import QRect, QSize, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
@@ -28,13 +32,22 @@ def fit_rect(image_w: int, image_h: int, area: QRect) -> QRect:
     return QRect(x, y, w, h)
 
 
+#: height / width assumed before the first frame (most cameras: 4:3)
+DEFAULT_ASPECT = 3 / 4
+#: the view is never smaller than this (px)
+MIN_W, MIN_H = 240, 135
+
+
 class VideoView(QWidget):
     """Paints the newest camera frame (a frame is converted once, when it is new)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(320, 240)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(MIN_W, MIN_H)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.aspect = DEFAULT_ASPECT
         self.image: QImage | None = None
         self.frame_t_ns: int | None = None
         self.frames_shown = 0
@@ -45,10 +58,24 @@ class VideoView(QWidget):
         if t_ns == self.frame_t_ns:
             return False
         self.image = rgb_to_qimage(rgb)
+        aspect = self.image.height() / max(self.image.width(), 1)
+        if abs(aspect - self.aspect) > 1e-3:  # a new camera shape: ask for a new height
+            self.aspect = aspect
+            self.updateGeometry()
         self.frame_t_ns = int(t_ns)
         self.frames_shown += 1
         self.update()
         return True
+
+    def hasHeightForWidth(self) -> bool:  # Qt override
+        return True
+
+    def heightForWidth(self, width: int) -> int:  # Qt override
+        """The height that shows the whole image at ``width`` without bars."""
+        return max(MIN_H, round(width * self.aspect))
+
+    def sizeHint(self) -> QSize:  # Qt override
+        return QSize(480, self.heightForWidth(480))
 
     def clear(self, text: str = "no camera") -> None:
         """Show ``text`` instead of an image."""

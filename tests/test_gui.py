@@ -22,7 +22,7 @@ from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.clock import VirtualClock
 from evimae_stream.sessions import open_session
 from evimae_stream.synthetic import generate_session
-from gui.app import run_gui, save_screenshot
+from gui.app import WINDOW_SIZE, run_gui, save_screenshot
 from gui.controls import SLIDER_STEPS, speed_text
 from gui.demo import replay_source, synthetic_source
 from gui.imu_plots import SPAN_S
@@ -100,6 +100,36 @@ def test_plots_and_video_follow_the_replayed_session(replay, session_dir, qtbot)
     rect = win.video.image_rect()  # scaled keeping the aspect ratio
     assert rect.width() / rect.height() == pytest.approx(160 / 120, rel=0.02)
     assert win.video.image.pixelColor(80, 60).getRgb()[:3] == tuple(int(v) for v in frame[60, 80])
+
+
+def test_layout_gives_the_imu_plots_room_and_fills_the_video_area(session_dir, qtbot):
+    """At the default window size: the four IMU plots share most of the right column's height,
+    the health table is exactly as tall as its rows, and the camera image fills its view."""
+    src = replay_source(session_dir, speed=4.0)
+    win = MonitorWindow(src)
+    qtbot.addWidget(win)
+    win.resize(*WINDOW_SIZE)
+    win.show()
+    src.start()
+    try:
+        qtbot.waitUntil(lambda: win.video.image is not None, timeout=5000)
+        qtbot.wait(100)  # the layout follows the camera's aspect ratio
+        win.refresh()
+        height = win.centralWidget().height()
+        plots = [win.imu.plots[p].height() for p in win.imu.placements]
+        assert min(plots) >= 0.22 * height, (plots, height)
+        h = win.health
+        assert h.rowCount() == len(src.buffer.config.stream_names()) == 5
+        rows = sum(h.rowHeight(r) for r in range(h.rowCount()))
+        assert abs(h.viewport().height() - rows) <= 2  # every row shown, no empty space
+        assert h.height() < min(plots)
+        assert win.timeline.height() < 0.2 * height
+        assert win.video.aspect == pytest.approx(120 / 160)
+        view, image = win.video.size(), win.video.image_rect()
+        assert image.width() >= 0.95 * view.width() and image.height() >= 0.95 * view.height()
+        assert view.width() >= 0.3 * WINDOW_SIZE[0]
+    finally:
+        src.close()
 
 
 def test_predictions_fill_the_panel_timeline_and_status(replay, session_dir, qtbot):
@@ -311,7 +341,7 @@ def test_run_gui_saves_a_screenshot_and_returns(session_dir, tmp_path, qtbot):
     out = tmp_path / "run.png"
     assert run_gui(src, screenshot=out, duration=1.0) == 0
     img = cv2.imread(str(out))
-    assert img is not None and img.shape[:2] == (860, 1400)
+    assert img is not None and img.shape[:2] == (WINDOW_SIZE[1], WINDOW_SIZE[0])
     assert not src.replay.running  # closed on return
 
 
