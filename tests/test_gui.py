@@ -247,6 +247,56 @@ def test_sensor_failure_and_reconnect_on_a_real_pty(tmp_path, qtbot):
         dev.close()
 
 
+#: the test device's clock: host monotonic time minus this (it "booted" this long after the host)
+DEVICE_CLOCK_BEHIND_S = 500.0
+
+
+def _device_clock_csv(i: int) -> bytes:
+    """One CSV sample stamped with the device's own clock (ms), read at the moment it is sent."""
+    t_dev = time.monotonic() - DEVICE_CLOCK_BEHIND_S
+    return format_csv_line(np.array([np.sin(i / 7), np.cos(i / 5), 1.0]), t_dev=t_dev).encode()
+
+
+def test_health_table_shows_clock_offset_and_bad_frames_of_a_real_serial_imu(tmp_path, qtbot):
+    """A CSV IMU on a real pty with its own clock and some garbage lines: the table shows the
+    fitted device→host offset and counts every rejected line."""
+    dev = PtyDevice(tmp_path / "ttyIMU1", _device_clock_csv, rate_hz=100)
+    buf = StreamBuffer(BufferConfig(placements=("right_leg",), camera=False, imu_rate_hz=100.0))
+    drv = SerialImuDriver(
+        SerialImuConfig(port=str(dev.link), rate_hz=100.0), buf.imu_sink("right_leg")
+    )
+    src = LocalSource(buf, {"right_leg": drv})
+    win = MonitorWindow(src)
+    qtbot.addWidget(win)
+    win.show()
+    h = win.health
+    try:
+        src.start()
+        qtbot.waitUntil(lambda: len(buf.imu["right_leg"]) >= 100, timeout=5000)
+        win.refresh()
+        # host − device time: the 500 s the device clock is behind, plus a transfer delay of
+        # well under 50 ms (the fit follows the lower envelope: the fastest arrivals), minus up
+        # to 0.5 ms of rounding the device time to whole ms
+        assert h.cell("right_leg", "clock offset") == "+500.0 s"
+        offset_ms = buf.health()["right_leg"].clock_offset_ms
+        assert 499_999.5 <= offset_ms < 500_050.0
+        before = int(h.cell("right_leg", "bad frames"))  # a line cut when the port opened
+        assert before == drv.stats.bad_frames
+        garbage = [b"\xde\xad\xbe\xef\xff\r\n", b"hello world\r\n", b"0.1,zz,0.3,123\r\n"]
+        for line in garbage:
+            dev.inject(line)
+        qtbot.waitUntil(
+            lambda: h.cell("right_leg", "bad frames") == str(before + len(garbage)), timeout=3000
+        )
+        assert h.cell("right_leg", "link") == "up"  # garbage does not take the stream down
+        n = int(h.cell("right_leg", "samples"))
+        qtbot.waitUntil(lambda: int(h.cell("right_leg", "samples")) > n + 20, timeout=3000)
+        assert h.cell("right_leg", "clock offset") == "+500.0 s"
+    finally:
+        src.close()
+        dev.close()
+
+
 def test_replay_controls_act_on_the_replay_driver(replay, qtbot):
     src, win = replay
     c = win.controls
