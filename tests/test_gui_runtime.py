@@ -1,6 +1,6 @@
 """The monitor over the real runtime pipeline and a real paced replay, offscreen: predictions stay
 on session time through pause, seek and speed changes, a seek restarts the windows cleanly,
-and "max" is one speed everywhere."""
+Start/Stop stops and restarts the pipeline, and "max" is one speed everywhere."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from argparse import Namespace
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import Qt
 
 import gui.launch
 from evimae_stream.runtime.pipeline import RuntimeConfig
@@ -197,6 +198,39 @@ def test_predictions_stay_on_session_time_through_pause_seek_and_speed(assets, m
     assert src.rigs.renewals == 3  # the start, and one fresh set of rings per seek
     latency = src.status().latency_p50_ms
     assert latency is not None and latency < 2000  # wall milliseconds, at any speed
+
+
+def test_start_stop_button_stops_and_restarts_the_pipeline(monitor, qtbot):
+    src, win = monitor
+    button = win.controls.start_button
+    src.start()
+    win.refresh()
+    assert button.isChecked() and button.text() == "Stop"
+    qtbot.waitUntil(lambda: win.latest is not None and win.latest.label is not None, timeout=30_000)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert button.text() == "Start" and not src.status().running
+    qtbot.wait(700)  # a window already in inference may still arrive
+    seen, position = win.predictions_seen, src.status().position_s
+    qtbot.wait(1500)  # three strides: nothing new, the replay holds its place
+    assert win.predictions_seen == seen
+    assert src.status().position_s == position
+    win.refresh()
+    for stream in src.buffer.config.stream_names():
+        assert win.health.is_down(stream)
+        assert win.health.cell(stream, "link") == "DOWN (stopped)"
+        assert win.health.tooltip(stream).startswith("stopped")
+    assert "stopped" in win.status_label.text()
+    assert not button.isChecked()
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert button.text() == "Stop" and src.status().running
+    qtbot.waitUntil(lambda: win.predictions_seen >= seen + 3, timeout=30_000)
+    qtbot.waitUntil(lambda: win.latest.label is not None, timeout=30_000)
+    # it goes on where it stopped, on the same session time axis
+    assert position <= win.latest.t_s <= src.status().position_s
+    win.refresh()
+    for stream in src.buffer.config.stream_names():
+        assert not win.health.is_down(stream) and win.health.cell(stream, "link") == "up"
 
 
 def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, monkeypatch, qtbot):
