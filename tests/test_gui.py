@@ -180,7 +180,9 @@ def test_predictions_fill_the_panel_timeline_and_status(replay, session_dir, qtb
 def test_health_table_shows_rate_drops_and_clock(qtbot):
     clock = VirtualClock(100 * _NS)
     buf = StreamBuffer(
-        BufferConfig(placements=("left_arm", "right_arm"), camera=False, imu_rate_hz=50.0),
+        BufferConfig(
+            placements=("left_arm", "right_arm"), camera=True, camera_fps=30.0, imu_rate_hz=50.0
+        ),
         clock=clock,
     )
     t0 = clock.now_ns()
@@ -189,6 +191,8 @@ def test_health_table_shows_rate_drops_and_clock(qtbot):
         buf.imu["left_arm"].push(t, np.zeros(3))
         if not 300 <= i < 310:
             buf.imu["right_arm"].push(t, np.zeros(3))
+    for i in range(240):  # 8 s of a 30 fps camera (a new array per frame, as drivers hand over)
+        buf.camera.push_frame(t0 + round(i * _NS / 30), np.zeros((2, 2, 3), np.uint8))
     clock.set_ns(t0 + 399 * 20_000_000 + 10_000_000)  # half a period after the last sample
     src = LocalSource(buf)
     win = MonitorWindow(src)
@@ -203,6 +207,9 @@ def test_health_table_shows_rate_drops_and_clock(qtbot):
     assert h.cell("right_arm", "samples") == "390"
     assert h.cell("left_arm", "link") == "up" and not h.is_down("left_arm")
     assert h.cell("left_arm", "age s") == "0.01"
+    # the camera ring holds 128 frames (4.3 s): its rate is over those, not 128 / 5 s = 25.6
+    assert buf.camera.capacity == 128 < 5 * 30
+    assert h.cell("camera", "rate Hz") == "30.0" and h.cell("camera", "drops") == "0"
     buf.imu["right_arm"].mark_down("bluetooth link lost")
     win.refresh()
     assert h.is_down("right_arm") and h.cell("right_arm", "link").startswith("DOWN")
