@@ -39,7 +39,7 @@ REFRESH_MS = 33
 #: the health table refreshes every this many ticks
 HEALTH_EVERY = 3
 #: width shares of the left column (camera, current action) and the right one (IMU, health)
-LEFT_STRETCH, RIGHT_STRETCH = 2, 3
+LEFT_STRETCH, RIGHT_STRETCH = 5, 8
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
