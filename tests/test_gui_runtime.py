@@ -14,7 +14,7 @@ from PyQt6.QtCore import Qt
 import gui.launch
 from evimae_stream.runtime.pipeline import RuntimeConfig
 from evimae_stream.sessions import open_session
-from gui.controls import speed_text
+from gui.controls import Controls, speed_text
 from gui.main_window import MonitorWindow
 from gui.runtime_source import replay_pipeline_source
 from gui.source import MAX_SPEED, SPEEDS
@@ -247,10 +247,10 @@ def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, mon
     try:
         assert src.replay.speed == MAX_SPEED == 8.0
         assert src.status().speed is None
-        win = MonitorWindow(src)
-        qtbot.addWidget(win)
-        win.refresh()
-        combo = win.controls.speed_combo
+        controls = Controls(src)  # the window's control bar, as the window refreshes it
+        qtbot.addWidget(controls)
+        controls.update_status(src.status())
+        combo = controls.speed_combo
         assert combo.currentText() == speed_text(None) == "max (8×)"
         assert [combo.itemData(i) for i in range(combo.count())] == list(SPEEDS)
         combo.setCurrentIndex(combo.findData(2.0))
@@ -271,10 +271,10 @@ def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, mon
                       _config(), session, 3.0)  # fmt: skip
     src = shown[-1]
     try:
-        win = MonitorWindow(src)
-        qtbot.addWidget(win)
-        win.refresh()
-        combo = win.controls.speed_combo
+        controls = Controls(src)  # the window's control bar, as the window refreshes it
+        qtbot.addWidget(controls)
+        controls.update_status(src.status())
+        combo = controls.speed_combo
         assert combo.currentText() == "3×" and src.replay.speed == 3.0
         assert [combo.itemData(i) for i in range(combo.count())] == [1.0, 2.0, 3.0, 4.0, None]
     finally:
