@@ -124,7 +124,8 @@ class MonitorStatus:
     ``duration_s`` are session seconds then. ``speed`` None is "max". Latencies in ms, None
     before the first prediction. ``timeline_s``: "now" on the prediction timeline (session
     seconds in replay, seconds since start live). ``time_scale``: recorded seconds per host
-    second (the effective replay speed; 1 live).
+    second (1 live and for a :class:`~gui.paced.PacedReplay`, whose clock carries the speed;
+    the speed for a replay stamped on the wall clock).
     """
 
     backend: str = "none"
