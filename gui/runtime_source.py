@@ -337,16 +337,28 @@ def pipeline_source(
 
     source: LocalSource
 
+    def speed_now() -> float:
+        return getattr(host_clock, "speed", 1.0)
+
     def worker(stop) -> None:
-        # one LiveRun per rig: a seek (a new rig) ends this run and starts the next one
+        # one LiveRun per rig and speed: a seek (a new rig) ends this run and starts the next one
+        # on fresh rings; a speed change starts the next one on the same rings (LiveRun cuts
+        # windows a guard of 50 wall ms after each tick at the speed it started with)
+        smoothed_on = None
         while not stop.is_set():
-            rig = rigs.current
+            rig, speed = rigs.current, speed_now()
+            if rig is not smoothed_on:
+                recognizer.smoother = Smoother(config.smooth)  # no mean across a seek
+                smoothed_on = rig
             outputs = _WallOutputs([_RigSink(source, rigs, rig)], timings=True)
-            recognizer.smoother = Smoother(config.smooth)  # no mean across a seek
             LiveRun(
                 rig.buffer, rig.gates, rig.tick_clock, recognizer, outputs, rig.origin_ns,
-                host_clock=host_clock, speed=getattr(host_clock, "speed", 1.0),
-            ).run(lambda rig=rig: stop.is_set() or rigs.current is not rig)  # fmt: skip
+                host_clock=host_clock, speed=speed,
+            ).run(
+                lambda rig=rig, speed=speed: (
+                    stop.is_set() or rigs.current is not rig or speed_now() != speed
+                )
+            )  # fmt: skip
 
     kwargs.setdefault("classes", list(spec.classes))
     kwargs.setdefault("timeline_t0_ns", rigs.current.origin_ns)

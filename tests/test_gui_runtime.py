@@ -191,6 +191,13 @@ def test_predictions_stay_on_session_time_through_pause_seek_and_speed(assets, m
         if r["t_ref_s"] is None or r["t_ref_s"] - WINDOW_S < seek_t - 0.1:
             assert r["label"] is None, r
     assert not [e for e in timeline.entries if back_from < e.end < seek_t + WINDOW_S - 1.0]
+    # slowing down keeps the windows going: the same rings, a new run at the new pace
+    src.set_speed(1.0)
+    wall = time.time()
+    arr.until(lambda: len(arr.since(wall)) >= 3)
+    after_speed = arr.since(wall)
+    _assert_on_session_time(after_speed, "after slowing to 1×")
+    assert all(r["label"] is not None for r in after_speed)
     src.pause()
     qtbot.wait(200)
     _assert_model_rings_on_session_time(src, session)
