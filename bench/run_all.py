@@ -225,6 +225,10 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
                                     None if video is None else video.repeat(batch, 1, 1, 1, 1),
                                 )
                             cls = EagerBackend if bname == "eager" else CompiledBackend
+                            if cls is CompiledBackend:
+                                # every case compiles the same forward code: without a reset
+                                # Dynamo's recompile limit (8) silently leaves later cases eager
+                                torch._dynamo.reset()
                             backend = cls(model, prec)
                             t_prep = time.perf_counter()
                             try:
