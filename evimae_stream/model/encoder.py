@@ -101,14 +101,18 @@ class EviMaeEncoder(nn.Module):
     def embed_imu(self, imu: torch.Tensor) -> torch.Tensor:
         """``(B, 3·n, T, F)`` → per-IMU tokens ``(n·B, N_a, D_a)``, IMU-major (IMU i = rows iB…).
 
-        Channels 3i…3i+2 are IMU i; each group is transposed to (freq, time) and all n groups go
-        through the shared Conv2d as one batch; then + position table, + ``modality_a``.
+        Channels 3i…3i+2 are IMU i; each group, transposed to (freq, time), goes through the
+        shared Conv2d (all n groups as one batch); then + position table, + ``modality_a``. The
+        patches are cut straight from ``imu`` in one copy, in the order that transposed conv
+        input would give: tokens row-major over (freq, time) patches, each patch (c, f, t).
         """
-        b = imu.shape[0]
-        n = self.cfg.num_imus
-        x = imu.reshape(b, n, 3, imu.shape[2], imu.shape[3]).transpose(0, 1)  # (n, B, 3, T, F)
-        x = x.reshape(n * b, 3, imu.shape[2], imu.shape[3]).transpose(2, 3)  # (nB, 3, F, T)
-        x = self.patch_embed_a(x)  # (nB, N_a, D_a)
+        b, _, t, f = imu.shape
+        n, p = self.cfg.num_imus, self.cfg.patch
+        tp, fp = t // p, f // p
+        x = imu[:, :, : tp * p, : fp * p].reshape(b, n, 3, tp, p, fp, p)  # (B, n, 3, T', p, F', p)
+        x = x.permute(1, 0, 5, 3, 2, 6, 4)  # (n, B, F', T', 3, p_f, p_t)
+        x = x.reshape(n * b, fp * tp, 3 * p * p)  # (nB, N_a, 3·p·p)
+        x = self.patch_embed_a.project(x)  # (nB, N_a, D_a)
         x = x + self.pos_embed_a
         return x + self.modality_a
 

@@ -166,7 +166,11 @@ class PatchEmbed(nn.Module):
         hp, wp = h // p, w // p
         x = x[:, :, : hp * p, : wp * p].reshape(b, c, hp, p, wp, p)
         x = x.permute(0, 2, 4, 1, 3, 5).reshape(b, hp * wp, c * p * p)  # (B, N, C·p·p)
-        return _patch_linear(self.proj, x)  # (B, F/p · T/p, dim), row-major over F
+        return self.project(x)  # (B, F/p · T/p, dim), row-major over F
+
+    def project(self, patches: torch.Tensor) -> torch.Tensor:
+        """Patches already cut, ``(B, N, C·p·p)`` in the conv weight's (c, row, col) order."""
+        return _patch_linear(self.proj, patches)
 
 
 class PatchEmbedVideo(nn.Module):
