@@ -6,7 +6,8 @@
 classes, 446 state-dict tensors. Pretraining decoder 192-d × 8 blocks (3 heads).
 
 ``evimae_tiny`` — the same design sized for a 2-core CPU (one window's multimodal forward in
-≈ 10–15 ms fp32 at batch 1, measured with ``bench/model_latency.py``):
+6.5 ms fp32 at 2 threads, 10 ms at 1, batch 1, on the 2-core AMX development VM; measured with
+``bench/model_latency.py`` and ``bench/run_all.py``):
 
 * IMU input unchanged (12 × 320 × 128, patch 16 → 160 tokens per IMU): the preprocessing and
   artifacts stay the same for both variants. Because the IMU path runs (n+1)·B = 5 sequences of
