@@ -373,12 +373,23 @@ def test_export_matches_eager(tiny, mode: str) -> None:
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    return create_model("evimae_small", 18).eval()
+
+
 @pytest.mark.slow
-def test_export_small_imu_only() -> None:
-    model = create_model("evimae_small", 18).eval()
-    imu = torch.randn(1, 12, 320, 128)
-    exported = torch.export.export(model, (imu, None), {"mode": "imu_only"})
+@pytest.mark.parametrize("mode", ["multimodal", "imu_only", "video_only"])
+def test_export_small_every_mode(small, mode: str) -> None:
+    # the published shapes: what Torch-TensorRT consumes (batch 1, static)
+    g = torch.Generator().manual_seed(1)
+    imu = torch.randn(1, 12, 320, 128, generator=g)
+    video = torch.randn(1, 3, 16, 224, 224, generator=g)
+    args = {"multimodal": (imu, video), "imu_only": (imu, None), "video_only": (None, video)}[mode]
+    exported = torch.export.export(small, args, {"mode": mode})
     with torch.no_grad():
-        torch.testing.assert_close(
-            exported.module()(imu, None, mode="imu_only"), model(imu, None, "imu_only")
-        )
+        got = exported.module()(*args, mode=mode)
+        want = small(*args, mode=mode)
+    assert got.shape == (1, 18)
+    torch.testing.assert_close(got, want)
