@@ -57,6 +57,19 @@ def assert_one_line_error(proc, *needles):
         assert n in lines[0], lines[0]
 
 
+def test_max_speed_replay_with_auto_backend_is_deterministic(data, tmp_path):
+    # auto picks its backend without timing at --speed max (bf16 or fp32 alike every run)
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.jsonl"
+        proc = cli("--replay", data["session"], "--speed", "max", "--model", data["model"],
+                   "--jsonl", out, "--stride", "1")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert sum(p["label"] is not None for p in events(outs[0])[1:-1]) >= int(SESSION_S) - 2
+
+
 def test_max_speed_replay_is_deterministic_and_complete(data, tmp_path):
     outs = []
     for name in ("a", "b"):

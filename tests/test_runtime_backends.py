@@ -185,6 +185,23 @@ def test_auto_on_cpu_picks_a_verified_eager(model, example):
     assert backend.note.startswith("auto:")
 
 
+def test_untimed_auto_keeps_the_preferred_verified_backend(model, example, monkeypatch):
+    from evimae_stream.runtime.backends.base import Backend
+
+    def no_clock(*args, **kwargs):
+        raise AssertionError("an untimed auto must not time the candidates")
+
+    monkeypatch.setattr(Backend, "time_forward", no_clock)
+    picks = {
+        select_backend("auto", None, model, example, ("imu_only",), device=CPU, timed=False).label
+        for _ in range(3)
+    }
+    # on a CPU the preference is eager bf16 where AMX makes it fast, else eager fp32
+    assert picks == ({"eager/bf16/cpu"} if cpu_has_amx() else {"eager/fp32/cpu"})
+    fixed = select_backend("auto", "fp32", model, example, ("imu_only",), device=CPU, timed=False)
+    assert fixed.label == "eager/fp32/cpu"
+
+
 @pytest.mark.slow
 def test_torch_compile_backend_matches_eager(model, example):
     # Inductor on a CPU: tens of seconds of C++ compilation, hence slow

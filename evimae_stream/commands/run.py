@@ -201,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             cache_dir=args.engine_cache,
             duration_s=args.duration,
+            timed_auto=live or speed is not None,  # --speed max: a choice without timing noise
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None

@@ -63,6 +63,10 @@ class RuntimeConfig:
     made; None leaves torch's default (one per core). Default 1: on the 2-core dev machine under
     load the tiny models ran 3–5× faster per window with 1 thread than with 2, and one core stays
     free for the drivers and the scheduler (bench/run_all.py measures both).
+
+    ``timed_auto``: ``--backend auto`` keeps the fastest verified backend (timed); False keeps
+    the most preferred verified one without timing, so a ``--speed max`` replay writes the same
+    output on every run even where two backends are close in speed.
     """
 
     stride_s: float = 0.5
@@ -75,6 +79,7 @@ class RuntimeConfig:
     topk: int = 3
     stale_after_s: float = 1.0
     threads: int | None = 1
+    timed_auto: bool = True
 
     def __post_init__(self) -> None:
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
@@ -213,6 +218,7 @@ class Recognizer:
                 self.spec.modes,
                 model_id=self.model_id,
                 cache_dir=self.config.cache_dir,
+                timed=self.config.timed_auto,
             )
             log.info("backend: %s %s", self.backend.label, self.backend.note)
         return self.backend

@@ -7,7 +7,10 @@ the reason. ``auto`` tries, in order: eager fp32 (the reference); on a CPU with 
 CUDA eager fp16, ``torch.compile`` fp16 and TensorRT fp16 when ``torch_tensorrt`` is installed;
 it times a few forwards of each candidate that passed and keeps the fastest. (``torch.compile``
 on a CPU costs tens of seconds of start-up for little gain on a small model, so ``auto`` leaves
-it to an explicit ``--backend compile`` there.)
+it to an explicit ``--backend compile`` there.) With ``timed=False`` (``--speed max``, whose
+output must not depend on timing noise) ``auto`` keeps the last candidate in that order that
+passes its check instead: TensorRT, then ``torch.compile``, then eager in low precision, then
+eager fp32 — the usual order of speed, decided without a clock.
 """
 
 from __future__ import annotations
@@ -86,8 +89,11 @@ def select_backend(
     device: torch.device | None = None,
     model_id: str = "model",
     cache_dir: str | Path | None = None,
+    timed: bool = True,
 ) -> Backend:
-    """The backend to run, prepared for ``modes`` and verified on ``example`` (a real window)."""
+    """The backend to run, prepared for ``modes`` and verified on ``example`` (a real window).
+    ``timed``: ``auto`` keeps the fastest verified candidate; False: the most preferred one
+    (see the module doc), so the same machine always makes the same choice."""
     if name not in BACKENDS:
         raise InputError(f"--backend: unknown {name!r}; use one of {', '.join(BACKENDS)}")
     if precision is not None and precision not in PRECISIONS:
@@ -118,6 +124,8 @@ def select_backend(
         log.warning("backend %s/%s not used: %s; falling back to eager fp32", name, wanted, reason)
         reference.note = f"fallback from {name}/{wanted}: {reason}"
         return reference
+    if not timed:
+        return _preferred(precision, model, example, modes, reference, device, model_id, cache_dir)
     primary = next(m for m in ("multimodal", "imu_only", "video_only") if m in modes)
     best, best_t = reference, reference.time_forward(example, primary)
     log.info("auto: eager/fp32 %.1f ms", best_t * 1e3)
@@ -138,3 +146,23 @@ def select_backend(
             best, best_t = cand, t
     best.note = f"auto: fastest verified ({best_t * 1e3:.1f} ms per {primary} forward)"
     return best
+
+
+def _preferred(
+    precision, model, example, modes, reference: Backend, device, model_id, cache_dir
+) -> Backend:
+    """``auto`` without timing: the last candidate of :func:`_candidates` that verifies."""
+    for kind, prec in reversed(_candidates(precision, device)):
+        try:
+            cand = _make(kind, prec, model, device, model_id, cache_dir)
+            cand.prepare(example, modes)
+            check = verify(cand, reference, example, modes)
+        except (BackendUnavailable, RuntimeError, ValueError, OSError, InputError) as exc:
+            log.info("auto: %s/%s unavailable: %s", kind, prec, str(exc).splitlines()[0])
+            continue
+        if check.ok:
+            cand.note = "auto: preferred verified backend (not timed: deterministic replay)"
+            return cand
+        log.info("auto: %s/%s rejected: %s", kind, prec, check.reason)
+    reference.note = "auto: eager fp32 (no other backend verified)"
+    return reference
