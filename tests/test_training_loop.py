@@ -153,6 +153,21 @@ def test_bf16_autocast_trains_on_cpu(tmp_path: Path) -> None:
     assert any(k.startswith("mlp_head") for k in moved)
 
 
+def test_auto_precision_trains_as_bf16_with_amx_else_fp32(tmp_path: Path) -> None:
+    from evimae_stream.runtime.backends.base import cpu_has_amx
+
+    sets = ("model.mode=imu_only", "train.max_steps_per_epoch=2")
+    data = bundle(12)
+    auto = config(tmp_path / "auto", "train.precision=auto", *sets)
+    run(auto, bundle=data)
+    want = "bf16" if cpu_has_amx() else "fp32"
+    assert auto.train.precision == want  # resolved once, at the start of the run
+    run(config(tmp_path / "explicit", f"train.precision={want}", *sets), bundle=data)
+    (row,) = log_rows(tmp_path / "auto")
+    (ref,) = log_rows(tmp_path / "explicit")
+    assert (row["train_loss"], row["val_loss"]) == (ref["train_loss"], ref["val_loss"])
+
+
 @contextmanager
 def optimizer_steps() -> Iterator[list[list[torch.Tensor | None]]]:
     """Record the gradient of every parameter each time an optimizer steps (a global

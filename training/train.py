@@ -44,6 +44,7 @@ from evimae_stream.model import (
     create_pretrain_model,
     model_config,
 )
+from evimae_stream.runtime.backends.base import cpu_has_amx
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
 from training import ddp
@@ -278,6 +279,14 @@ def _better(metric: str, new: float, best: float | None) -> bool:
     return new < best if metric == "loss" else new > best
 
 
+def auto_precision(device: torch.device) -> str:
+    """What ``train.precision: auto`` means on ``device``: bf16 where it is fast (CUDA with bf16
+    support, CPUs with AMX), fp16 on older GPUs, else fp32 (bf16 without AMX is emulated: slow)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_amx() else "fp32"
+
+
 def run(
     cfg: TrainConfig, resume: str | None = None, bundle: DataBundle | None = None
 ) -> dict[str, Any]:
@@ -287,6 +296,9 @@ def run(
     config's sources are then only recorded, not read.
     """
     device = pick_device(cfg.train.device)
+    if cfg.train.precision == "auto":
+        cfg.train.precision = auto_precision(device)
+        log.info("train.precision auto: %s on %s", cfg.train.precision, device.type)
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise InputError("config train.precision: fp16 needs CUDA (GradScaler); use bf16 on CPU")
     if cfg.train.num_threads:
