@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -347,25 +348,56 @@ def _measured_rates(msg: str) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+def _rate_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "evimae_stream.sessions.recording" and r.levelno == logging.WARNING
+    ]
+
+
 @pytest.mark.parametrize(
     ("stamps", "declared", "true_rate"),
     [
         (_stamps(100.0, 5.0, 5, jitter=0.3, drop=0.05), 50.0, 100.0),  # rate_hz written wrong
-        (_stamps(50.0, 5.0, 6, jitter=0.3), 100.0, 50.0),
-        (_stamps(50.0, 5.0, 7) // 1000, 50.0, 50e3),  # microseconds in the ns column
+        (_stamps(50.0, 5.0, 6, jitter=0.3), 100.0, 50.0),  # a sensor at half its rate
         (_batched(50.0, 5.0, 5), 25.0, 50.0),  # batched, and declared at half its rate
     ],
 )
-def test_imu_rate_that_contradicts_session_json_is_one_line(tmp_path, stamps, declared, true_rate):
+def test_imu_at_another_rate_than_declared_reads_with_a_warning(
+    tmp_path, caplog, stamps, declared, true_rate
+):
+    # what the sensor delivered is the recording: read all of it, and say so in one line
+    d = _one_imu_session(tmp_path / "s", np.asarray(stamps, np.int64), declared)
+    with caplog.at_level(logging.WARNING):
+        s = open_session(d)
+    assert len(s.imu["left_arm"].t) == len(stamps)
+    (msg,) = _rate_warnings(caplog)
+    assert "\n" not in msg and "imu_left_arm.csv" in msg and msg.endswith("read as recorded")
+    assert f"declared rate is {declared:g}/s" in msg
+    by_median, by_count = _measured_rates(msg)
+    assert abs(by_count / true_rate - 1) < 0.1  # the message states the real rate
+    assert by_median == pytest.approx(1e9 / np.median(np.diff(stamps)), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("stamps", "declared", "true_rate"),
+    [
+        (_stamps(50.0, 5.0, 7) // 1000, 50.0, 50e3),  # microseconds in the ns column
+        (_stamps(50.0, 5.0, 8), 500.0, 50.0),  # ten times off: not a sensor running slow
+    ],
+)
+def test_imu_timestamps_far_off_the_declared_rate_are_one_line(
+    tmp_path, stamps, declared, true_rate
+):
     d = _one_imu_session(tmp_path / "s", np.asarray(stamps, np.int64), declared)
     with pytest.raises(FormatError) as e:
         open_session(d)
     msg = str(e.value)
     assert "\n" not in msg and "imu_left_arm.csv" in msg and "imu.left_arm.rate_hz" in msg
     assert f"declared rate is {declared:g}/s" in msg
-    by_median, by_count = _measured_rates(msg)
-    assert abs(by_count / true_rate - 1) < 0.1  # the message states the real rate
-    assert by_median == pytest.approx(1e9 / np.median(np.diff(stamps)), rel=1e-3)
+    _, by_count = _measured_rates(msg)
+    assert abs(by_count / true_rate - 1) < 0.1
 
 
 def _edit_json(d: Path, fn) -> None:
@@ -374,18 +406,23 @@ def _edit_json(d: Path, fn) -> None:
     (d / "session.json").write_text(json.dumps(info))
 
 
-def test_camera_fps_is_checked_against_video_ts(session_dir, tmp_path):
+def test_camera_fps_is_checked_against_video_ts(session_dir, tmp_path, caplog):
     d = tmp_path / "s"
     shutil.copytree(session_dir, d)
     _edit_json(d, lambda info: info["camera"].update(fps=24.0))  # 30 fps: within 30 %
     assert open_session(d).video.fps == 24.0
-    _edit_json(d, lambda info: info["camera"].update(fps=60.0))
+    _edit_json(d, lambda info: info["camera"].update(fps=60.0))  # a camera giving half its fps
+    with caplog.at_level(logging.WARNING):
+        assert open_session(d).video.num_frames > 0
+    (msg,) = _rate_warnings(caplog)
+    assert "video_ts.csv" in msg and "declared rate is 60/s" in msg
+    assert all(abs(r / 30.0 - 1) < 0.01 for r in _measured_rates(msg))
+    _edit_json(d, lambda info: info["camera"].update(fps=600.0))  # 20x: not a slow camera
     with pytest.raises(FormatError) as e:
         open_session(d)
     msg = str(e.value)
     assert "\n" not in msg and "video_ts.csv" in msg and "camera.fps" in msg
-    assert "declared rate is 60/s" in msg
-    assert all(abs(r / 30.0 - 1) < 0.01 for r in _measured_rates(msg))
+    assert "declared rate is 600/s" in msg
 
 
 def test_camera_with_dropped_and_jittery_frames_reads(tmp_path):

@@ -6,7 +6,10 @@ dropped with a log warning, and :attr:`RecordingSession.recovery` lists what was
 Anything damaged in the middle of a file is a :class:`~evimae_stream.errors.FormatError` naming
 the file and row. The timestamps of every IMU CSV and of video_ts.csv must run at about the
 rate session.json declares (:func:`~evimae_stream.sessions.table.check_rate`: jitter, drops and
-batched arrivals pass; a wrong rate or wrong time units do not).
+batched arrivals pass). A stream that ran at another rate than it was configured for — a camera
+giving 15 of its 30 fps in low light, a congested radio — is still what was recorded: it is read
+with a warning naming the file and both rates. Timestamps more than 5× off the declared rate
+(wrong time units, a broken file) are a FormatError.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from evimae_stream.errors import InputError
+from evimae_stream.errors import FormatError, InputError
 from evimae_stream.sessions.base import ImuStream, Session, VideoInfo
 from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
 from evimae_stream.sessions.table import (
     check_increasing,
     check_rate,
     format_error,
+    measured_rate,
     numeric_block,
     numeric_column,
     read_table,
@@ -119,7 +123,7 @@ def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list
         )
     t_ns = numeric_column(table, 0, "t_host_ns", dtype=np.int64)
     check_increasing(f, t_ns, table.line_numbers, "t_host_ns")
-    check_rate(
+    _check_recorded_rate(
         f,
         (t_ns - t_ns[0]) / 1e9,
         table.line_numbers,
@@ -263,7 +267,7 @@ class RecordingSession(Session):
             frame_ns = numeric_column(table, 1, "t_host_ns", dtype=np.int64)
             check_increasing(ts_path, frame_ns, table.line_numbers, "t_host_ns")
             if len(frame_ns):
-                check_rate(
+                _check_recorded_rate(
                     ts_path,
                     (frame_ns - frame_ns[0]) / 1e9,
                     table.line_numbers,
@@ -324,3 +328,21 @@ class RecordingSession(Session):
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
+
+
+#: how far a recorded stream's rate may be from the declared one and still be read (a factor)
+RECORDED_RATE_FACTOR = 5.0
+
+
+def _check_recorded_rate(
+    path: Path, t_s: np.ndarray, lines: list[int], nominal_hz: float, what: str, fix: str
+) -> None:
+    """:func:`check_rate` for our own recordings: a rate within :data:`RECORDED_RATE_FACTOR`
+    of the declared one is logged, not refused (the recording is what the sensor delivered)."""
+    try:
+        check_rate(path, t_s, lines, nominal_hz, what, fix)
+    except FormatError as exc:
+        rate = measured_rate(t_s).by_count
+        if not 1 / RECORDED_RATE_FACTOR <= rate / nominal_hz <= RECORDED_RATE_FACTOR:
+            raise
+        log.warning("%s; read as recorded", str(exc).split("; fix ")[0])
