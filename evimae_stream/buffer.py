@@ -191,7 +191,10 @@ class _Ring:
         if newest is not None and self._first_ns is not None:
             span_ns = min(self.rate_window_s * _NS, now - self._first_ns)
             k, oldest = self._times_since(round(now - self.rate_window_s * _NS))
-            if span_ns >= self.rate_window_s * _NS:
+            # a ring shorter than the rate window (a camera ring holds ~4 s) has overwritten
+            # part of the window: count over the span it holds instead
+            short_ring = self._n > self.capacity and k >= self.capacity
+            if span_ns >= self.rate_window_s * _NS and not short_ring:
                 rate = k / self.rate_window_s
             elif k >= 2 and oldest is not None and newest > oldest:
                 rate = (k - 1) * _NS / (newest - oldest)

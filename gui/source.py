@@ -20,7 +20,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from drivers.base import Driver, DriverStats
 from drivers.replay import ReplayDriver
-from evimae_stream.buffer import CAMERA, FrameRing, ImuRing, StreamBuffer, StreamCounters
+from evimae_stream.buffer import CAMERA, StreamBuffer, StreamCounters
 from evimae_stream.errors import InputError
 from evimae_stream.types import Segment
 from gui.paced import PacedReplay
@@ -69,21 +69,6 @@ class StreamHealth:
     drift_ppm: float
     reconnects: int
     last_sample_age_s: float | None
-
-
-def held_rate(ring: ImuRing | FrameRing, counters: StreamCounters) -> StreamCounters:
-    """``counters`` with the effective rate taken over the samples ``ring`` holds when the ring
-    is too small for the rate window. The window's camera ring keeps 128 frames, 4.3 s at
-    30 fps: counted over the 5 s rate window that would read 25.6 Hz for a camera that drops
-    nothing. Then the rate is (held − 1) over the span they cover, as the counters compute it
-    for a stream younger than the window."""
-    if len(ring) < ring.capacity:
-        return counters
-    t = ring.snapshot()[0] if isinstance(ring, FrameRing) else ring.latest(ring.capacity).t_ns
-    now = ring.clock.now_ns()
-    if len(t) < 2 or t[0] <= now - ring.rate_window_s * 1e9 or t[-1] <= t[0]:
-        return counters
-    return replace(counters, effective_rate_hz=(len(t) - 1) * 1e9 / float(t[-1] - t[0]))
 
 
 def merge_health(counters: StreamCounters, stats: DriverStats | None) -> StreamHealth:
@@ -373,13 +358,9 @@ class LocalSource:
     def health(self) -> dict[str, StreamHealth]:
         counters = self._buffer.health()
         stats = {id(d): d.stats for d in self._unique_drivers()}
-        rings: dict[str, Any] = dict(self._buffer.imu)
-        if self._buffer.camera is not None:
-            rings[CAMERA] = self._buffer.camera
         out = {}
         for name, c in counters.items():
             d = self.drivers.get(name)
-            c = held_rate(rings[name], c) if name in rings else c
             out[name] = merge_health(c, stats[id(d)] if d is not None else None)
         return out
 

@@ -311,6 +311,21 @@ def test_snapshots_consistent_while_writer_pushes():
     assert checks > 0 and ring.counters().samples == total
 
 
+def test_effective_rate_of_a_ring_shorter_than_the_rate_window():
+    # 128 frames at 30 fps hold 4.3 s, less than the 5 s rate window: a 30 fps camera is 30 Hz
+    clock = VirtualClock(0)
+    buf = StreamBuffer(
+        BufferConfig(placements=(), camera=True, camera_fps=30.0, frame_capacity=128),
+        clock=clock,
+    )
+    frame = np.zeros((4, 4, 3), np.uint8)
+    for i in range(30 * 12):
+        t = NS + round(i * NS / 30)
+        clock.set_ns(t)
+        buf.camera.push_frame(t, frame)
+    assert buf.camera.counters().effective_rate_hz == pytest.approx(30.0, rel=1e-3)
+
+
 def test_auto_clock_and_counters():
     clock = VirtualClock(0)
     a = ImuRing("a", 1000, 3, 50.0, clock=clock)
