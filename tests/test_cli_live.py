@@ -224,12 +224,20 @@ def test_live_pty_imus_without_camera_record_and_replay_identically(model, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and f"recorded {rec}" in proc.stderr
     preds = [e for e in events(out) if e["type"] == "prediction" and e["label"]]
-    assert len(preds) >= 4, proc.stderr
+    both = [p for p in preds if p["imus"] == ["left_arm", "right_leg"]]
+    # a window may lack one port's data (its pty started late, a loaded machine delayed a
+    # read): then the other IMU fills every slot; most windows have both
+    assert len(both) >= 4, proc.stderr
     for p in preds:
         assert p["mode"] == "imu_only" and p["modalities"] == ["imu"]
-        assert p["imus"] == ["left_arm", "right_leg"]
-        assert p["filled"] == {"right_arm": "left_arm", "left_leg": "right_leg"}
         assert set(p["health"]) == {"left_arm", "right_leg"}  # no camera stream at all
+        (own,) = p["imus"] if p not in both else (None,)
+        want = (
+            {"right_arm": "left_arm", "left_leg": "right_leg"}
+            if p in both
+            else {s: own for s in ("left_arm", "right_arm", "left_leg", "right_leg") if s != own}
+        )
+        assert p["filled"] == want, p
     assert "modes imu_only" in proc.stderr
     assert not (rec / "video").exists()
     assert assert_replays_identically(model, rec, out, tmp_path) >= 4
