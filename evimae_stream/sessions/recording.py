@@ -345,4 +345,4 @@ def _check_recorded_rate(
         rate = measured_rate(t_s).by_count
         if not 1 / RECORDED_RATE_FACTOR <= rate / nominal_hz <= RECORDED_RATE_FACTOR:
             raise
-        log.warning("%s; read as recorded", str(exc).split("; fix ")[0])
+        log.warning("%s; read as recorded", exc)
