@@ -403,31 +403,16 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
 # ------------------------------------------------------------------------------- replay
 
 
-class _PerSampleSink:
-    """Hides a gate's ``push_block`` so the replay pushes one sample per call (the A/B)."""
-
-    def __init__(self, gate) -> None:
-        self._gate = gate
-
-    def push(self, t_host_ns, values, t_dev=None) -> None:
-        self._gate.push(t_host_ns, values, t_dev)
-
-    def mark_down(self, reason: str) -> None:
-        self._gate.mark_down(reason)
-
-    def mark_up(self) -> None:
-        self._gate.mark_up()
-
-
 def replay_max(
     session_path: Path,
     artifact: Path,
     threads: int = 1,
-    block_push: bool = True,
     on_emit=None,
     end_s: float | None = None,
     precision: str | None = None,
     overlap: bool = True,
+    stride_s: float = 0.5,
+    backend: str = "eager",
 ) -> dict:
     """One ``--speed max`` replay; windows/s, × real time and stage percentiles."""
     from drivers.replay import ReplaySource
@@ -446,14 +431,13 @@ def replay_max(
     session = open_session(session_path)
     model, meta = load_artifact(artifact)
     spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(stride_s=0.5, backend="eager", precision=precision, threads=threads)
+    config = RuntimeConfig(stride_s=stride_s, backend=backend, precision=precision, threads=threads)
     origin = int(session.t0_ns or 0)
     clock = VirtualClock(origin)
     rates = {p: s.rate_hz for p, s in session.imu.items()}
     fps = session.video.fps if session.has_video else None
     buffer, gates = make_rig(spec, rates, fps, clock)
-    sinks = gates.imu if block_push else {p: _PerSampleSink(g) for p, g in gates.imu.items()}
-    source = ReplaySource(session, sinks, gates.camera, t0_ns=origin)
+    source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
 
     class HookedOutputs(Outputs):
         def emit(self, pred, now_ns):
@@ -490,7 +474,7 @@ def replay_max(
         "ms_per_window": round(elapsed / n * 1e3, 2),
         "stages_ms": {s: p.summary() for s, p in outputs.stages.items() if p.count},
         "threads": threads,
-        "block_push": block_push,
+        "backend": recognizer.backend.label if recognizer.backend else None,
         "precision": precision or "fp32",
         "overlap": overlap,
         "load_avg_1m": load1(),
