@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from evimae_stream.buffer import BufferConfig, FrameRing, ImuRing, StreamBuffer
 from evimae_stream.clock import ArrivalClock, ClockMap, IndexClock, VirtualClock
 from evimae_stream.errors import InputError
-from tests.timelines import NS, make_timeline
+from tests.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -72,19 +72,6 @@ def test_window_values_and_gaps(rate, seed, window_s, model_rate):
     assert w.imu_mask().tolist() == [True, False, False, False]
 
 
-def _out_of_order(tl) -> np.ndarray:
-    """Samples a ring must drop: an earlier-arrived sample of the same device-clock segment has a
-    newer device time (the rule of :class:`ClockMap`, computed independently)."""
-    newest: dict[int, float] = {}
-    late = np.zeros(len(tl.t_dev), bool)
-    for k, (d, e) in enumerate(zip(tl.t_dev.tolist(), tl.epoch.tolist(), strict=True)):
-        if d <= newest.get(e, -np.inf):
-            late[k] = True
-        else:
-            newest[e] = d
-    return late
-
-
 def _expected_window(t, v, grid, rate, max_gap_periods):
     """The documented window rule on the samples (t strictly increasing, v values): None when the
     window starts before the first sample or a gap > ``max_gap_periods`` nominal periods touches
@@ -133,7 +120,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
         swap_p=swap_p,
         jumps_s=(jump_s,),
     )
-    late = _out_of_order(tl)
+    late = expected_out_of_order(tl)
     clock = VirtualClock(0)
     buf = StreamBuffer(
         BufferConfig(

@@ -17,7 +17,7 @@ from evimae_stream.clock import (
     IndexClock,
     VirtualClock,
 )
-from tests.timelines import NS, make_timeline
+from tests.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -32,18 +32,6 @@ def run_clock(clock, tl, with_dev=True):
     for a, d in zip(tl.arrival_ns.tolist(), tl.t_dev.tolist(), strict=True):
         out.append(clock.map(a, d if with_dev else None))
     return out
-
-
-def expected_out_of_order(tl) -> np.ndarray:
-    """A sample is out of order when an earlier-arrived sample of its clock segment is newer."""
-    newest: dict[int, float] = {}
-    late = np.zeros(len(tl.t_dev), bool)
-    for k, (d, e) in enumerate(zip(tl.t_dev.tolist(), tl.epoch.tolist(), strict=True)):
-        if d <= newest.get(e, -np.inf):
-            late[k] = True
-        else:
-            newest[e] = d
-    return late
 
 
 @SETTINGS

@@ -95,3 +95,16 @@ def make_timeline(
         swapped=swapped[order],
         epoch=epoch[order],
     )
+
+
+def expected_out_of_order(tl: Timeline) -> np.ndarray:
+    """Samples a stream must drop: an earlier-arrived sample of the same device-clock segment has
+    a newer device time (the rule of ``ClockMap``, computed independently)."""
+    newest: dict[int, float] = {}
+    late = np.zeros(len(tl.t_dev), bool)
+    for k, (d, e) in enumerate(zip(tl.t_dev.tolist(), tl.epoch.tolist(), strict=True)):
+        if d <= newest.get(e, -np.inf):
+            late[k] = True
+        else:
+            newest[e] = d
+    return late
