@@ -9,19 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from drivers.replay import ReplaySource
-from evimae_stream.artifact import load_artifact
-from evimae_stream.clock import VirtualClock
-from evimae_stream.runtime.inputs import ModelSpec
-from evimae_stream.runtime.pipeline import (
-    Outputs,
-    Recognizer,
-    RuntimeConfig,
-    make_rig,
-    run_replay_max,
-)
-from evimae_stream.sessions import open_session
-from tests.runtime_helpers import make_artifact, make_session
+from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +19,11 @@ def run_inputs(tmp_path_factory):
 
 
 def _replay(art, sess, overlap: bool, source_wrapper=None):
-    model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
-    with open_session(sess) as session:
-        origin = int(session.t0_ns)
-        clock = VirtualClock(origin)
-        rates = {p: s.rate_hz for p, s in session.imu.items()}
-        buffer, gates = make_rig(spec, rates, session.video.fps, clock)
-        source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
-        if source_wrapper is not None:
-            source = source_wrapper(source)
-        outputs = Outputs([], timings=False)
-        recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager", stride_s=0.25))
-        threads_before = threading.active_count()
-        run_replay_max(source, buffer, gates, clock, recognizer, outputs, origin,
-                       session.duration_s, progress=False, overlap=overlap)  # fmt: skip
-        assert threading.active_count() == threads_before  # the reader thread is gone
+    threads_before = threading.active_count()
+    outputs, _ = replay_at_max_speed(
+        art, sess, stride_s=0.25, overlap=overlap, wrap_source=source_wrapper
+    )
+    assert threading.active_count() == threads_before  # the reader thread is gone
     return outputs.predictions
 
 

@@ -24,7 +24,6 @@ from evimae_stream.runtime.pipeline import (
     Recognizer,
     RuntimeConfig,
     make_rig,
-    run_replay_max,
 )
 from evimae_stream.runtime.policy import plan_window
 from evimae_stream.runtime.recorder import Recorder
@@ -32,7 +31,7 @@ from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.sessions import open_session
 from evimae_stream.types import MODES, PLACEMENTS, Segment
-from tests.runtime_helpers import make_artifact, make_session
+from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
 
 ALL = dict.fromkeys(PLACEMENTS, True)
 
@@ -171,35 +170,16 @@ def small_run(tmp_path_factory):
 
 def test_pipeline_fills_a_missing_imu_and_reports_it(small_run):
     art, sess = small_run
-    model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(backend="eager")
-    with open_session(sess) as session:
-        origin = int(session.t0_ns)
-        clock = VirtualClock(origin)
-        rates = {p: s.rate_hz for p, s in session.imu.items() if p != "left_leg"}
-        buffer, gates = make_rig(spec, rates, None, clock)  # no camera, no left_leg
-        from drivers.replay import ReplaySource
+    emitted = []
 
-        source = ReplaySource(session, gates.imu, None, t0_ns=origin)
-        emitted = []
+    class Collect:
+        def emit(self, pred):
+            emitted.append(pred)
 
-        class Collect:
-            def emit(self, pred):
-                emitted.append(pred)
-
-        outputs = Outputs([Collect()], timings=False)
-        run_replay_max(
-            source,
-            buffer,
-            gates,
-            clock,
-            Recognizer(model, spec, config),
-            outputs,
-            origin,
-            session.duration_s,
-            progress=False,
-        )
+    outputs, recognizer = replay_at_max_speed(
+        art, sess, [Collect()], skip_imus=("left_leg",), camera=False
+    )
+    spec = recognizer.spec
     preds = [p for p in emitted if p.label is not None]
     assert [p.index for p in emitted] == list(range(1, 17))  # 8 s at 0.5 s: nothing skipped
     assert len(preds) >= 10
@@ -252,8 +232,6 @@ def test_terminal_line_shows_running_latency_percentiles(small_run):
     from evimae_stream.runtime.sinks import TerminalLine, summary_lines
 
     art, sess = small_run
-    model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
     stream = io.StringIO()
     line = TerminalLine(stream, hz=float("inf"))  # draw every prediction
     seen = []
@@ -262,19 +240,8 @@ def test_terminal_line_shows_running_latency_percentiles(small_run):
         def emit(self, pred):
             seen.append(pred)
 
-    outputs = Outputs([Collect(), line], timings=False)
-    with open_session(sess) as session:
-        origin = int(session.t0_ns)
-        clock = VirtualClock(origin)
-        rates = {p: s.rate_hz for p, s in session.imu.items()}
-        buffer, gates = make_rig(spec, rates, session.video.fps, clock)
-        from drivers.replay import ReplaySource
-
-        source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
-        recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager", stride_s=0.25))
-        run_replay_max(source, buffer, gates, clock, recognizer, outputs, origin,
-                       session.duration_s, progress=False)  # fmt: skip
-        summary = outputs.summary(recognizer.backend, {})
+    outputs, recognizer = replay_at_max_speed(art, sess, [Collect(), line], stride_s=0.25)
+    summary = outputs.summary(recognizer.backend, {})
     line.close()
     drawn = stream.getvalue().rstrip("\n").split("\r")[1:]
     assert len(drawn) == len(seen) == 32
