@@ -134,6 +134,24 @@ def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
     assert "left_arm" in err and "windows" in err  # the summary names the failed stream
 
 
+def predictions_by_window(jsonl: Path) -> dict[int, dict]:
+    """The prediction events of a JSONL file by window index."""
+    return {e["window"]: e for e in events(jsonl) if e["type"] == "prediction"}
+
+
+def replay_recording(model: Path, rec: Path, tmp_path: Path) -> dict[int, dict]:
+    """Replay the recording ``rec`` through the CLI at max speed (eager); its predictions by
+    window index."""
+    replay_out = tmp_path / "replay.jsonl"
+    proc = subprocess.run(
+        cli_args("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
+                 "--quiet", "--backend", "eager"),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return predictions_by_window(replay_out)
+
+
 def test_record_live_synthetic_then_replay_gives_the_same_predictions(model, tmp_path):
     rec = tmp_path / "rec"
     live_out = tmp_path / "live.jsonl"
@@ -145,15 +163,8 @@ def test_record_live_synthetic_then_replay_gives_the_same_predictions(model, tmp
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (rec / "session.json").is_file() and (rec / "imu_left_arm.csv").is_file()
-    replay_out = tmp_path / "replay.jsonl"
-    proc = subprocess.run(
-        cli_args("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
-                 "--quiet", "--backend", "eager"),
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    live = {e["window"]: e for e in events(live_out) if e["type"] == "prediction"}
-    replay = {e["window"]: e for e in events(replay_out) if e["type"] == "prediction"}
+    live = predictions_by_window(live_out)
+    replay = replay_recording(model, rec, tmp_path)
     common = sorted(set(live) & set(replay))
     labelled = [k for k in common if live[k]["label"]]
     assert len(labelled) >= 4, (live, replay)
@@ -179,15 +190,8 @@ def assert_replays_identically(model: Path, rec: Path, live_out: Path, tmp_path:
     the same: window end, mode, IMUs, fills, label and top-k scores (IMU data goes through the
     recording losslessly: integer stamps, float32 values at 9 significant digits, device times
     as written). Returns how many labelled windows were compared."""
-    replay_out = tmp_path / "replay.jsonl"
-    proc = subprocess.run(
-        cli_args("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
-                 "--quiet", "--backend", "eager"),
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    live = {e["window"]: e for e in events(live_out) if e["type"] == "prediction"}
-    replay = {e["window"]: e for e in events(replay_out) if e["type"] == "prediction"}
+    live = predictions_by_window(live_out)
+    replay = replay_recording(model, rec, tmp_path)
     assert live and set(live) <= set(replay), (sorted(live), sorted(replay))
     fields = ("t_ref_s", "mode", "modalities", "imus", "filled", "label")
     for k, a in live.items():
