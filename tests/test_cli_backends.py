@@ -7,29 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.cli_helpers import cli, events
 from tests.conftest import REPO
 from tests.runtime_helpers import make_artifact, make_session
 
 STANDIN = REPO / "tests" / "mocks" / "trt_package"
-
-
-def cli(*args, env: dict | None = None, timeout=240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evimae_stream.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-
-
-def events(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -19,23 +19,13 @@ import termios
 import pytest
 
 from evimae_stream.runtime import events as events_module
+from tests.cli_helpers import cli, events
 from tests.conftest import REPO
 from tests.runtime_helpers import SYNTH_CLASSES, make_artifact, make_session
 
 SESSION_S = 12.0
 #: written only by live and paced runs (wall-clock measurements)
 WALL_CLOCK_FIELDS = {"stages_ms", "time"}
-
-
-def cli(*args, timeout=240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evimae_stream.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
-    )  # fmt: skip
-
-
-def events(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines()]
 
 
 @pytest.fixture(scope="module")

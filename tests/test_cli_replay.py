@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import pytest
 
+from tests.cli_helpers import cli, events
 from tests.runtime_helpers import make_artifact, make_session
 
 SESSION_S = 12.0
@@ -25,17 +24,6 @@ def main(capsys, *args) -> subprocess.CompletedProcess:
     code = cli_main([str(a) for a in args])
     out = capsys.readouterr()
     return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-
-def cli(*args, timeout=240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "evimae_stream.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-
-
-def events(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

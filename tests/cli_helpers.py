@@ -1,0 +1,26 @@
+"""Running the ``evimae-stream`` command in a subprocess, as a user would, and reading its JSONL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def cli(*args, env: dict | None = None, timeout=240) -> subprocess.CompletedProcess:
+    """``python -m evimae_stream.cli ARGS`` from the repository root; ``env`` adds variables."""
+    return subprocess.run(
+        [sys.executable, "-m", "evimae_stream.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def events(source: Path | str) -> list[dict]:
+    """The JSON Lines events of a file (a Path) or of text (a str, e.g. captured stdout)."""
+    text = source.read_text() if isinstance(source, Path) else source
+    return [json.loads(line) for line in text.splitlines()]
