@@ -102,17 +102,26 @@ class EviMaeEncoder(nn.Module):
         """``(B, 3·n, T, F)`` → per-IMU tokens ``(n·B, N_a, D_a)``, IMU-major (IMU i = rows iB…).
 
         Channels 3i…3i+2 are IMU i; each group, transposed to (freq, time), goes through the
-        shared Conv2d (all n groups as one batch); then + position table, + ``modality_a``. The
-        patches are cut straight from ``imu`` in one copy, in the order that transposed conv
-        input would give: tokens row-major over (freq, time) patches, each patch (c, f, t).
+        shared Conv2d (all n groups as one batch); then + position table, + ``modality_a``.
+        Tokens are row-major over (freq, time) patches, as that transposed conv input gives.
+        The patches are cut straight from ``imu`` in one copy (cast to the weight's dtype on the
+        way), each in its stored (c, t, f) order — runs of ``p`` contiguous frequencies — and the
+        conv weight is transposed to match (:meth:`PatchEmbed.project_transposed`).
         """
         b, _, t, f = imu.shape
         n, p = self.cfg.num_imus, self.cfg.patch
         tp, fp = t // p, f // p
         x = imu[:, :, : tp * p, : fp * p].reshape(b, n, 3, tp, p, fp, p)  # (B, n, 3, T', p, F', p)
-        x = x.permute(1, 0, 5, 3, 2, 6, 4)  # (n, B, F', T', 3, p_f, p_t)
-        x = x.reshape(n * b, fp * tp, 3 * p * p)  # (nB, N_a, 3·p·p)
-        x = self.patch_embed_a.project(x)  # (nB, N_a, D_a)
+        x = x.permute(1, 0, 5, 3, 2, 4, 6)  # (n, B, F', T', 3, p_t, p_f)
+        dtype = self.patch_embed_a.proj.weight.dtype
+        # one gather, with the cast when there is one (``to`` with an unchanged dtype is a no-op)
+        x = (
+            x.contiguous()
+            if x.dtype == dtype
+            else x.to(dtype, memory_format=torch.contiguous_format)
+        )
+        x = x.view(n * b, fp * tp, 3 * p * p)  # (nB, N_a, 3·p·p)
+        x = self.patch_embed_a.project_transposed(x)  # (nB, N_a, D_a)
         x = x + self.pos_embed_a
         return x + self.modality_a
 

@@ -172,6 +172,16 @@ class PatchEmbed(nn.Module):
         """Patches already cut, ``(B, N, C·p·p)`` in the conv weight's (c, row, col) order."""
         return _patch_linear(self.proj, patches)
 
+    def project_transposed(self, patches: torch.Tensor) -> torch.Tensor:
+        """Patches cut from the transposed input, ``(B, N, C·p·p)`` in (c, col, row) order.
+
+        The same sums as :meth:`project` on the transposed patches: the (small) weight is
+        transposed instead of the (large) input, so a caller whose input is stored the other
+        way round cuts contiguous rows of ``p`` values rather than gathering single ones.
+        """
+        w = self.proj.weight.transpose(2, 3).reshape(self.proj.out_channels, -1)  # (D, C·p·p)
+        return F.linear(patches, w, self.proj.bias)
+
 
 class PatchEmbedVideo(nn.Module):
     """Video tubelets: Conv3d(3 → dim, k = s = (tubelet, patch, patch)); → ``(B, N, dim)``.
