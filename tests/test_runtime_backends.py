@@ -215,3 +215,67 @@ def test_torch_compile_backend_matches_eager(model, example):
         atol=1e-4,
         rtol=1e-4,
     )
+
+
+@pytest.mark.slow
+def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
+    model, example, tmp_path, caplog
+):
+    # AOTInductor for real (a C++ compile, ~10 s): the package runs the forward as one call
+    from evimae_stream.runtime.backends.aot import AotBackend
+
+    first = AotBackend(model, "fp32", CPU, model_id="m-aot", cache_dir=tmp_path)
+    path = first.cache_path("imu_only")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a package")
+    with caplog.at_level(logging.WARNING):
+        first.prepare(example, ("imu_only",))
+    assert (first.compiled, first.loaded) == (1, 0)
+    assert "unreadable" in caplog.records[-1].getMessage()
+    assert path.stat().st_size > 10_000 and not list(tmp_path.glob("*.tmp.pt2"))
+
+    again = AotBackend(model, "fp32", CPU, model_id="m-aot", cache_dir=tmp_path)
+    again.prepare(example, ("imu_only",))
+    assert (again.compiled, again.loaded) == (0, 1)
+    want = EagerBackend(model, "fp32", CPU).forward(example, "imu_only")
+    for backend in (first, again):
+        got = backend.forward(example, "imu_only")
+        assert got.dtype == torch.float32 and got.shape == (1, 5)
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    # another precision or mode is another package, never the fp32 one
+    assert AotBackend(model, "bf16", CPU, model_id="m-aot", cache_dir=tmp_path).cache_path(
+        "imu_only"
+    ) not in (path, first.cache_path("multimodal"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not cpu_has_amx(), reason="bf16 is only offered where the CPU has AMX")
+def test_aot_bf16_compiles_the_eager_bf16_numerics(model, example, tmp_path):
+    backend = select_backend(
+        "aot", "bf16", model, example, ("imu_only",), device=CPU, cache_dir=tmp_path
+    )
+    assert backend.label == "aot/bf16/cpu"
+    got = backend.forward(example, "imu_only")
+    eager = EagerBackend(model, "bf16", CPU).forward(example, "imu_only")
+    torch.testing.assert_close(got, eager, atol=2e-2, rtol=0)
+    assert int(got.argmax()) == int(
+        EagerBackend(model, "fp32", CPU).forward(example, "imu_only").argmax()
+    )
+
+
+def test_aot_without_a_compiler_falls_back_with_one_warning(
+    model, example, tmp_path, monkeypatch, caplog
+):
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (str(tmp_path / "no-such-c++"),))
+    with caplog.at_level(logging.WARNING):
+        backend = select_backend(
+            "aot", None, model, example, ("imu_only",), device=CPU, cache_dir=tmp_path
+        )
+    assert isinstance(backend, EagerBackend) and backend.label == "eager/fp32/cpu"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "aot/fp32 not used" in warnings[0].getMessage()
+    assert backend.note.startswith("fallback from aot/fp32")
+    assert not list(tmp_path.glob("*.pt2"))

@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", choices=("wear", "cmummac"), help="for an official .pth: its dataset"
     )
     mdl.add_argument("--labels", type=Path, metavar="CSV", help="class_labels_indices.csv")
-    mdl.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "tensorrt"))
+    mdl.add_argument(
+        "--backend", default="auto", choices=("auto", "eager", "compile", "aot", "tensorrt")
+    )
     mdl.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None)
     mdl.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"

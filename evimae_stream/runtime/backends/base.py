@@ -9,6 +9,8 @@ agree, or the runtime does not use it.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -33,6 +35,20 @@ DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
     "bf16": torch.bfloat16,
 }
+
+#: compiled-engine cache directory when none is given (``--engine-cache``)
+DEFAULT_CACHE = Path(
+    os.environ.get("EVIMAE_STREAM_CACHE", Path.home() / ".cache" / "evimae-stream")
+)
+
+
+class BackendUnavailable(RuntimeError):
+    """This backend cannot run here (package missing, no GPU, compile failed)."""
+
+
+def cache_key(*parts: str) -> str:
+    """A file-name-safe key for a compiled engine: the parts, slugged, joined by ``__``."""
+    return "__".join(re.sub(r"[^A-Za-z0-9._]+", "-", p).strip("-") or "x" for p in parts)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Pick and prepare the backend: ``--backend auto|eager|compile|tensorrt``, ``--precision``.
+"""Pick and prepare the backend: ``--backend auto|eager|compile|aot|tensorrt``, ``--precision``.
 
 Every candidate other than eager fp32 is prepared on a real window and verified against eager
 fp32 (:func:`~evimae_stream.runtime.backends.base.verify`). An explicitly requested backend that
@@ -7,7 +7,8 @@ the reason. ``auto`` tries, in order: eager fp32 (the reference); on a CPU with 
 CUDA eager fp16, ``torch.compile`` fp16 and TensorRT fp16 when ``torch_tensorrt`` is installed;
 it times a few forwards of each candidate that passed and keeps the fastest. (``torch.compile``
 on a CPU costs tens of seconds of start-up for little gain on a small model, so ``auto`` leaves
-it to an explicit ``--backend compile`` there.) With ``timed=False`` (``--speed max``, whose
+it to an explicit ``--backend compile`` there, and the AOTInductor package, which takes as long
+to build the first time, to ``--backend aot``.) With ``timed=False`` (``--speed max``, whose
 output must not depend on timing noise) ``auto`` keeps the last candidate in that order that
 passes its check instead: TensorRT, then ``torch.compile``, then eager in low precision, then
 eager fp32 — the usual order of speed, decided without a clock.
@@ -23,8 +24,10 @@ import torch
 from torch import nn
 
 from evimae_stream.errors import InputError
+from evimae_stream.runtime.backends.aot import AotBackend
 from evimae_stream.runtime.backends.base import (
     Backend,
+    BackendUnavailable,
     ModelInputs,
     cpu_has_amx,
     default_device,
@@ -32,11 +35,11 @@ from evimae_stream.runtime.backends.base import (
 )
 from evimae_stream.runtime.backends.compiled import CompiledBackend
 from evimae_stream.runtime.backends.eager import EagerBackend
-from evimae_stream.runtime.backends.tensorrt import BackendUnavailable, TensorRTBackend
+from evimae_stream.runtime.backends.tensorrt import TensorRTBackend
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("auto", "eager", "compile", "tensorrt")
+BACKENDS: tuple[str, ...] = ("auto", "eager", "compile", "aot", "tensorrt")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 
@@ -59,6 +62,8 @@ def _make(kind: str, precision: str, model: nn.Module, device, model_id, cache_d
         return EagerBackend(model, precision, device)
     if kind == "compile":
         return CompiledBackend(model, precision, device)
+    if kind == "aot":
+        return AotBackend(model, precision, device, model_id=model_id, cache_dir=cache_dir)
     return TensorRTBackend(model, precision, device, model_id=model_id, cache_dir=cache_dir)
 
 

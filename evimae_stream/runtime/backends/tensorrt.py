@@ -24,28 +24,21 @@ import importlib
 import inspect
 import logging
 import os
-import re
 from pathlib import Path
 
 import torch
 
-from evimae_stream.runtime.backends.base import DTYPES, Backend, ModelInputs, ModeModule
-
-log = logging.getLogger(__name__)
-
-#: engine cache directory when none is given
-DEFAULT_CACHE = Path(
-    os.environ.get("EVIMAE_STREAM_CACHE", Path.home() / ".cache" / "evimae-stream")
+from evimae_stream.runtime.backends.base import (
+    DEFAULT_CACHE,
+    DTYPES,
+    Backend,
+    BackendUnavailable,
+    ModelInputs,
+    ModeModule,
+    cache_key,
 )
 
-
-class BackendUnavailable(RuntimeError):
-    """This backend cannot run here (package missing, no GPU, compile failed)."""
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-") or "x"
-
+log = logging.getLogger(__name__)
 
 class TensorRTBackend(Backend):
     """Compiled TensorRT engines, one per mode, loaded from the cache when present.
@@ -92,9 +85,7 @@ class TensorRTBackend(Backend):
         trt = trt or self._import()
         gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         version = getattr(trt, "__version__", "unknown")
-        key = "__".join(
-            _slug(x) for x in (self.model_id, gpu, f"trt{version}", self.precision, mode)
-        )
+        key = cache_key(self.model_id, gpu, f"trt{version}", self.precision, mode)
         return self.cache_dir / f"{key}.pt2"
 
     def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:
