@@ -40,6 +40,7 @@ from evimae_stream.runtime.backends.base import (
 
 log = logging.getLogger(__name__)
 
+
 class TensorRTBackend(Backend):
     """Compiled TensorRT engines, one per mode, loaded from the cache when present.
 
