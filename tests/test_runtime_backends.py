@@ -228,8 +228,10 @@ def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
     path = first.cache_path("imu_only")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a package")
+    strided = torch.zeros(1, 12, example.imu.shape[2], 2 * example.imu.shape[3])[..., ::2]
+    strided.copy_(example.imu)
     with caplog.at_level(logging.WARNING):
-        first.prepare(example, ("imu_only",))
+        first.prepare(ModelInputs(strided, None), ("imu_only",))
     assert (first.compiled, first.loaded) == (1, 0)
     assert "unreadable" in caplog.records[-1].getMessage()
     assert path.stat().st_size > 10_000 and not list(tmp_path.glob("*.tmp.pt2"))
@@ -242,6 +244,11 @@ def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
         got = backend.forward(example, "imu_only")
         assert got.dtype == torch.float32 and got.shape == (1, 5)
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    # the spectrogram can come out as a strided view: built on one, run on a contiguous one (the
+    # loop above) and the other way round, the package must give the same logits
+    torch.testing.assert_close(
+        again.forward(ModelInputs(strided, None), "imu_only"), want, atol=1e-4, rtol=1e-4
+    )
     # another precision or mode is another package, never the fp32 one
     assert AotBackend(model, "bf16", CPU, model_id="m-aot", cache_dir=tmp_path).cache_path(
         "imu_only"

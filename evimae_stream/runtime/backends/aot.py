@@ -100,7 +100,7 @@ class AotBackend(Backend):
                     continue
                 except Exception as exc:
                     log.warning("aot: cached package %s unreadable (%s); rebuilding", path, exc)
-            args = tuple(t.to(self.device) for t in example.for_mode(mode))
+            args = tuple(t.to(self.device).contiguous() for t in example.for_mode(mode))
             self._runners[mode] = self._build(mode, args, path)
 
     def _module(self, mode: str) -> nn.Module:

@@ -152,7 +152,11 @@ class Backend(ABC):
 
     def forward(self, inputs: ModelInputs, mode: str) -> torch.Tensor:
         """Logits ``(1, classes)`` float32 on the CPU for ``mode``."""
-        tensors = tuple(t.to(self.device, non_blocking=True) for t in inputs.for_mode(mode))
+        # contiguous: a compiled graph may assume the strides it was built with (an AOT package
+        # reads its inputs with them, unchecked), and the spectrogram can come out as a view
+        tensors = tuple(
+            t.to(self.device, non_blocking=True).contiguous() for t in inputs.for_mode(mode)
+        )
         with torch.inference_mode():
             out = self._run(tensors, mode)
         return out.detach().float().cpu()

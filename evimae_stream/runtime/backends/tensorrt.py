@@ -94,7 +94,7 @@ class TensorRTBackend(Backend):
         trt = self._import()
         for mode in modes:
             path = self.cache_path(mode, trt)
-            args = tuple(t.to(self.device) for t in example.for_mode(mode))
+            args = tuple(t.to(self.device).contiguous() for t in example.for_mode(mode))
             if path.is_file():
                 try:
                     self._modules[mode] = trt.load(str(path)).module()
