@@ -239,6 +239,7 @@ def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
     again = AotBackend(model, "fp32", CPU, model_id="m-aot", cache_dir=tmp_path)
     again.prepare(example, ("imu_only",))
     assert (again.compiled, again.loaded) == (0, 1)
+    assert first.lock_free and again.lock_free  # through the C interface, GIL released
     want = EagerBackend(model, "fp32", CPU).forward(example, "imu_only")
     for backend in (first, again):
         got = backend.forward(example, "imu_only")

@@ -1,14 +1,15 @@
 """AOTInductor: ``torch.export`` per mode → ``torch._inductor.aoti_compile_and_package`` → a
 compiled package (C++ and the frozen weights), cached per (model hash, torch version, CPU or GPU,
-precision, mode), loaded with ``torch._inductor.aoti_load_package``.
+precision, mode), run lock-free through its C interface (:mod:`.aoti_runner`).
 
 Why it exists: the eager forward is a few hundred short torch calls, and between two of them
 the thread must win the interpreter lock back. In a live run the driver, scheduler and emitter
 threads hold that lock too, and on a 2-core machine the eager forward of ``evimae_tiny`` was
 measured 6× slower (14 → 89 ms) next to one busy Python thread. The compiled package runs the
-whole forward as one call that holds no lock (10 → 10 ms next to the same thread), and without
-the per-call interpreter overhead. ``freezing`` folds the weight casts and packs the matmul
-weights for oneDNN at compile time.
+whole forward as one call (10 → 10 ms next to the same thread), without the per-call interpreter
+overhead, and — called through the C interface — without holding the lock, so the other threads
+(the reader of a ``--speed max`` replay) run meanwhile. ``freezing`` folds the weight casts and
+packs the matmul weights for oneDNN at compile time.
 
 Lower precision is compiled in, not applied around the call: the exported module enters autocast
 itself (export records the casts), with the matmul weights stored in that precision first, as
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from evimae_stream.runtime.backends.aoti_runner import LockFreeRunner, extract_library
 from evimae_stream.runtime.backends.base import (
     DEFAULT_CACHE,
     DTYPES,
@@ -94,7 +96,7 @@ class AotBackend(Backend):
             path = self.cache_path(mode)
             if path.is_file():
                 try:
-                    self._runners[mode] = torch._inductor.aoti_load_package(str(path))
+                    self._runners[mode] = self._load(path)
                     self.loaded += 1
                     log.info("aot: loaded %s package from %s", mode, path)
                     continue
@@ -136,10 +138,27 @@ class AotBackend(Backend):
         except OSError as exc:  # a cache we cannot write costs a rebuild next time, no more
             log.warning("aot: could not cache the %s package at %s (%s)", mode, path, exc)
             path = tmp
-        runner = torch._inductor.aoti_load_package(str(path))
+        runner = self._load(path)
         if path == tmp:
             tmp.unlink(missing_ok=True)
         return runner
+
+    def _load(self, path: Path):
+        """The package's model, lock-free through the C interface where it can be (CPU, weights
+        in the library), else torch's loader (which holds the GIL during the forward)."""
+        if self.device.type == "cpu":
+            try:
+                return LockFreeRunner(extract_library(path, path.with_suffix(".so")))
+            except OSError as exc:
+                log.info("aot: %s runs through torch's loader (%s)", path.name, exc)
+        return torch._inductor.aoti_load_package(str(path))
+
+    @property
+    def lock_free(self) -> bool:
+        """Whether every prepared mode runs without holding the GIL."""
+        return bool(self._runners) and all(
+            isinstance(r, LockFreeRunner) for r in self._runners.values()
+        )
 
     def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
         runner = self._runners.get(mode)
