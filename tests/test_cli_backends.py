@@ -1,7 +1,8 @@
 """``--backend`` and ``--precision`` on the command line, in a subprocess: a precision this machine
-cannot run is refused up front in every mode, bf16 runs, and the TensorRT path (export → compile →
+cannot run is refused up front in every mode, bf16 runs, the TensorRT path (export → compile →
 cache → verify, then a load from the cache) runs with the stand-in compiler of
-tests/mocks/tensorrt.py, importable as ``torch_tensorrt`` from tests/mocks/trt_package."""
+tests/mocks/tensorrt.py, importable as ``torch_tensorrt`` from tests/mocks/trt_package, and the
+AOTInductor path runs for real."""
 
 from __future__ import annotations
 
@@ -98,3 +99,36 @@ def test_tensorrt_on_the_command_line_compiles_caches_then_loads(data, tmp_path)
     preds = [e for e in ev1 if e["type"] == "prediction" and e["label"]]
     assert len(preds) >= 3 and all(p["mode"] == "imu_only" for p in preds)
     assert ev1 == ev2
+
+
+@pytest.mark.slow
+def test_aot_on_the_command_line_compiles_caches_then_loads(data, tmp_path):
+    # a real AOTInductor compile (~10 s): the first run builds and caches, the second loads
+    cache = tmp_path / "engines"
+    replay = ["-v", "--replay", data["imu_session"], "--speed", "max", "--model",
+              data["imu_model"], "--engine-cache", cache, "--stride", "1"]  # fmt: skip
+    runs = []
+    for name in ("first", "second"):
+        out = tmp_path / f"{name}.jsonl"
+        proc = cli(*replay, "--backend", "aot", "--jsonl", out)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "falling back" not in proc.stderr
+        assert "\nbackend aot/fp32/cpu\n" in proc.stderr  # the summary
+        runs.append((events(out), proc.stderr))
+    (ev1, err1), (ev2, err2) = runs
+    assert "exporting and compiling mode imu_only" in err1
+    assert "loaded imu_only package" in err2 and "compiling" not in err2
+    (package,) = cache.glob("*.pt2")
+    cpu = torch.backends.cpu.get_cpu_capability()
+    torch_version = torch.__version__.replace("+", "-")
+    assert package.name.endswith(f"__torch{torch_version}__cpu-{cpu}__fp32__imu_only.pt2")
+    assert ev1 == ev2
+    # the same predictions as eager fp32, window for window
+    eager = tmp_path / "eager.jsonl"
+    proc = cli(*replay, "--backend", "eager", "--jsonl", eager, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    got = [e for e in ev1 if e["type"] == "prediction" and e["label"]]
+    want = [e for e in events(eager) if e["type"] == "prediction" and e["label"]]
+    assert len(got) >= 3 and [e["window"] for e in got] == [e["window"] for e in want]
+    assert [e["label"] for e in got] == [e["label"] for e in want]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(got, want, strict=True)) < 1e-4

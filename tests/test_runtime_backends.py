@@ -250,6 +250,15 @@ def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
     torch.testing.assert_close(
         again.forward(ModelInputs(strided, None), "imu_only"), want, atol=1e-4, rtol=1e-4
     )
+    # inputs of another shape are refused, never read with the package's shapes
+    with pytest.raises(ValueError, match="was built for inputs"):
+        again.forward(ModelInputs(example.imu[..., :64], None), "imu_only")
+    # another model under the same id (here: two blocks, not one) is another package
+    other = create_model("evimae_tiny", 5, imu_depth=2, video_depth=1).eval()
+    assert (
+        AotBackend(other, "fp32", CPU, model_id="m-aot", cache_dir=tmp_path).cache_path("imu_only")
+        != path
+    )
     # another precision or mode is another package, never the fp32 one
     assert AotBackend(model, "bf16", CPU, model_id="m-aot", cache_dir=tmp_path).cache_path(
         "imu_only"

@@ -19,6 +19,8 @@ a cached package loads in well under a second.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -78,22 +80,32 @@ class AotBackend(Backend):
         self.model_id = model_id
         self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "aot"
         self._runners: dict[str, object] = {}
+        self._shapes: dict[str, list[tuple[int, ...]]] = {}
         self.compiled = 0
         self.loaded = 0
 
     def cache_path(self, mode: str) -> Path:
-        """The package of ``mode`` for this model, torch build, device and precision."""
+        """The package of ``mode`` for this model, torch build, device and precision.
+
+        ``model_id`` names the weights (the CLI passes the artifact's hash); the architecture
+        and input shapes enter the key too, as a digest of the model config, so two models
+        under one id can never share a package (it would read inputs of the wrong shape).
+        """
         if self.device.type == "cuda":
             where = torch.cuda.get_device_name(self.device)
         else:
             where = f"cpu-{torch.backends.cpu.get_cpu_capability()}"
-        parts = (self.model_id, f"torch{torch.__version__}", where, self.precision, mode)
+        cfg = getattr(self.model, "cfg", None)
+        text = json.dumps(cfg.to_dict() if cfg is not None else repr(self.model), sort_keys=True)
+        arch = hashlib.sha256(text.encode()).hexdigest()[:12]
+        parts = (self.model_id, arch, f"torch{torch.__version__}", where, self.precision, mode)
         return self.cache_dir / f"{cache_key(*parts)}.pt2"
 
     def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:
         """Load or build the package of every mode in ``modes`` (the example gives the shapes)."""
         for mode in modes:
             path = self.cache_path(mode)
+            self._shapes[mode] = [tuple(t.shape) for t in example.for_mode(mode)]
             if path.is_file():
                 try:
                     self._runners[mode] = self._load(path)
@@ -164,4 +176,9 @@ class AotBackend(Backend):
         runner = self._runners.get(mode)
         if runner is None:
             raise BackendUnavailable(f"no AOT package for mode {mode}")
+        shapes = [tuple(t.shape) for t in tensors]
+        if shapes != self._shapes[mode]:  # the package would read them unchecked
+            raise ValueError(
+                f"aot: mode {mode} was built for inputs {self._shapes[mode]}, got {shapes}"
+            )
         return runner(*tensors)
