@@ -9,7 +9,8 @@ shared, so compare variants as ratios within one run, never across runs.
 Sections (each writes one JSON file):
 
 - ``forward`` → ``model_forward.json``: one forward per variant × mode × backend (eager;
-  torch.compile for evimae_tiny at 1 thread and evimae_small at 2, not in --quick) × precision
+  torch.compile and the AOTInductor package for evimae_tiny at 1 thread and evimae_small at 2,
+  not in --quick) × precision
   (fp32; bf16 only where the CPU has AMX or AVX512-BF16, else a row saying "unsupported") ×
   torch threads (1, 2) × batch (1; 8 for tiny, reported per window). Median, p95, GFLOP/s
   (FlopCounterMode) and the fraction of the matmul peak of the row's dtype at the row's thread
@@ -27,13 +28,19 @@ Sections (each writes one JSON file):
     may cut the window to the emission, less the model: scheduler wake-up lateness, gate release,
     assembly, preprocessing, the hand-over wait, postprocessing and the emission queue. So
     latency = data_age + guard + forward + overhead;
-  * handover_wait = inference start − window assembled: > 1 ms means the window waited behind
-    the previous window's forward ("waits behind another"); skipped windows are counted too.
+  * handover_wait = inference start − window assembled (thread hand-over; the inference
+    thread's wake-up);
+  * a window "waited behind another" when it was handed over while the previous window's
+    forward was still running; skipped windows are counted too.
+
+  Runs: eager fp32 and bf16, and the AOTInductor package (``--backend aot``) in both, built
+  before the run.
 
 - ``replay`` → ``replay_throughput.json``: ``--speed max`` replays (virtual clock) of an
   IMU-only synthetic session and of a multimodal one with the demo model: windows/s and × real
   time at stride 0.5 s, stage p50/p95, medians of interleaved rounds; A/B within the run: fp32
-  vs bf16, the overlapped reader thread vs one window after the other, torch threads 1 vs 2.
+  vs bf16, the overlapped reader thread vs one window after the other, torch threads 1 vs 2,
+  eager vs the AOT package (built before the timed rounds).
 - ``memory`` → ``memory.json``: a long accelerated IMU-only replay (60 min of session time;
   10 min in --quick; bf16 where native, as ``auto`` runs it) sampling the process RSS against
   session time: RSS after 5 min vs at the end, and the peak (VmHWM).
@@ -163,10 +170,11 @@ def _time_backend(backend, inputs, mode: str, repeats: int, budget_s: float) -> 
     return times
 
 
-def bench_forward(quick: bool, out_dir: Path) -> dict:
+def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
     """Model forward per variant × mode × backend × precision × threads × batch."""
     from evimae_stream.model import create_model
     from evimae_stream.runtime.backends import ModelInputs
+    from evimae_stream.runtime.backends.aot import AotBackend
     from evimae_stream.runtime.backends.compiled import CompiledBackend
     from evimae_stream.runtime.backends.eager import EagerBackend
 
@@ -201,7 +209,7 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
                 torch.set_num_threads(threads)
                 backends = ["eager"]
                 if not quick and threads == (1 if variant == "evimae_tiny" else 2):
-                    backends.append("compile")
+                    backends += ["compile", "aot"]
                 for bname in backends:
                     for prec in ("fp32", "bf16"):
                         row = {
@@ -224,14 +232,20 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
                                     None if imu is None else imu.repeat(batch, 1, 1, 1),
                                     None if video is None else video.repeat(batch, 1, 1, 1, 1),
                                 )
-                            cls = EagerBackend if bname == "eager" else CompiledBackend
-                            if cls is CompiledBackend:
+                            if bname == "compile":
                                 # every case compiles the same forward code: without a reset
                                 # Dynamo's recompile limit (8) silently leaves later cases eager
                                 torch._dynamo.reset()
-                            backend = cls(model, prec)
+                                backend = CompiledBackend(model, prec)
+                            elif bname == "aot":
+                                backend = AotBackend(
+                                    model, prec, model_id=variant, cache_dir=tmp / "engines"
+                                )
+                            else:
+                                backend = EagerBackend(model, prec)
                             t_prep = time.perf_counter()
                             try:
+                                backend.prepare(inputs, (mode,))
                                 out = backend.forward(inputs, mode)
                             except Exception as exc:  # recorded; the run goes on
                                 r = row | {"batch": batch, "error": f"{type(exc).__name__}: {exc}"}
@@ -292,11 +306,15 @@ def bench_forward(quick: bool, out_dir: Path) -> dict:
 # ------------------------------------------------------------------------------- live
 
 
-def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
+def bench_live(
+    seconds: float, tmp: Path, precision: str | None = None, backend: str = "eager"
+) -> dict:
     """Pipeline overhead of a live synthetic run (see the module doc for the definitions)."""
     from drivers.uri import parse_imu_ports
     from evimae_stream.artifact import load_artifact
     from evimae_stream.commands.run import make_live_drivers
+    from evimae_stream.runtime.backends import ModelInputs, select_backend
+    from evimae_stream.runtime.backends.select import complete_example
     from evimae_stream.runtime.inputs import ModelSpec
     from evimae_stream.runtime.pipeline import (
         LiveRun,
@@ -310,14 +328,30 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
 
     model, meta = load_artifact(demo_artifact(tmp))
     spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(stride_s=0.5, backend="eager", precision=precision, threads=1)
+    config = RuntimeConfig(
+        stride_s=0.5, backend=backend, precision=precision, threads=1, cache_dir=tmp / "engines"
+    )
+    torch.set_num_threads(1)
+    # built (or loaded) before the run, on a stand-in window: an AOT compile is not a window
+    prepared = select_backend(
+        backend,
+        precision,
+        model,
+        complete_example(ModelInputs(None, None), model),
+        spec.modes,
+        cache_dir=config.cache_dir,
+    )
     infer_start: dict[int, tuple[float, float]] = {}
+    infer_end: dict[int, float] = {}
     emitted: list[tuple] = []
 
     class TimedRecognizer(Recognizer):
         def infer(self, job, origin_ns):
             infer_start[job.index] = (time.perf_counter(), job.queued_at)
-            return super().infer(job, origin_ns)
+            try:
+                return super().infer(job, origin_ns)
+            finally:
+                infer_end[job.index] = time.perf_counter()
 
     class TimedOutputs(Outputs):
         def emit(self, pred, now_ns):
@@ -334,7 +368,7 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
     for d in drivers.values():
         d.connect()
     buffer.camera.nominal_rate_hz = 30.0
-    recognizer = TimedRecognizer(model, spec, config)
+    recognizer = TimedRecognizer(model, spec, config, backend=prepared)
     outputs = TimedOutputs([], timings=True)
     live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin)
     for d in drivers.values():
@@ -358,7 +392,8 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
         )
     }
     modes: dict[str, int] = {}
-    for pred, now_ns, emit_pc in emitted[2:]:  # the first windows include backend selection
+    waited = 0
+    for pred, now_ns, emit_pc in emitted[2:]:  # the first windows warm the caches
         fwd = pred.stages_ms.get("forward", 0.0)
         parts["latency"].append((now_ns - pred.newest_ns) / 1e6)
         parts["data_age"].append((pred.tick_ns - pred.newest_ns) / 1e6)
@@ -369,12 +404,15 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
         )
         start, queued = infer_start.get(pred.index, (emit_pc, emit_pc))
         parts["handover_wait"].append((start - queued) * 1e3)
+        # it waited behind another if the previous window's forward was still running
+        earlier = [i for i in infer_end if i < pred.index]
+        waited += bool(earlier) and infer_end[max(earlier)] > queued
         parts["emit_delay"].append(
             (emit_pc - start) * 1e3 - fwd - pred.stages_ms.get("postprocess", 0.0)
         )
         modes[pred.mode] = modes.get(pred.mode, 0) + 1
-    waited = sum(w > 1.0 for w in parts["handover_wait"])
     doc = {
+        "backend": prepared.label,
         "precision": precision or "fp32",
         "model": str(demo_artifact(tmp)),
         "seconds": seconds,
@@ -390,7 +428,7 @@ def bench_live(seconds: float, tmp: Path, precision: str | None = None) -> dict:
         "load_avg_1m": load1(),
     }
     print(
-        f"live ({doc['precision']}) {seconds:.0f} s, {len(parts['latency'])} windows "
+        f"live ({prepared.label}) {seconds:.0f} s, {len(parts['latency'])} windows "
         f"{modes}, skipped {outputs.skipped},"
         f" waited behind another {waited}, load {doc['load_avg_1m']}"
     )
@@ -413,6 +451,7 @@ def replay_max(
     overlap: bool = True,
     stride_s: float = 0.5,
     backend: str = "eager",
+    cache_dir: Path | None = None,
 ) -> dict:
     """One ``--speed max`` replay; windows/s, × real time and stage percentiles."""
     from drivers.replay import ReplaySource
@@ -431,7 +470,14 @@ def replay_max(
     session = open_session(session_path)
     model, meta = load_artifact(artifact)
     spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(stride_s=stride_s, backend=backend, precision=precision, threads=threads)
+    config = RuntimeConfig(
+        stride_s=stride_s,
+        backend=backend,
+        precision=precision,
+        threads=threads,
+        cache_dir=cache_dir,
+        timed_auto=False,
+    )
     origin = int(session.t0_ns or 0)
     clock = VirtualClock(origin)
     rates = {p: s.rate_hz for p, s in session.imu.items()}
@@ -515,6 +561,14 @@ def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
             ("imu_only bf16 overlap", imu_path, dict(precision=low)),
             ("multimodal bf16 overlap", mm_path, dict(precision=low)),
         ]  # fmt: skip
+    aot = dict(backend="aot", cache_dir=tmp / "engines")
+    cases += [
+        (f"imu_only {low or 'fp32'} overlap aot", imu_path, dict(precision=low, **aot)),
+        (f"multimodal {low or 'fp32'} overlap aot", mm_path, dict(precision=low, **aot)),
+    ]
+    for _, path, kw in cases:  # AOT packages are built here, not in a timed round
+        if kw.get("backend") == "aot":
+            replay_max(path, artifact, end_s=3.0, **kw)
     runs: dict[str, list[dict]] = {}
     for rnd in range(1 if quick else 3):  # interleaved so load changes hit every case alike
         for name, path, kw in cases:
@@ -544,6 +598,7 @@ def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
         "threads2_over_threads1_bf16_sequential": ratio(
             "imu_only bf16 sequential threads=2", "imu_only bf16 sequential"
         ),
+        "aot_over_eager_bf16_overlap": ratio("imu_only bf16 overlap aot", "imu_only bf16 overlap"),
     }
     print(f"ratios (same run): {ratios}")
     doc = {
@@ -627,10 +682,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()}; CPU {cpu_model()} {cpu_flags()}")
     t0 = time.perf_counter()
     if "forward" in args.only:
-        bench_forward(args.quick, args.out_dir)
+        bench_forward(args.quick, args.out_dir, tmp)
     if "live" in args.only:
         seconds = args.live_seconds or (10.0 if args.quick else 30.0)
-        runs = [bench_live(seconds, tmp, prec) for prec in ("fp32", bf16_or_none())]
+        precs = [p for p in ("fp32", bf16_or_none()) if p]
+        runs = [bench_live(seconds, tmp, p, b) for b in ("eager", "aot") for p in precs]
         write({"machine": machine(), "runs": runs}, "pipeline_overhead.json", args.out_dir)
     if "replay" in args.only:
         bench_replay(args.quick, args.out_dir, tmp)
