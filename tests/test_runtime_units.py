@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -263,3 +264,61 @@ def test_terminal_line_shows_running_latency_percentiles(small_run):
     assert summary["latency_ms"]["p50"] == pytest.approx(q[0])
     want = f"latency ms p50 {q[0]:.1f} p95 {q[1]:.1f} p99 {q[2]:.1f} (virtual clock)"
     assert want in summary_lines(summary)
+
+
+def _rig_with_imus(spec, until_ns: dict[str, int], seed: int = 4):
+    """A camera-less rig whose four IMU gates hold 3 s of 50 Hz samples, each up to its
+    ``until_ns`` (pushed, not released)."""
+    from evimae_stream.runtime.scheduler import TickClock
+
+    ticks = TickClock(0)
+    buffer, gates = make_rig(spec, dict.fromkeys(PLACEMENTS, 50.0), None, ticks)
+    rng = np.random.default_rng(seed)
+    t = np.arange(150, dtype=np.int64) * 20_000_000
+    values = {p: rng.normal(size=(150, 3)).astype(np.float32) for p in PLACEMENTS}
+    for p in PLACEMENTS:
+        keep = t <= until_ns[p]
+        gates.imu[p].push_block(t[keep], values[p][keep])
+    return buffer, gates, ticks, t, values
+
+
+def test_early_preprocessing_is_used_only_when_the_window_did_not_change(small_run):
+    art, _ = small_run
+    model, meta = load_artifact(art)
+    spec = ModelSpec.from_meta(meta, model)
+    recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager"))
+    tick = 2_500_000_000
+    everything = dict.fromkeys(PLACEMENTS, tick)
+
+    def one_release(until):  # what a single release at the cut would give
+        buffer, gates, ticks, *_ = _rig_with_imus(spec, until)
+        ticks.set_ns(tick)
+        gates.release(tick)
+        return recognizer.assemble(buffer, tick, 5)
+
+    # nothing arrives between the early release and the cut: the early inputs are used
+    buffer, gates, ticks, _, _ = _rig_with_imus(spec, everything)
+    ticks.set_ns(tick)
+    gates.release(tick)
+    early = recognizer.assemble(buffer, tick, 5)
+    assert gates.release(tick) == 0
+    cut = recognizer.assemble(buffer, tick, 5, early=early)
+    assert cut.early and cut.inputs is early.inputs and cut.plan == early.plan
+    assert torch.equal(cut.inputs.imu, one_release(everything).inputs.imu)
+
+    # left_arm's last 200 ms arrive after the early release: the window is preprocessed again
+    late = {**everything, "left_arm": tick - 200_000_000}
+    buffer, gates, ticks, t, values = _rig_with_imus(spec, late)
+    ticks.set_ns(tick)
+    gates.release(tick)
+    early = recognizer.assemble(buffer, tick, 5)
+    arriving = (t > late["left_arm"]) & (t <= tick)
+    gates.imu["left_arm"].push_block(t[arriving], values["left_arm"][arriving])
+    assert gates.release(tick) == int(arriving.sum()) == 10
+    cut = recognizer.assemble(buffer, tick, 5, early=early)
+    assert not cut.early and cut.inputs is not early.inputs
+    assert not torch.equal(cut.inputs.imu, early.inputs.imu)
+    assert torch.equal(cut.inputs.imu, one_release(everything).inputs.imu)
+    # an early job of another tick is never used
+    other = recognizer.assemble(buffer, tick, 5, early=replace(early, tick_ns=tick - 1))
+    assert not other.early
