@@ -1,6 +1,6 @@
 """GPU checks for a machine with an NVIDIA GPU: latency per window of evimae_small and evimae_tiny
-under fp16 eager, ``torch.compile``, CUDA graphs and Torch-TensorRT (when installed), each
-checked against eager fp32 on the same inputs (max |Δlogit|, top-1 agreement).
+under fp16 eager, ``torch.compile``, CUDA graphs, AOTInductor and Torch-TensorRT (when
+installed), each checked against eager fp32 on the same inputs (max |Δlogit|, top-1 agreement).
 
     python bench/gpu_checks.py [--variants evimae_small evimae_tiny] [--modes ...]
         [--repeats 50] [--out bench/results/gpu_checks.json]
@@ -15,6 +15,7 @@ Cases per variant × mode:
 - ``compile/fp16`` — ``torch.compile(mode="max-autotune-no-cudagraphs")`` under fp16 autocast;
 - ``compile-cudagraphs/fp16`` — ``torch.compile(mode="reduce-overhead")`` (CUDA graphs);
 - ``cudagraph/fp16`` — a hand-captured ``torch.cuda.CUDAGraph`` of the eager fp16 forward;
+- ``aot/fp16`` — the runtime's ``--backend aot`` (``torch.export`` + AOTInductor);
 - ``tensorrt/fp16`` — ``torch.export`` + ``torch_tensorrt.dynamo.compile`` (when installed).
 """
 
@@ -134,11 +135,31 @@ def _cases(model, mode: str, cfg):
         )
         return lambda: trt(*fp32_in)
 
+    def aot():
+        # the runtime's --backend aot: export, AOTInductor compile (fp16 autocast compiled in)
+        import tempfile
+
+        from evimae_stream.runtime.backends import ModelInputs
+        from evimae_stream.runtime.backends.aot import AotBackend
+
+        backend = AotBackend(
+            model, "fp16", torch.device("cuda"), cache_dir=Path(tempfile.mkdtemp())
+        )
+        if mode == "multimodal":
+            example = ModelInputs(*fp32_in)
+        elif mode == "imu_only":
+            example = ModelInputs(fp32_in[0], None)
+        else:
+            example = ModelInputs(None, fp32_in[0])
+        backend.prepare(example, (mode,))
+        return lambda: backend._run(fp32_in, mode)
+
     yield "eager", "fp32", eager_fp32
     yield "eager", "fp16-autocast", eager_fp16
     yield "compile", "fp16-autocast", compiled("max-autotune-no-cudagraphs")
     yield "compile-cudagraphs", "fp16-autocast", compiled("reduce-overhead")
     yield "cudagraph", "fp16-autocast", cudagraph
+    yield "aot", "fp16-autocast", aot
     yield "tensorrt", "fp16", tensorrt
     yield "eager", "fp16-weights", weights_fp16  # last: it converts the model to half
 

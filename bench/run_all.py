@@ -1,6 +1,6 @@
 """Every benchmark of evimae-stream in one command: JSON under bench/results/, tables on stdout.
 
-    python bench/run_all.py [--quick] [--only forward live replay memory] [--out-dir DIR]
+    python bench/run_all.py [--quick] [--only forward lock live replay memory] [--out-dir DIR]
 
 ``--quick`` is a smoke run (~1–2 min on the loaded 2-core dev machine): fewer cases, shorter runs.
 Every result row carries the 1-minute load average at the time it was measured: this machine is
@@ -16,6 +16,9 @@ Sections (each writes one JSON file):
   (FlopCounterMode) and the fraction of the matmul peak of the row's dtype at the row's thread
   count, measured in the same run (``bench/model_latency.py``'s functions). Non-eager and
   batched rows carry their difference from eager fp32 batch 1 (max |Δlogit|, top-1 agreement).
+- ``lock`` → ``interpreter_lock.json``: the demo model's forward alone and next to one busy
+  Python thread, and how much of its speed that thread keeps: eager, the AOT package through the
+  runtime's lock-free runner, and the same package through torch's loader.
 - ``live`` → ``pipeline_overhead.json``: LIVE runs, fp32 and bf16 (four synthetic IMUs + the
   synthetic camera, real threads, real time) of the bundled demo model (evimae_tiny; a random
   evimae_tiny artifact when it is missing). Per predicted window, with ``tick`` its scheduled
@@ -616,6 +619,103 @@ def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
     return doc
 
 
+# ------------------------------------------------------------------------------- lock
+
+
+def _busy_rates(fn, repeats: int) -> tuple[float, float]:
+    """(median ms of ``fn``, iterations/s of a pure-Python loop in a second thread meanwhile)."""
+    stop = threading.Event()
+    count = [0]
+
+    def spin() -> None:
+        while not stop.is_set():
+            count[0] += 1
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3):
+            fn()
+        times = []
+        c0, t0 = count[0], time.perf_counter()
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        rate = (count[0] - c0) / (time.perf_counter() - t0)
+    finally:
+        stop.set()
+        thread.join()
+    return statistics.median(times) * 1e3, rate
+
+
+def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
+    """The demo model's forward alone and next to one busy Python thread (the interpreter lock):
+    eager, the AOT package through the runtime's lock-free runner, and the same package through
+    torch's loader (which holds the lock); with the runtime's switch interval."""
+    import sys as _sys
+
+    from evimae_stream.artifact import load_artifact
+    from evimae_stream.runtime.backends import ModelInputs
+    from evimae_stream.runtime.backends.aot import AotBackend
+    from evimae_stream.runtime.backends.eager import EagerBackend
+    from evimae_stream.runtime.backends.select import complete_example
+    from evimae_stream.runtime.pipeline import SWITCH_INTERVAL_S
+
+    model, _ = load_artifact(demo_artifact(tmp))
+    torch.set_num_threads(1)
+    previous = _sys.getswitchinterval()
+    _sys.setswitchinterval(SWITCH_INTERVAL_S)
+    example = complete_example(ModelInputs(None, None), model)
+    imu, video = example.imu, example.video
+    aot = AotBackend(model, "fp32", cache_dir=tmp / "engines")
+    aot.prepare(example, ("multimodal",))
+    loader = torch._inductor.aoti_load_package(str(aot.cache_path("multimodal")))
+    eager = EagerBackend(model, "fp32")
+    cases = {
+        "eager": lambda: eager.forward(example, "multimodal"),
+        "aot (lock-free runner)": lambda: aot.forward(example, "multimodal"),
+        "aot (torch's loader)": lambda: loader(imu, video),
+    }
+    repeats = 10 if quick else 30
+    rows = []
+    try:
+        idle = _busy_rates(lambda: time.sleep(0.01), repeats)[1]
+        print(f"busy Python thread alone: {idle / 1e6:.2f} M iterations/s")
+        for name, fn in cases.items():
+            for _ in range(3):
+                fn()
+            alone = statistics.median(_timed(fn) for _ in range(repeats)) * 1e3
+            busy_ms, rate = _busy_rates(fn, repeats)
+            rows.append({
+                "case": name,
+                "alone_ms": round(alone, 2),
+                "next_to_busy_thread_ms": round(busy_ms, 2),
+                "busy_thread_speed_fraction": round(rate / idle, 3),
+            })  # fmt: skip
+            print(
+                f"{name:24s} alone {alone:6.1f} ms, next to a busy thread {busy_ms:6.1f} ms; "
+                f"the busy thread kept {100 * rate / idle:5.1f}% of its speed"
+            )
+    finally:
+        _sys.setswitchinterval(previous)
+    doc = {
+        "machine": machine(),
+        "model": "demo (evimae_tiny multimodal, fp32, 1 thread)",
+        "busy_thread_alone_it_per_s": round(idle),
+        "rows": rows,
+        "load_avg_1m": load1(),
+    }
+    write(doc, "interpreter_lock.json", out_dir)
+    return doc
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 # ------------------------------------------------------------------------------- memory
 
 
@@ -676,8 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["forward", "live", "replay", "memory"],
-        default=["forward", "live", "replay", "memory"],
+        choices=["forward", "lock", "live", "replay", "memory"],
+        default=["forward", "lock", "live", "replay", "memory"],
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--live-seconds", type=float, default=None)
@@ -687,6 +787,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if "forward" in args.only:
         bench_forward(args.quick, args.out_dir, tmp)
+    if "lock" in args.only:
+        bench_lock(args.quick, args.out_dir, tmp)
     if "live" in args.only:
         seconds = args.live_seconds or (10.0 if args.quick else 30.0)
         precs = [p for p in ("fp32", bf16_or_none()) if p]
