@@ -32,12 +32,11 @@ from evimae_stream.runtime.backends.aoti_runner import LockFreeRunner, extract_l
 from evimae_stream.runtime.backends.base import (
     DEFAULT_CACHE,
     DTYPES,
-    Backend,
     BackendUnavailable,
-    ModelInputs,
     ModeModule,
     cache_key,
 )
+from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 from evimae_stream.runtime.backends.eager import cast_matmul_weights
 
 log = logging.getLogger(__name__)
@@ -58,14 +57,11 @@ class _Autocast(nn.Module):
             return self.inner(*xs).float()
 
 
-class AotBackend(Backend):
-    """One AOTInductor package per mode, built once and then loaded from the cache.
-
-    Counters for tests and the summary: ``compiled`` (packages built this run) and ``loaded``
-    (packages read from the cache).
-    """
+class AotBackend(CachedBackend):
+    """One AOTInductor package per mode, built once and then loaded from the cache."""
 
     name = "aot"
+    what = "package"
 
     def __init__(
         self,
@@ -75,14 +71,9 @@ class AotBackend(Backend):
         model_id: str = "model",
         cache_dir: str | Path | None = None,
     ) -> None:
-        device = device or torch.device("cpu")
-        super().__init__(model.to(device).eval(), precision, device)
-        self.model_id = model_id
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "aot"
-        self._runners: dict[str, object] = {}
-        self._shapes: dict[str, list[tuple[int, ...]]] = {}
-        self.compiled = 0
-        self.loaded = 0
+        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "aot"
+        super().__init__(model, precision, device or torch.device("cpu"), model_id, cache)
+        self._low: nn.Module | None = None  # the model with its matmul weights cast, made once
 
     def cache_path(self, mode: str) -> Path:
         """The package of ``mode`` for this model, torch build, device and precision.
@@ -101,38 +92,18 @@ class AotBackend(Backend):
         parts = (self.model_id, arch, f"torch{torch.__version__}", where, self.precision, mode)
         return self.cache_dir / f"{cache_key(*parts)}.pt2"
 
-    def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:
-        """Load or build the package of every mode in ``modes`` (the example gives the shapes)."""
-        for mode in modes:
-            path = self.cache_path(mode)
-            self._shapes[mode] = [tuple(t.shape) for t in example.for_mode(mode)]
-            if path.is_file():
-                try:
-                    self._runners[mode] = self._load(path)
-                    self.loaded += 1
-                    log.info("aot: loaded %s package from %s", mode, path)
-                    continue
-                except Exception as exc:
-                    log.warning("aot: cached package %s unreadable (%s); rebuilding", path, exc)
-            args = tuple(t.to(self.device).contiguous() for t in example.for_mode(mode))
-            self._runners[mode] = self._build(mode, args, path)
-
     def _module(self, mode: str) -> nn.Module:
         if self.precision == "fp32":
-            return ModeModule(self.model, mode).eval()
+            return ModeModule(self.model, mode)
         dtype = DTYPES[self.precision]
-        twin = cast_matmul_weights(self.model, dtype)
-        return _Autocast(ModeModule(twin, mode), self.device.type, dtype).eval()
+        if self._low is None:  # one copy with cast weights for every mode
+            self._low = cast_matmul_weights(self.model, dtype)
+        return _Autocast(ModeModule(self._low, mode), self.device.type, dtype)
 
     def _build(self, mode: str, args: tuple[torch.Tensor, ...], path: Path):
-        log.info("aot: exporting and compiling mode %s (%s); cached after", mode, self.precision)
-        try:
-            with torch.no_grad():
-                exported = torch.export.export(self._module(mode), args)
-        except Exception as exc:
-            raise BackendUnavailable(f"torch.export of mode {mode} failed: {exc}") from None
+        exported = self._export(self._module(mode), mode, args)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")
+        tmp = tmp_path(path)
         try:
             torch._inductor.aoti_compile_and_package(
                 exported, package_path=str(tmp), inductor_configs={"freezing": True}
@@ -143,7 +114,6 @@ class AotBackend(Backend):
             raise BackendUnavailable(
                 f"AOTInductor compile of mode {mode} failed ({first}); it needs a C++ compiler"
             ) from None
-        self.compiled += 1
         try:
             os.replace(tmp, path)
             log.info("aot: cached %s package at %s", mode, path)
@@ -171,14 +141,3 @@ class AotBackend(Backend):
         return bool(self._runners) and all(
             isinstance(r, LockFreeRunner) for r in self._runners.values()
         )
-
-    def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
-        runner = self._runners.get(mode)
-        if runner is None:
-            raise BackendUnavailable(f"no AOT package for mode {mode}")
-        shapes = [tuple(t.shape) for t in tensors]
-        if shapes != self._shapes[mode]:  # the package would read them unchecked
-            raise ValueError(
-                f"aot: mode {mode} was built for inputs {self._shapes[mode]}, got {shapes}"
-            )
-        return runner(*tensors)

@@ -31,22 +31,17 @@ import torch
 from evimae_stream.runtime.backends.base import (
     DEFAULT_CACHE,
     DTYPES,
-    Backend,
     BackendUnavailable,
-    ModelInputs,
     ModeModule,
     cache_key,
 )
+from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 
 log = logging.getLogger(__name__)
 
 
-class TensorRTBackend(Backend):
-    """Compiled TensorRT engines, one per mode, loaded from the cache when present.
-
-    Counters for tests and the summary: ``compiled`` (engines built this run) and ``loaded``
-    (engines read from the cache).
-    """
+class TensorRTBackend(CachedBackend):
+    """Compiled TensorRT engines, one per mode, loaded from the cache when present."""
 
     name = "tensorrt"
 
@@ -59,17 +54,12 @@ class TensorRTBackend(Backend):
         cache_dir: str | Path | None = None,
     ) -> None:
         device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = model.to(device).eval()
+        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "tensorrt"
         # fp16 is TensorRT's business (enabled_precisions), not autocast: skip the CUDA check
-        super().__init__(model, "fp32", device)
+        super().__init__(model, "fp32", device, model_id, cache)
         if precision not in DTYPES:
             raise BackendUnavailable(f"unknown precision {precision!r}")
         self.precision = precision
-        self.model_id = model_id
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "tensorrt"
-        self._modules: dict[str, torch.nn.Module] = {}
-        self.compiled = 0
-        self.loaded = 0
 
     @staticmethod
     def _import():
@@ -81,37 +71,20 @@ class TensorRTBackend(Backend):
                 "on a machine with an NVIDIA GPU"
             ) from None
 
-    def cache_path(self, mode: str, trt=None) -> Path:
+    def cache_path(self, mode: str) -> Path:
         """The engine file of ``mode`` for this model, GPU, TensorRT version and precision."""
-        trt = trt or self._import()
+        trt = self._import()
         gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         version = getattr(trt, "__version__", "unknown")
         key = cache_key(self.model_id, gpu, f"trt{version}", self.precision, mode)
         return self.cache_dir / f"{key}.pt2"
 
-    def prepare(self, example: ModelInputs, modes: tuple[str, ...]) -> None:
-        """Load or build the engine of every mode in ``modes`` (the example gives the shapes)."""
-        trt = self._import()
-        for mode in modes:
-            path = self.cache_path(mode, trt)
-            args = tuple(t.to(self.device).contiguous() for t in example.for_mode(mode))
-            if path.is_file():
-                try:
-                    self._modules[mode] = trt.load(str(path)).module()
-                    self.loaded += 1
-                    log.info("tensorrt: loaded %s engine from %s", mode, path)
-                    continue
-                except Exception as exc:
-                    log.warning("tensorrt: cached engine %s unreadable (%s); rebuilding", path, exc)
-            self._modules[mode] = self._build(trt, mode, args, path)
+    def _load(self, path: Path):
+        return self._import().load(str(path)).module()
 
-    def _build(self, trt, mode: str, args: tuple[torch.Tensor, ...], path: Path):
-        log.info("tensorrt: exporting and compiling mode %s (%s)", mode, self.precision)
-        try:
-            with torch.no_grad():
-                exported = torch.export.export(ModeModule(self.model, mode).eval(), args)
-        except Exception as exc:
-            raise BackendUnavailable(f"torch.export of mode {mode} failed: {exc}") from None
+    def _build(self, mode: str, args: tuple[torch.Tensor, ...], path: Path):
+        trt = self._import()
+        exported = self._export(ModeModule(self.model, mode), mode, args)
         kwargs: dict = {"inputs": list(args)}
         compile_fn = trt.dynamo.compile
         if _accepts(compile_fn, "enabled_precisions"):
@@ -120,9 +93,8 @@ class TensorRTBackend(Backend):
             module = compile_fn(exported, **kwargs)
         except Exception as exc:
             raise BackendUnavailable(f"TensorRT compile of mode {mode} failed: {exc}") from None
-        self.compiled += 1
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.pt2")
+        tmp = tmp_path(path)
         save_kwargs: dict = {"output_format": "exported_program"}
         save_kwargs["arg_inputs" if _names(trt.save, "arg_inputs") else "inputs"] = list(args)
         try:
@@ -133,12 +105,6 @@ class TensorRTBackend(Backend):
             log.warning("tensorrt: could not cache the %s engine at %s (%s)", mode, path, exc)
             tmp.unlink(missing_ok=True)
         return module
-
-    def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
-        module = self._modules.get(mode)
-        if module is None:
-            raise BackendUnavailable(f"no TensorRT engine for mode {mode}")
-        return module(*tensors)
 
 
 def _accepts(fn, name: str) -> bool:
