@@ -278,7 +278,7 @@ def _log_power(
     # rounded to float32 (< 6e-8 relative each; |X|² = re² + im² has no cancellation, so the
     # power is within ~2e-7 relative, < 1e-6 dB): squaring, log and scaling touch half the bytes.
     spec = (frames @ basis).to(torch.float32).square_()  # (N, frames, 2K): real² | imag²
-    power = spec[..., :bins].add_(spec[..., bins:])  # |X|²
+    power = spec[..., :bins] + spec[..., bins:]  # |X|², a contiguous (N, frames, K) of its own
     return power.clamp_min_(POWER_FLOOR).log10_().mul_(10.0)
 
 
