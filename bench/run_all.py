@@ -622,17 +622,19 @@ def bench_replay(quick: bool, out_dir: Path, tmp: Path) -> dict:
 # ------------------------------------------------------------------------------- lock
 
 
-def _busy_rates(fn, repeats: int) -> tuple[float, float]:
-    """(median ms of ``fn``, iterations/s of a pure-Python loop in a second thread meanwhile)."""
+def _next_to_spinner(fn, repeats: int, spin: bool = True) -> tuple[float, float]:
+    """(median ms of ``fn``, iterations/s of a pure-Python loop in a second thread meanwhile;
+    without ``spin`` no such thread runs and the rate is 0)."""
     stop = threading.Event()
     count = [0]
 
-    def spin() -> None:
+    def spinner() -> None:
         while not stop.is_set():
             count[0] += 1
 
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    thread = threading.Thread(target=spinner, daemon=True)
+    if spin:
+        thread.start()
     try:
         for _ in range(3):
             fn()
@@ -645,7 +647,8 @@ def _busy_rates(fn, repeats: int) -> tuple[float, float]:
         rate = (count[0] - c0) / (time.perf_counter() - t0)
     finally:
         stop.set()
-        thread.join()
+        if spin:
+            thread.join()
     return statistics.median(times) * 1e3, rate
 
 
@@ -653,8 +656,6 @@ def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
     """The demo model's forward alone and next to one busy Python thread (the interpreter lock):
     eager, the AOT package through the runtime's lock-free runner, and the same package through
     torch's loader (which holds the lock); with the runtime's switch interval."""
-    import sys as _sys
-
     from evimae_stream.artifact import load_artifact
     from evimae_stream.runtime.backends import ModelInputs
     from evimae_stream.runtime.backends.aot import AotBackend
@@ -664,10 +665,9 @@ def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
 
     model, _ = load_artifact(demo_artifact(tmp))
     torch.set_num_threads(1)
-    previous = _sys.getswitchinterval()
-    _sys.setswitchinterval(SWITCH_INTERVAL_S)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     example = complete_example(ModelInputs(None, None), model)
-    imu, video = example.imu, example.video
     aot = AotBackend(model, "fp32", cache_dir=tmp / "engines")
     aot.prepare(example, ("multimodal",))
     loader = torch._inductor.aoti_load_package(str(aot.cache_path("multimodal")))
@@ -675,18 +675,16 @@ def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
     cases = {
         "eager": lambda: eager.forward(example, "multimodal"),
         "aot (lock-free runner)": lambda: aot.forward(example, "multimodal"),
-        "aot (torch's loader)": lambda: loader(imu, video),
+        "aot (torch's loader)": lambda: loader(example.imu, example.video),
     }
     repeats = 10 if quick else 30
     rows = []
     try:
-        idle = _busy_rates(lambda: time.sleep(0.01), repeats)[1]
+        idle = _next_to_spinner(lambda: time.sleep(0.01), repeats)[1]
         print(f"busy Python thread alone: {idle / 1e6:.2f} M iterations/s")
         for name, fn in cases.items():
-            for _ in range(3):
-                fn()
-            alone = statistics.median(_timed(fn) for _ in range(repeats)) * 1e3
-            busy_ms, rate = _busy_rates(fn, repeats)
+            alone = _next_to_spinner(fn, repeats, spin=False)[0]
+            busy_ms, rate = _next_to_spinner(fn, repeats)
             rows.append({
                 "case": name,
                 "alone_ms": round(alone, 2),
@@ -698,7 +696,7 @@ def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
                 f"the busy thread kept {100 * rate / idle:5.1f}% of its speed"
             )
     finally:
-        _sys.setswitchinterval(previous)
+        sys.setswitchinterval(previous)
     doc = {
         "machine": machine(),
         "model": "demo (evimae_tiny multimodal, fp32, 1 thread)",
@@ -708,12 +706,6 @@ def bench_lock(quick: bool, out_dir: Path, tmp: Path) -> dict:
     }
     write(doc, "interpreter_lock.json", out_dir)
     return doc
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 # ------------------------------------------------------------------------------- memory

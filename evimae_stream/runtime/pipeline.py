@@ -570,10 +570,10 @@ class LiveRun:
                 self.tick_clock.set_ns(tick)
                 self.gates.release(tick)
                 job = self.recognizer.assemble(self.buffer, tick, k, early=early)
-                early = None
-                if job.raw is not None:
+                if early is not None and early.raw is not None:
                     self.early_hits += job.early
                     self.early_misses += not job.early
+                early = None
                 self.slot.put(job)
                 k += 1
         except BaseException as exc:  # reported by run(); never silently
