@@ -461,16 +461,13 @@ def replay_max(
     cache_dir: Path | None = None,
 ) -> dict:
     """One ``--speed max`` replay; windows/s, × real time and stage percentiles."""
-    from drivers.replay import ReplaySource
     from evimae_stream.artifact import load_artifact
-    from evimae_stream.clock import VirtualClock
     from evimae_stream.runtime.inputs import ModelSpec
     from evimae_stream.runtime.pipeline import (
         Outputs,
         Recognizer,
         RuntimeConfig,
-        make_rig,
-        run_replay_max,
+        replay_session_max,
     )
     from evimae_stream.sessions import open_session
 
@@ -486,11 +483,6 @@ def replay_max(
         timed_auto=False,
     )
     origin = int(session.t0_ns or 0)
-    clock = VirtualClock(origin)
-    rates = {p: s.rate_hz for p, s in session.imu.items()}
-    fps = session.video.fps if session.has_video else None
-    buffer, gates = make_rig(spec, rates, fps, clock)
-    source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
 
     class HookedOutputs(Outputs):
         def emit(self, pred, now_ns):
@@ -502,18 +494,7 @@ def replay_max(
     recognizer = Recognizer(model, spec, config)
     duration = session.duration_s if end_s is None else min(end_s, session.duration_s)
     t0 = time.perf_counter()
-    run_replay_max(
-        source,
-        buffer,
-        gates,
-        clock,
-        recognizer,
-        outputs,
-        origin,
-        duration,
-        progress=False,
-        overlap=overlap,
-    )
+    replay_session_max(session, recognizer, outputs, duration, progress=False, overlap=overlap)
     elapsed = time.perf_counter() - t0
     n = len(outputs.predictions)
     session.close()

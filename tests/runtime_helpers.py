@@ -70,16 +70,13 @@ def replay_at_max_speed(
     """Replay ``sess`` through the artifact ``art`` with the real runtime at ``--speed max``
     (eager fp32, the given sinks), leaving out the IMUs ``skip_imus`` and, without ``camera``,
     the camera; ``wrap_source`` may wrap the replay source. Returns (Outputs, Recognizer)."""
-    from drivers.replay import ReplaySource
     from evimae_stream.artifact import load_artifact
-    from evimae_stream.clock import VirtualClock
     from evimae_stream.runtime.inputs import ModelSpec
     from evimae_stream.runtime.pipeline import (
         Outputs,
         Recognizer,
         RuntimeConfig,
-        make_rig,
-        run_replay_max,
+        replay_session_max,
     )
     from evimae_stream.sessions import open_session
 
@@ -88,14 +85,7 @@ def replay_at_max_speed(
     recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager", stride_s=stride_s))
     outputs = Outputs(list(sinks), timings=False)
     with open_session(sess) as session:
-        origin = int(session.t0_ns)
-        clock = VirtualClock(origin)
-        rates = {p: s.rate_hz for p, s in session.imu.items() if p not in skip_imus}
-        fps = session.video.fps if camera and session.has_video else None
-        buffer, gates = make_rig(spec, rates, fps, clock)
-        source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
-        if wrap_source is not None:
-            source = wrap_source(source)
-        run_replay_max(source, buffer, gates, clock, recognizer, outputs, origin,
-                       session.duration_s, progress=False, overlap=overlap)  # fmt: skip
+        replay_session_max(session, recognizer, outputs, session.duration_s,
+                           skip_imus=skip_imus, camera=camera, progress=False, overlap=overlap,
+                           wrap_source=wrap_source)  # fmt: skip
     return outputs, recognizer

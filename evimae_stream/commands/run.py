@@ -297,14 +297,13 @@ def _finish(args, outputs, jsonl, status, backend, streams, extra: dict | None =
 def _run_replay(
     args, model, spec, config, model_id, path: Path, speed, demo: bool, about: dict
 ) -> int:
-    from drivers.replay import ReplayDriver, ReplaySource
-    from evimae_stream.clock import VirtualClock
+    from drivers.replay import ReplayDriver
     from evimae_stream.evaluation import window_truth
     from evimae_stream.runtime.pipeline import (
         LiveRun,
         Recognizer,
         make_rig,
-        run_replay_max,
+        replay_session_max,
         stream_summary,
     )
     from evimae_stream.runtime.scheduler import ScaledClock, TickClock
@@ -328,23 +327,17 @@ def _run_replay(
                 t_end = pred.t_ref_s if pred.t_ref_s is not None else pred.t_s
                 return window_truth(session.labels, t_end, spec.window_s)
 
-        rates = {p: s.rate_hz for p, s in session.imu.items()}
-        fps = session.video.fps if session.has_video else None
         recognizer = Recognizer(model, spec, config, model_id)
         end_s = session.duration_s
         if config.duration_s is not None:
             end_s = min(end_s, config.duration_s)
         if speed is None:
-            origin = int(session.t0_ns or 0)
-            clock = VirtualClock(origin)
-            buffer, gates = make_rig(spec, rates, fps, clock, stale_after_s=config.stale_after_s)
-            source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
             outputs, jsonl, status = _outputs(args, False, truth_fn, progress_bar=True)
             if jsonl is not None:
                 jsonl.write(_start_event(spec, config, str(path), about))
             # the bar only on a terminal: in a log file or a pipe it would be \r-separated noise
-            run_replay_max(
-                source, buffer, gates, clock, recognizer, outputs, origin, end_s,
+            buffer = replay_session_max(
+                session, recognizer, outputs, end_s, stale_after_s=config.stale_after_s,
                 progress=not args.quiet and sys.stderr.isatty(),
             )  # fmt: skip
             drivers = {}
@@ -353,6 +346,8 @@ def _run_replay(
             # the data at its real rate; latency is reported in wall milliseconds
             clock = ScaledClock(speed)
             tick_clock = TickClock()
+            rates = {p: s.rate_hz for p, s in session.imu.items()}
+            fps = session.video.fps if session.has_video else None
             buffer, gates = make_rig(
                 spec, rates, fps, tick_clock, stale_after_s=config.stale_after_s
             )

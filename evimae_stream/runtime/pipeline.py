@@ -7,7 +7,8 @@ Two ways to run it, with the same per-window code (:class:`Recognizer`):
   releases them at every tick, assembles and preprocesses the window and hands it to the inference
   thread through a latest-wins slot (skipped windows counted); the caller's thread emits the
   predictions to the sinks. Used for sensors and for paced replays (``--speed 1``/``N``).
-- :func:`run_replay_max` — ``--speed max``: one thread, a virtual clock; for every tick the replay
+- :func:`run_replay_max` (:func:`replay_session_max` sets it up for a session) — ``--speed
+  max``: one thread, a virtual clock; for every tick the replay
   is advanced to the tick, the window assembled, inferred and emitted; nothing is skipped and the
   output is deterministic.
 """
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import EvimaeError
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.events import Prediction
@@ -451,6 +453,39 @@ def run_replay_max(
         for job in jobs:
             outputs.emit(recognizer.infer(job, origin_ns), job.tick_ns)
             bar.update(1)
+
+
+def replay_session_max(
+    session,
+    recognizer: Recognizer,
+    outputs: Outputs,
+    end_s: float,
+    *,
+    skip_imus: tuple[str, ...] = (),
+    camera: bool = True,
+    stale_after_s: float = 1.0,
+    progress: bool = True,
+    overlap: bool = True,
+    wrap_source=None,
+) -> StreamBuffer:
+    """:func:`run_replay_max` over an open ``session`` up to ``end_s``: a virtual clock from the
+    session's first stamp, the rig of its streams (less the IMUs ``skip_imus``, and the camera
+    unless ``camera``), its replay source (``wrap_source`` may wrap it). Returns the buffer, for
+    the stream summary."""
+    from drivers.replay import ReplaySource
+
+    origin = int(session.t0_ns or 0)
+    clock = VirtualClock(origin)
+    rates = {p: s.rate_hz for p, s in session.imu.items() if p not in skip_imus}
+    fps = session.video.fps if camera and session.has_video else None
+    buffer, gates = make_rig(recognizer.spec, rates, fps, clock, stale_after_s=stale_after_s)
+    source = ReplaySource(session, gates.imu, gates.camera, t0_ns=origin)
+    if wrap_source is not None:
+        source = wrap_source(source)
+    run_replay_max(
+        source, buffer, gates, clock, recognizer, outputs, origin, end_s, progress, overlap
+    )
+    return buffer
 
 
 @contextlib.contextmanager
