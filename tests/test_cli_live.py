@@ -58,18 +58,24 @@ def cli_args(*args) -> list[str]:
     return [sys.executable, "-m", "evimae_stream.cli", *map(str, args)]
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_artifact(tmp_path_factory.mktemp("live") / "model")
-
-
-def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
+def _pty_imus(tmp_path):
+    """Two IMUs on real pseudo-terminals: a WitMotion binary one and a CSV one with device time."""
     wit = PtyDevice(tmp_path / "ttyWIT", lambda i: encode_serial_sample(acc(i, 1.0)), RATE)
     csv = PtyDevice(
         tmp_path / "ttyCSV",
         lambda i: format_csv_line(acc(i, 2.0), t_dev=i / RATE).encode(),
         RATE,
     )
+    return wit, csv
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_artifact(tmp_path_factory.mktemp("live") / "model")
+
+
+def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
+    wit, csv = _pty_imus(tmp_path)
     video = write_video(tmp_path / "head.avi", 30.0)
     out = tmp_path / "live.jsonl"
     proc = subprocess.Popen(
@@ -204,12 +210,7 @@ def assert_replays_identically(model: Path, rec: Path, live_out: Path, tmp_path:
 
 
 def test_live_pty_imus_without_camera_record_and_replay_identically(model, tmp_path):
-    wit = PtyDevice(tmp_path / "ttyWIT", lambda i: encode_serial_sample(acc(i, 1.0)), RATE)
-    csv = PtyDevice(
-        tmp_path / "ttyCSV",
-        lambda i: format_csv_line(acc(i, 2.0), t_dev=i / RATE).encode(),
-        RATE,
-    )
+    wit, csv = _pty_imus(tmp_path)
     rec, out = tmp_path / "rec", tmp_path / "live.jsonl"
     try:
         proc = subprocess.run(
