@@ -104,6 +104,8 @@ class PreprocessConfig:
             )
         if self.norm_std <= 0:
             raise ValueError(f"norm_std must be positive, got {self.norm_std!r}")
+        if self.win_length < 2:
+            raise ValueError(f"win_length must be at least 2 taps, got {self.win_length}")
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length {self.win_length} must not exceed n_fft {self.n_fft}")
         if self.spec_freq > self.n_fft // 2 + 1:
@@ -237,22 +239,32 @@ def _hann(win_length: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _dft_basis(n_fft: int, win_length: int, bins: int) -> torch.Tensor:
-    """Hann-windowed DFT basis of the ``win_length`` nonzero taps: ``(win_length, 2·bins)``
-    float64, columns ``[w·cos | −w·sin]``.
+def _folded_basis(n_fft: int, win_length: int, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine and sine bases of the window folded about its centre, for |X|² only.
 
     A centred STFT frame of ``n_fft`` samples with a ``win_length`` window padded to the middle of
     the frame is zero outside those taps, so its first ``bins`` DFT coefficients are a
-    ``win_length``-tap sum. The taps start at offset ``(n_fft − win_length) // 2`` inside the
-    frame; that phase factor is kept so the complex coefficients equal ``torch.stft``'s.
+    ``win_length``-tap sum. The periodic Hann window (``W >= 2``) is zero at tap 0 and symmetric
+    about tap ``W/2`` (taps ``m`` and ``W−m``). Taking the phase of the centre out of the DFT,
+    which leaves |X| unchanged, the coefficient of a frame is ``C − i·S`` with
+    ``C = Σ w·(x_{W−m} + x_m)·cos θ (+ w_c·x_c)``, ``S = Σ w·(x_{W−m} − x_m)·sin θ`` and
+    ``θ = 2πk(W/2 − m)/n_fft``: half the multiplies of the plain basis.
+    Pairs ``m = P…1`` (``P = (W−1)//2``, so tap ``W−m`` ascends); ``W`` even adds the centre
+    tap as the cosine basis's first row. The window's two halves agree to one float64 rounding;
+    each pair uses their mean. Returns float64 ``(P [+1], K)`` and ``(P, K)``.
     """
-    window = _hann(win_length)  # (W,)
-    offset = (n_fft - win_length) // 2
-    n = torch.arange(win_length, dtype=torch.float64) + offset  # (W,)
-    k = torch.arange(bins, dtype=torch.float64)  # (K,)
-    angle = 2.0 * math.pi * torch.outer(n, k) / n_fft  # (W, K)
-    basis = torch.cat((torch.cos(angle), -torch.sin(angle)), dim=1)  # (W, 2K)
-    return (window[:, None] * basis).contiguous()
+    w = _hann(win_length)
+    pairs = (win_length - 1) // 2
+    m = torch.arange(pairs, 0, -1)  # P … 1
+    weight = (w[m] + w[win_length - m]) / 2  # (P,)
+    r = win_length / 2 - m.to(torch.float64)  # distance of tap W−m from the centre (P,)
+    theta = 2.0 * math.pi * torch.outer(r, torch.arange(bins, dtype=torch.float64)) / n_fft
+    cos = weight[:, None] * torch.cos(theta)  # (P, K)
+    sin = weight[:, None] * torch.sin(theta)  # (P, K)
+    if win_length % 2 == 0:
+        centre = w[win_length // 2].expand(1, bins)  # cos 0 = 1
+        cos = torch.cat((centre, cos))
+    return cos.contiguous(), sin.contiguous()
 
 
 def _log_power(
@@ -261,8 +273,10 @@ def _log_power(
     """torchaudio ``Spectrogram(power=2, center=True, pad_mode="reflect")`` then 10·log10.
 
     ``sig`` (N, T) → (N, min(T+1, rows), bins) dB, time-major (the first ``bins`` frequencies).
-    Computed as a ``win_length``-tap DFT matrix multiply over the frames (:func:`_dft_basis`):
-    the same sums as the FFT of the zero-padded frame, in float64, faster than ``torch.stft``.
+    Computed as a ``win_length``-tap DFT matrix multiply over the frames, folded about the
+    window's centre (:func:`_folded_basis`): the same sums as the FFT of the zero-padded frame
+    (the frame's ``n_fft − win_length`` zero taps dropped), in float64, faster than
+    ``torch.stft``.
     Returns float32 dB.
     Reflect padding by ``n_fft // 2`` only matters within ``win_length // 2`` of each end, so the
     signal is reflect-padded just that far (same samples).
@@ -273,12 +287,20 @@ def _log_power(
     tail = max(0, offset + win_length - n_fft // 2)  # after the last frame's last tap
     padded = F.pad(sig.unsqueeze(1), (lead, tail), mode="reflect").squeeze(1)  # (N, T+lead+tail)
     frames = padded.unfold(-1, win_length, 1)[:, :frames_n]  # (N, frames, W)
-    basis = _dft_basis(n_fft, win_length, bins).to(sig.device)  # (W, 2K)
     # The tap sums cancel, so they run in float64; the real and imaginary parts are then
     # rounded to float32 (< 6e-8 relative each; |X|² = re² + im² has no cancellation, so the
     # power is within ~2e-7 relative, < 1e-6 dB): squaring, log and scaling touch half the bytes.
-    spec = (frames @ basis).to(torch.float32).square_()  # (N, frames, 2K): real² | imag²
-    power = spec[..., :bins] + spec[..., bins:]  # |X|², a contiguous (N, frames, K) of its own
+    cos, sin = _folded_basis(n_fft, win_length, bins)
+    pairs = sin.shape[0]
+    low = frames[..., 1 : pairs + 1].flip(-1)  # x_m, m = P … 1  (N, frames, P)
+    high = frames[..., win_length - pairs :]  # x_{W−m}  (N, frames, P)
+    even = high + low
+    if win_length % 2 == 0:
+        centre = win_length // 2
+        even = torch.cat((frames[..., centre : centre + 1], even), dim=-1)  # (N, frames, P+1)
+    re = (even @ cos.to(sig.device)).to(torch.float32)  # (N, frames, K)
+    im = ((high - low) @ sin.to(sig.device)).to(torch.float32)  # (N, frames, K)
+    power = re.square_().addcmul_(im, im)  # |X|²
     return power.clamp_min_(POWER_FLOOR).log10_().mul_(10.0)
 
 
@@ -303,6 +325,8 @@ def _log_spectrogram64(
             f"IMU window: {length} samples is too long for a {spec_time}-row spectrogram at "
             f"{orig} Hz; pass at most {orig * spec_time} samples"
         )
+    if not 2 <= win_length <= n_fft:
+        raise InputError(f"IMU window: win_length must be in [2, n_fft {n_fft}], got {win_length}")
     sig = t.to(torch.float64).transpose(1, 2)  # (B, 12, L)
     sig = sig - sig.mean(dim=-1, keepdim=True)
     sig = resample_sinc(sig, orig, new)  # (B, 12, T)

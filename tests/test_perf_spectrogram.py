@@ -14,7 +14,16 @@ from tests.reference_preprocess import power_spectrogram_direct
 
 @pytest.mark.parametrize(
     ("n_fft", "win", "length"),
-    [(256, 24, 320), (64, 24, 80), (64, 25, 70), (32, 31, 40), (128, 7, 129), (16, 16, 9)],
+    [
+        (256, 24, 320),
+        (64, 24, 80),
+        (64, 25, 70),
+        (32, 31, 40),
+        (128, 7, 129),
+        (16, 16, 9),
+        (8, 2, 12),
+        (8, 3, 12),
+    ],
 )
 def test_dft_spectrogram_matches_direct_reference(n_fft: int, win: int, length: int) -> None:
     rng = np.random.default_rng(n_fft * 1000 + win)

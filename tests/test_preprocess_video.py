@@ -170,6 +170,7 @@ def test_config_from_dict_rejects_unknown_and_invalid_fields() -> None:
         {"spec_freq": 200},
         {"imu_src_rate": 99.5},
         {"win_length": 300},
+        {"win_length": 1},
         {"num_frames": 0},
         {"img_size": 22.5},
         {"norm_mean": "x"},
