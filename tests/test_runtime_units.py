@@ -227,6 +227,59 @@ def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, ca
     assert "\n" not in errors[0].getMessage()
 
 
+def _paced_live_run(art, sess, sinks):
+    """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends."""
+    from drivers.replay import ReplayDriver
+    from evimae_stream.runtime.pipeline import LiveRun
+    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
+
+    model, meta = load_artifact(art)
+    spec = ModelSpec.from_meta(meta, model)
+    with open_session(sess) as session:
+        clock, ticks = ScaledClock(8.0), TickClock()
+        rates = {p: s.rate_hz for p, s in session.imu.items()}
+        buffer, gates = make_rig(spec, rates, None, ticks)
+        driver = ReplayDriver(session, gates.imu, None, clock=clock)
+        origin = clock()
+        recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager"))
+        live = LiveRun(buffer, gates, ticks, recognizer, Outputs(sinks, timings=True), origin,
+                       host_clock=clock, speed=8.0)  # fmt: skip
+        driver.start()
+        try:
+            live.run(lambda: not driver.running)
+        finally:
+            driver.stop()
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.preds: list = []
+
+    def emit(self, pred) -> None:
+        self.preds.append(pred)
+
+
+def test_a_failing_sink_ends_the_live_run_and_reaches_the_caller(small_run, caplog):
+    # predictions are emitted from the inference thread: a sink's error there must still stop
+    # the run and be raised by run(), as it was when the caller's thread emitted
+    art, sess = small_run
+
+    class ClosedPipe:
+        calls = 0
+
+        def emit(self, pred) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                raise BrokenPipeError(32, "Broken pipe")
+
+    sink = ClosedPipe()
+    with caplog.at_level(logging.DEBUG), pytest.raises(BrokenPipeError):
+        _paced_live_run(art, sess, [sink])
+    assert sink.calls == 3  # nothing emitted after the failure
+    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
+    assert not [r for r in mine if r.levelno >= logging.ERROR]  # the caller reports it
+
+
 def test_terminal_line_shows_running_latency_percentiles(small_run):
     import io
 

@@ -5,12 +5,13 @@ Two ways to run it, with the same per-window code (:class:`Recognizer`):
 
 - :func:`run_live` — drivers stream in their own threads into the gates; a scheduler thread
   releases them at every tick, assembles and preprocesses the window and hands it to the inference
-  thread through a latest-wins slot (skipped windows counted); the caller's thread emits the
-  predictions to the sinks. Used for sensors and for paced replays (``--speed 1``/``N``).
+  thread through a latest-wins slot (skipped windows counted); the inference thread emits each
+  prediction to the sinks as soon as it has it, and the caller's thread only watches for the
+  end. Used for sensors and for paced replays (``--speed 1``/``N``).
 - :func:`run_replay_max` (:func:`replay_session_max` sets it up for a session) — ``--speed
-  max``: one thread, a virtual clock; for every tick the replay
-  is advanced to the tick, the window assembled, inferred and emitted; nothing is skipped and the
-  output is deterministic.
+  max``: a virtual clock; for every tick the replay is advanced to the tick and the window
+  assembled (in a reader thread, ahead of the forward), then inferred and emitted in window
+  order; nothing is skipped and the output is deterministic.
 """
 
 from __future__ import annotations
@@ -565,7 +566,6 @@ class LiveRun:
         self.status = status
         self.speed = float(speed)  # host_clock ns per wall ns (a ScaledClock in paced replays)
         self.slot: LatestSlot[Job] = LatestSlot()
-        self.out: queue.Queue[Prediction] = queue.Queue(maxsize=256)
         self._stop = threading.Event()
         self.late_ticks = 0
         #: windows whose early preprocessing was used at the cut / had to be redone
@@ -618,6 +618,8 @@ class LiveRun:
             self.slot.close()
 
     def _infer(self) -> None:
+        """Forward every window handed over and emit its prediction from this thread: a hand-over
+        to another thread for the sinks would add its wake-up to every window's latency."""
         try:
             while True:
                 job = self.slot.get(0.1)
@@ -626,7 +628,8 @@ class LiveRun:
                         return
                     continue
                 pred = self.recognizer.infer(job, self.origin_ns)
-                self.out.put(pred)
+                if not self._emit(pred):
+                    return
         except EvimaeError as exc:
             # expected (a precision this machine cannot run, a model that does not fit): one
             # line, no traceback; run() re-raises it for the caller to report
@@ -636,7 +639,20 @@ class LiveRun:
             log.exception("inference failed")
             self.errors.append(exc)
         finally:
-            self.out.put(None)  # type: ignore[arg-type]
+            self._stop.set()
+
+    def _emit(self, pred: Prediction) -> bool:
+        """Stamp and hand ``pred`` to the outputs; False (the run stops, run() re-raises) when a
+        sink fails, e.g. a closed pipe."""
+        self.outputs.skipped = self.slot.replaced + self.late_ticks
+        if self.status is not None:
+            self.status.skipped = self.outputs.skipped
+        try:
+            self.outputs.emit(pred, self.host_clock())
+        except BaseException as exc:  # the caller reports it, as it would its own
+            self.errors.append(exc)
+            return False
+        return True
 
     def run(self, stop_when: Callable[[], bool]) -> None:
         """Run until ``stop_when()`` is true (checked ~10× a second) or Ctrl-C, then drain.
@@ -659,18 +675,8 @@ class LiveRun:
         sched.start()
         infer.start()
         try:
-            while True:
-                try:
-                    pred = self.out.get(timeout=0.1)
-                except queue.Empty:
-                    pred = False
-                if pred is None:
-                    break
-                if pred:
-                    self.outputs.skipped = self.slot.replaced + self.late_ticks
-                    if self.status is not None:
-                        self.status.skipped = self.outputs.skipped
-                    self.outputs.emit(pred, self.host_clock())
+            while infer.is_alive():
+                infer.join(0.1)
                 if not self._stop.is_set() and stop_when():
                     self._stop.set()
         except KeyboardInterrupt:
