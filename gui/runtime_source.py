@@ -182,13 +182,18 @@ def display_buffer(
 
 class ModelRig:
     """The runtime's rings (``buffer``), the gates in front of them and the tick clock the
-    buffer reads, with the host time ``origin_ns`` of 0 s on the pipeline's timeline."""
+    buffer reads, with the host time ``origin_ns`` of 0 s on the pipeline's timeline and the
+    host time ``start_ns`` its data starts at (after a seek: the seek's target), before which it
+    has no windows."""
 
-    def __init__(self, buffer: StreamBuffer, gates, tick_clock, origin_ns: int) -> None:
+    def __init__(
+        self, buffer: StreamBuffer, gates, tick_clock, origin_ns: int, start_ns: int | None = None
+    ) -> None:
         self.buffer = buffer
         self.gates = gates
         self.tick_clock = tick_clock
         self.origin_ns = int(origin_ns)
+        self.start_ns = self.origin_ns if start_ns is None else int(start_ns)
 
 
 class RigSwitch:
@@ -283,13 +288,13 @@ def pipeline_source(
     config = config or RuntimeConfig(topk=5)  # the panel shows a top-5
     switch = RecorderSwitch()
 
-    def build(origin: int) -> ModelRig:
+    def build(origin: int, start_s: float = 0.0) -> ModelRig:
         tick_clock = TickClock(origin)
         buffer, gates = make_rig(
             spec, dict(imu_rates), camera_fps, tick_clock, switch,
             stale_after_s=config.stale_after_s,
         )  # fmt: skip
-        return ModelRig(buffer, gates, tick_clock, origin)
+        return ModelRig(buffer, gates, tick_clock, origin, origin + round(start_s * 1e9))
 
     first = build(host_clock() if origin_ns is None else int(origin_ns))
     shown = display_buffer(imu_rates, camera_fps, host_clock)
@@ -307,7 +312,7 @@ def pipeline_source(
     if isinstance(replay, PacedReplay):
         paced: PacedReplay = replay
         rigs.renew(build(paced.session_origin_ns()))
-        paced.on_seek.append(lambda _t: rigs.renew(build(paced.session_origin_ns())))
+        paced.on_seek.append(lambda t_s: rigs.renew(build(paced.session_origin_ns(), t_s)))
     describe = {name: d.describe() for name, d in drivers.items()}
     if replay is not None:
         describe = dict.fromkeys([*imu_rates, "camera"], replay.describe())
@@ -353,7 +358,7 @@ def pipeline_source(
             outputs = _WallOutputs([_RigSink(source, rigs, rig)], timings=True)
             LiveRun(
                 rig.buffer, rig.gates, rig.tick_clock, recognizer, outputs, rig.origin_ns,
-                host_clock=host_clock, speed=speed,
+                host_clock=host_clock, speed=speed, start_ns=rig.start_ns,
             ).run(
                 lambda rig=rig, speed=speed: (
                     stop.is_set() or rigs.current is not rig or speed_now() != speed

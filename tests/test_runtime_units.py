@@ -227,8 +227,9 @@ def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, ca
     assert "\n" not in errors[0].getMessage()
 
 
-def _paced_live_run(art, sess, sinks):
-    """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends."""
+def _paced_live_run(art, sess, sinks, start_after_s: float | None = None):
+    """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends; windows from
+    ``start_after_s`` after the origin when given."""
     from drivers.replay import ReplayDriver
     from evimae_stream.runtime.pipeline import LiveRun
     from evimae_stream.runtime.scheduler import ScaledClock, TickClock
@@ -241,9 +242,10 @@ def _paced_live_run(art, sess, sinks):
         buffer, gates = make_rig(spec, rates, None, ticks)
         driver = ReplayDriver(session, gates.imu, None, clock=clock)
         origin = clock()
+        start = None if start_after_s is None else origin + round(start_after_s * 1e9)
         recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager"))
         live = LiveRun(buffer, gates, ticks, recognizer, Outputs(sinks, timings=True), origin,
-                       host_clock=clock, speed=8.0)  # fmt: skip
+                       host_clock=clock, speed=8.0, start_ns=start)  # fmt: skip
         driver.start()
         try:
             live.run(lambda: not driver.running)
@@ -257,6 +259,18 @@ class _Collect:
 
     def emit(self, pred) -> None:
         self.preds.append(pred)
+
+
+def test_a_live_run_cuts_no_window_before_its_start(small_run):
+    # a paced replay after a seek: the rings hold data from the seek on, so no window may end
+    # before it (a window there could hold nothing of it)
+    art, sess = small_run
+    whole, after = _Collect(), _Collect()
+    _paced_live_run(art, sess, [whole])
+    _paced_live_run(art, sess, [after], start_after_s=3.2)
+    assert whole.preds[0].index <= 2  # from the first tick (the second when cut late)
+    assert after.preds and after.preds[0].index >= 7  # tick 7 = 3.5 s, the first >= 3.2 s
+    assert all(p.tick_ns - p.origin_ns >= 3.2e9 for p in after.preds)
 
 
 def test_a_failing_sink_ends_the_live_run_and_reaches_the_caller(small_run, caplog):

@@ -542,7 +542,11 @@ def _read_ahead(items, depth: int = REPLAY_QUEUE):
 
 
 class LiveRun:
-    """Scheduler and inference threads around running drivers (see the module doc)."""
+    """Scheduler and inference threads around running drivers (see the module doc).
+
+    ``start_ns``: host time the data starts at (a paced replay after a seek); the first window
+    is the first tick at or after it, so no window ends before the data it could hold.
+    """
 
     def __init__(
         self,
@@ -555,6 +559,7 @@ class LiveRun:
         host_clock: Callable[[], int] = time.monotonic_ns,
         status=None,
         speed: float = 1.0,
+        start_ns: int | None = None,
     ) -> None:
         self.buffer = buffer
         self.gates = gates
@@ -565,6 +570,7 @@ class LiveRun:
         self.host_clock = host_clock
         self.status = status
         self.speed = float(speed)  # host_clock ns per wall ns (a ScaledClock in paced replays)
+        self.start_ns = origin_ns if start_ns is None else int(start_ns)
         self.slot: LatestSlot[Job] = LatestSlot()
         self._stop = threading.Event()
         self.late_ticks = 0
@@ -582,7 +588,8 @@ class LiveRun:
         one release at the cut would give them, so the windows are the same either way."""
         cfg = self.recognizer.config
         guard = round(cfg.guard_s * self.speed * _NS)
-        k = 1
+        stride = round(cfg.stride_s * _NS)
+        k = max(1, -(-(self.start_ns - self.origin_ns) // stride))  # first tick >= start
         early: Job | None = None
         try:
             while not self._stop.is_set():
