@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -83,3 +84,20 @@ def test_scripts_loop_so_a_live_demo_never_ends() -> None:
     # each loop delivers the same number of samples as the first
     per_loop = [np.sum((t >= k * period) & (t < (k + 1) * period)) for k in range(2)]
     assert per_loop[0] == pytest.approx(per_loop[1], abs=2) and per_loop[0] > 0.9 * 50 * period
+
+
+def test_imu_reads_cut_from_blocks_equal_the_wearers_own_samples() -> None:
+    # the driver computes the wearer model a block (1 s) at a time and cuts its 20 ms reads from
+    # it: every read must be exactly the wearer's samples of that span, as one call gives them
+    drv = SyntheticImuDriver(SyntheticImuConfig(placement="left_leg", seed=303), None)
+    drv.wearer = SyntheticWearer(seed=303, actions=1, action_s=(3.0, 3.0), idle_s=(2.0, 2.0))
+    end = drv.wearer.duration_s
+    rng = np.random.default_rng(3)
+    edges = np.concatenate([[0.0], np.sort(rng.uniform(0, end + 0.5, 60)), [1.0, 2.0, 2.02]])
+    spans = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+    spans += [(0.99, 3.01), (end - 0.3, end), (0.0, end)]
+    for lo, hi in spans:
+        got, want = drv._script_samples(lo, hi), drv.wearer.imu_samples("left_leg", lo, hi)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    assert len(drv._blocks) <= 2  # the blocks are not kept past their use
