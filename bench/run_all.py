@@ -19,11 +19,15 @@ Sections (each writes one JSON file):
 - ``lock`` → ``interpreter_lock.json``: the demo model's forward alone and next to one busy
   Python thread, and how much of its speed that thread keeps: eager, the AOT package through the
   runtime's lock-free runner, and the same package through torch's loader.
-- ``live`` → ``pipeline_overhead.json``: LIVE runs, fp32 and bf16 (four synthetic IMUs + the
-  synthetic camera, real threads, real time) of the bundled demo model (evimae_tiny; a random
-  evimae_tiny artifact when it is missing). Per predicted window, with ``tick`` its scheduled
-  time, ``guard`` the configured cut delay after the tick (``RuntimeConfig.guard_s``),
-  ``newest`` the stamp of its newest sample and ``emit`` the emission time:
+- ``live`` → ``pipeline_overhead.json``: LIVE runs (four synthetic IMUs and a head camera, real
+  threads, real time) of the bundled demo model (evimae_tiny; a random evimae_tiny artifact when
+  it is missing). The camera is OpenCV's capture of a looping 320×240 30 fps video of the
+  simulated wearer, as a USB camera costs the process (decoding outside the interpreter lock);
+  one more run uses the simulated wearer's renderer instead, whose ~2.5 ms of numpy per frame
+  under the lock is a simulator's cost, not the pipeline's. Per predicted window, with ``tick``
+  its scheduled time, ``guard`` the configured cut delay after the tick
+  (``RuntimeConfig.guard_s``), ``newest`` the stamp of its newest sample and ``emit`` the
+  emission time:
 
   * latency = emit − newest (what the runtime reports);
   * the scheduler preprocesses each window halfway through the guard and uses that at the cut
@@ -31,15 +35,18 @@ Sections (each writes one JSON file):
   * data_age = tick − newest (sensor period and arrival jitter: not the pipeline's doing);
   * **overhead = emit − (tick + guard) − forward**: the pipeline's own time from the moment it
     may cut the window to the emission, less the model: scheduler wake-up lateness, gate release,
-    assembly, preprocessing, the hand-over wait, postprocessing and the emission queue. So
+    assembly, preprocessing, the hand-over wait, postprocessing and the emission. So
     latency = data_age + guard + forward + overhead;
-  * handover_wait = inference start − window assembled (thread hand-over; the inference
-    thread's wake-up);
+  * its parts: cut_late = the cut's start − (tick + guard) (the scheduler's wake-up); assemble,
+    preprocess (at the cut: comparing with the early pass) and postprocess; handover_wait =
+    inference start − window assembled (the inference thread's wake-up); emit_delay = what is
+    left between the end of postprocessing and the emission; ``worst_overhead`` lists the parts
+    of the three windows with the most overhead;
   * a window "waited behind another" when it was handed over while the previous window's
     forward was still running; skipped windows are counted too.
 
   Runs: eager fp32 and bf16, and the AOTInductor package (``--backend aot``) in both, built
-  before the run.
+  before the run; then ``aot`` with the renderer camera.
 
 - ``replay`` → ``replay_throughput.json``: ``--speed max`` replays (virtual clock) of an
   IMU-only synthetic session and of a multimodal one with the demo model: windows/s and × real
@@ -311,10 +318,35 @@ def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
 # ------------------------------------------------------------------------------- live
 
 
+def camera_video(tmp: Path) -> Path:
+    """A 20 s 320×240 30 fps head-camera video of the simulated wearer (MPEG-4), made once."""
+    import cv2
+
+    from evimae_stream.synthetic import SyntheticWearer
+
+    path = tmp / "camera.mp4"
+    if not path.exists():
+        wearer = SyntheticWearer(seed=11, actions=2)
+        out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+        for i in range(600):
+            out.write(cv2.cvtColor(wearer.render_frame(i / 30.0), cv2.COLOR_RGB2BGR))
+        out.release()
+    return path
+
+
 def bench_live(
-    seconds: float, tmp: Path, precision: str | None = None, backend: str = "eager"
+    seconds: float,
+    tmp: Path,
+    precision: str | None = None,
+    backend: str = "eager",
+    camera: str = "file",
 ) -> dict:
-    """Pipeline overhead of a live synthetic run (see the module doc for the definitions)."""
+    """Pipeline overhead of a live synthetic run (see the module doc for the definitions).
+
+    ``camera``: ``file`` — OpenCV's capture of a looping video file at its 30 fps (what a USB
+    camera costs the process: decoding outside the interpreter lock); ``synthetic`` — the
+    simulated wearer's renderer (about 2.5 ms of numpy per frame under the lock: a simulator's
+    cost, not the pipeline's)."""
     from drivers.uri import parse_imu_ports
     from evimae_stream.artifact import load_artifact
     from evimae_stream.commands.run import make_live_drivers
@@ -350,7 +382,13 @@ def bench_live(
     infer_end: dict[int, float] = {}
     emitted: list[tuple] = []
 
+    cut_at: dict[int, int] = {}  # host time the cut's assembly started (the last call per index)
+
     class TimedRecognizer(Recognizer):
+        def assemble(self, buffer, tick, index, early=None):
+            cut_at[index] = time.monotonic_ns()
+            return super().assemble(buffer, tick, index, early)
+
         def infer(self, job, origin_ns):
             infer_start[job.index] = (time.perf_counter(), job.queued_at)
             try:
@@ -370,6 +408,11 @@ def bench_live(
     tick_clock = TickClock(origin)
     buffer, gates = make_rig(spec, rates, 30.0, tick_clock)
     drivers = make_live_drivers(imu_cfgs, "synthetic", gates.imu, gates.camera)
+    if camera == "file":
+        from drivers.camera import CameraConfig, CameraDriver
+
+        source = str(camera_video(tmp))
+        drivers["camera"] = CameraDriver(CameraConfig(source, loop=True), gates.camera)
     for d in drivers.values():
         d.connect()
     buffer.camera.nominal_rate_hz = 30.0
@@ -391,7 +434,11 @@ def bench_live(
             "data_age",
             "forward",
             "overhead",
+            "cut_late",
             "work",
+            "assemble",
+            "preprocess",
+            "postprocess",
             "handover_wait",
             "emit_delay",
         )
@@ -404,9 +451,10 @@ def bench_live(
         parts["data_age"].append((pred.tick_ns - pred.newest_ns) / 1e6)
         parts["forward"].append(fwd)
         parts["overhead"].append((now_ns - pred.tick_ns - guard_ns) / 1e6 - fwd)
-        parts["work"].append(
-            sum(pred.stages_ms.get(s, 0.0) for s in ("assemble", "preprocess", "postprocess"))
-        )
+        parts["cut_late"].append((cut_at.get(pred.index, 0) - pred.tick_ns - guard_ns) / 1e6)
+        for stage in ("assemble", "preprocess", "postprocess"):
+            parts[stage].append(pred.stages_ms.get(stage, 0.0))
+        parts["work"].append(sum(parts[s][-1] for s in ("assemble", "preprocess", "postprocess")))
         start, queued = infer_start.get(pred.index, (emit_pc, emit_pc))
         parts["handover_wait"].append((start - queued) * 1e3)
         # it waited behind another if the previous window's forward was still running
@@ -421,6 +469,7 @@ def bench_live(
         "precision": precision or "fp32",
         "model": str(demo_artifact(tmp)),
         "seconds": seconds,
+        "camera": camera,
         "stride_s": config.stride_s,
         "guard_ms": config.guard_s * 1e3,
         "threads": config.threads,
@@ -431,17 +480,24 @@ def bench_live(
         "preprocessed_early": {"used": live.early_hits, "redone": live.early_misses},
         "windows_that_waited_behind_another": waited,
         "ms": {k: stats_ms(v) for k, v in parts.items()},
+        # the three windows with the most overhead, every part of theirs (where it went)
+        "worst_overhead": [
+            {k: round(v[i], 2) for k, v in parts.items()}
+            for i in sorted(range(len(parts["overhead"])), key=lambda i: -parts["overhead"][i])[:3]
+        ],
         "load_avg_1m": load1(),
     }
     print(
-        f"live ({prepared.label}) {seconds:.0f} s, {len(parts['latency'])} windows "
-        f"{modes}, skipped {outputs.skipped},"
+        f"live ({prepared.label}, {camera} camera) {seconds:.0f} s, "
+        f"{len(parts['latency'])} windows {modes}, skipped {outputs.skipped},"
         f" waited behind another {waited}, preprocessed early {live.early_hits}"
         f" (redone {live.early_misses}), load {doc['load_avg_1m']}"
     )
     for k, s in doc["ms"].items():
         if s.get("n"):
             print(f"  {k:14s} p50 {s['p50']:8.2f}  p99 {s['p99']:8.2f}  max {s['max']:8.2f} ms")
+    for w in doc["worst_overhead"]:
+        print("  worst:", " ".join(f"{k} {v}" for k, v in w.items() if k != "latency"))
     return doc
 
 
@@ -763,9 +819,10 @@ def main(argv: list[str] | None = None) -> int:
     if "lock" in args.only:
         bench_lock(args.quick, args.out_dir, tmp)
     if "live" in args.only:
-        seconds = args.live_seconds or (10.0 if args.quick else 30.0)
+        seconds = args.live_seconds or (10.0 if args.quick else 60.0)
         precs = [p for p in ("fp32", bf16_or_none()) if p]
         runs = [bench_live(seconds, tmp, p, b) for b in ("eager", "aot") for p in precs]
+        runs.append(bench_live(seconds, tmp, precs[-1], "aot", camera="synthetic"))
         write({"machine": machine(), "runs": runs}, "pipeline_overhead.json", args.out_dir)
     if "replay" in args.only:
         bench_replay(args.quick, args.out_dir, tmp)
