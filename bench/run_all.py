@@ -404,6 +404,7 @@ def bench_live(
 
     imu_cfgs = parse_imu_ports([f"{p}=synthetic?seed=11&rate=50" for p in PLACEMENTS])
     rates = dict.fromkeys(imu_cfgs, 50.0)
+    video = str(camera_video(tmp)) if camera == "file" else None  # made before the clock starts
     origin = time.monotonic_ns()
     tick_clock = TickClock(origin)
     buffer, gates = make_rig(spec, rates, 30.0, tick_clock)
@@ -411,8 +412,7 @@ def bench_live(
     if camera == "file":
         from drivers.camera import CameraConfig, CameraDriver
 
-        source = str(camera_video(tmp))
-        drivers["camera"] = CameraDriver(CameraConfig(source, loop=True), gates.camera)
+        drivers["camera"] = CameraDriver(CameraConfig(video, loop=True), gates.camera)
     for d in drivers.values():
         d.connect()
     buffer.camera.nominal_rate_hz = 30.0

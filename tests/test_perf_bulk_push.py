@@ -37,6 +37,7 @@ def _state(ring: ImuRing) -> tuple:
         ring.up,
         type(cm).__name__,
         None if cm is None else (cm.last_ns, cm.clamped, cm.resets),
+        None if cm is None else (cm.fit._n, cm.fit._since_fit, cm.fit._a, cm.fit._b),
     )
 
 
