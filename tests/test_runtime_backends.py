@@ -130,6 +130,10 @@ def test_tensorrt_compiles_caches_and_reloads(model, example, trt, tmp_path):
     # another precision is another cache entry
     third = TensorRTBackend(model, "bf16", CPU, model_id="m1", cache_dir=tmp_path)
     assert third.cache_path("imu_only") != second.cache_path("imu_only")
+    # another model under the same id (two blocks, not one) is another engine, never this one
+    other = create_model("evimae_tiny", 5, imu_depth=2, video_depth=1).eval()
+    fourth = TensorRTBackend(other, "fp32", CPU, model_id="m1", cache_dir=tmp_path)
+    assert fourth.cache_path("imu_only") != second.cache_path("imu_only")
     assert trt.precisions[0] == {torch.float32}
 
 

@@ -1,10 +1,10 @@
 """AOTInductor: ``torch.export`` per mode → ``torch._inductor.aoti_compile_and_package`` → a
-compiled package (C++ and the frozen weights), cached per (model hash, torch version, CPU or GPU,
-precision, mode), run lock-free through its C interface (:mod:`.aoti_runner`).
+compiled package (C++ and the frozen weights), cached per (model hash and config, torch version,
+CPU or GPU, precision, mode), run lock-free through its C interface (:mod:`.aoti_runner`).
 
 Why it exists: the eager forward is a few hundred short torch calls, and between two of them
-the thread must win the interpreter lock back. In a live run the driver, scheduler and emitter
-threads hold that lock too, and on a 2-core machine the eager forward of ``evimae_tiny`` was
+the thread must win the interpreter lock back. In a live run the driver and scheduler threads
+hold that lock too, and on a 2-core machine the eager forward of ``evimae_tiny`` was
 measured 6× slower (14 → 89 ms) next to one busy Python thread. The compiled package runs the
 whole forward as one call (10 → 10 ms next to the same thread), without the per-call interpreter
 overhead, and — called through the C interface — without holding the lock, so the other threads
@@ -19,8 +19,6 @@ a cached package loads in well under a second.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -34,7 +32,6 @@ from evimae_stream.runtime.backends.base import (
     DTYPES,
     BackendUnavailable,
     ModeModule,
-    cache_key,
 )
 from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 from evimae_stream.runtime.backends.eager import cast_matmul_weights
@@ -75,22 +72,13 @@ class AotBackend(CachedBackend):
         super().__init__(model, precision, device or torch.device("cpu"), model_id, cache)
         self._low: nn.Module | None = None  # the model with its matmul weights cast, made once
 
-    def cache_path(self, mode: str) -> Path:
-        """The package of ``mode`` for this model, torch build, device and precision.
-
-        ``model_id`` names the weights (the CLI passes the artifact's hash); the architecture
-        and input shapes enter the key too, as a digest of the model config, so two models
-        under one id can never share a package (it would read inputs of the wrong shape).
-        """
+    def _environment(self) -> tuple[str, ...]:
+        """The torch build and the device: a package is C++ compiled for both."""
         if self.device.type == "cuda":
             where = torch.cuda.get_device_name(self.device)
         else:
             where = f"cpu-{torch.backends.cpu.get_cpu_capability()}"
-        cfg = getattr(self.model, "cfg", None)
-        text = json.dumps(cfg.to_dict() if cfg is not None else repr(self.model), sort_keys=True)
-        arch = hashlib.sha256(text.encode()).hexdigest()[:12]
-        parts = (self.model_id, arch, f"torch{torch.__version__}", where, self.precision, mode)
-        return self.cache_dir / f"{cache_key(*parts)}.pt2"
+        return f"torch{torch.__version__}", where
 
     def _module(self, mode: str) -> nn.Module:
         if self.precision == "fp32":

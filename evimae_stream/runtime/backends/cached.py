@@ -2,7 +2,9 @@
 
 :meth:`CachedBackend.prepare` loads each mode's file when it is there (a file that does not load
 is rebuilt, with a warning) and builds it otherwise, from ``torch.export`` of the mode on the
-example window. A subclass says where a mode's file lives (:meth:`cache_path`), how to load it
+example window. Files are keyed by the model — its id and a digest of its config, so two models
+under one id never share a file — the toolchain and device a subclass names
+(:meth:`_environment`), the precision and the mode. A subclass says how to load a file
 (:meth:`_load`) and how to build and save it (:meth:`_build`, via :meth:`_export` and
 :func:`tmp_path` for an atomic write). Forward refuses inputs of another shape than the ones the
 file was built for: a compiled file may read them unchecked.
@@ -10,6 +12,8 @@ file was built for: a compiled file may read them unchecked.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -17,7 +21,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from evimae_stream.runtime.backends.base import Backend, BackendUnavailable, ModelInputs
+from evimae_stream.runtime.backends.base import (
+    Backend,
+    BackendUnavailable,
+    ModelInputs,
+    cache_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,7 @@ class CachedBackend(Backend):
     """
 
     what = "engine"
+    suffix = ".pt2"
 
     def __init__(
         self, model, precision: str, device: torch.device, model_id: str, cache_dir: Path
@@ -48,7 +58,19 @@ class CachedBackend(Backend):
         self.loaded = 0
 
     def cache_path(self, mode: str) -> Path:
-        """The cached file of ``mode``."""
+        """The cached file of ``mode`` for this model, toolchain, device and precision.
+
+        ``model_id`` names the weights (the CLI passes the artifact's hash); the architecture
+        and input shapes enter the key as a digest of the model config, so two models under one
+        id never share a file (it would read inputs of the wrong shape)."""
+        cfg = getattr(self.model, "cfg", None)
+        text = json.dumps(cfg.to_dict() if cfg is not None else repr(self.model), sort_keys=True)
+        arch = hashlib.sha256(text.encode()).hexdigest()[:12]
+        parts = (self.model_id, arch, *self._environment(), self.precision, mode)
+        return self.cache_dir / f"{cache_key(*parts)}{self.suffix}"
+
+    def _environment(self) -> tuple[str, ...]:
+        """What else a compiled file depends on: toolchain version, device."""
         raise NotImplementedError
 
     def _load(self, path: Path):

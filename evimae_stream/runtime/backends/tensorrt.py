@@ -1,5 +1,5 @@
 """Torch-TensorRT: ``torch.export`` per mode → ``torch_tensorrt.dynamo.compile`` → saved engine,
-cached per (model hash, GPU, TensorRT version, precision, mode), verified against eager.
+cached per (model hash and config, GPU, TensorRT version, precision, mode), verified against eager.
 
 API facts used (Torch-TensorRT 2.x docs, "Compiling Exported Programs with Torch-TensorRT" and
 "Saving models compiled with Torch-TensorRT", docs.pytorch.org/TensorRT):
@@ -33,7 +33,6 @@ from evimae_stream.runtime.backends.base import (
     DTYPES,
     BackendUnavailable,
     ModeModule,
-    cache_key,
 )
 from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 
@@ -71,13 +70,10 @@ class TensorRTBackend(CachedBackend):
                 "on a machine with an NVIDIA GPU"
             ) from None
 
-    def cache_path(self, mode: str) -> Path:
-        """The engine file of ``mode`` for this model, GPU, TensorRT version and precision."""
-        trt = self._import()
+    def _environment(self) -> tuple[str, ...]:
+        """The GPU and the TensorRT version: an engine is built for both."""
         gpu = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        version = getattr(trt, "__version__", "unknown")
-        key = cache_key(self.model_id, gpu, f"trt{version}", self.precision, mode)
-        return self.cache_dir / f"{key}.pt2"
+        return gpu, f"trt{getattr(self._import(), '__version__', 'unknown')}"
 
     def _load(self, path: Path):
         return self._import().load(str(path)).module()
