@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from evimae_stream.runtime.backends.cached import tmp_path
+
 _API = ctypes.pythonapi
 _API.PyCapsule_GetPointer.restype = ctypes.c_void_p
 _API.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
@@ -47,7 +49,7 @@ def extract_library(package: Path, dest: Path) -> Path:
             raise OSError(f"{package}: not a single-library CPU package ({len(libs)} libraries)")
         if dest.is_file() and dest.stat().st_mtime >= package.stat().st_mtime:
             return dest
-        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+        tmp = tmp_path(dest)
         tmp.write_bytes(zf.read(libs[0]))
     os.replace(tmp, dest)
     return dest
