@@ -194,42 +194,11 @@ def test_pipeline_fills_a_missing_imu_and_reports_it(small_run):
     assert all(p.probs.sum() == pytest.approx(1.0) for p in full)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on this machine's GPU")
-def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, caplog):
-    # the CLI refuses fp16 on a CPU before starting; a library caller that did not check
-    # reaches the backend choice in the inference thread, on the first window with data
-    from drivers.replay import ReplayDriver
-    from evimae_stream.runtime.pipeline import LiveRun
-    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
-
-    art, sess = small_run
-    model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
-    config = RuntimeConfig(backend="eager", precision="fp16")
-    with open_session(sess) as session:
-        clock, ticks = ScaledClock(8.0), TickClock()
-        rates = {p: s.rate_hz for p, s in session.imu.items()}
-        buffer, gates = make_rig(spec, rates, None, ticks)
-        driver = ReplayDriver(session, gates.imu, None, clock=clock)
-        outputs = Outputs([], timings=True)
-        live = LiveRun(buffer, gates, ticks, Recognizer(model, spec, config), outputs,
-                       clock(), host_clock=clock, speed=8.0)  # fmt: skip
-        driver.start()
-        try:
-            with caplog.at_level(logging.DEBUG), pytest.raises(InputError, match="fp16"):
-                live.run(lambda: False)
-        finally:
-            driver.stop()
-    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
-    errors = [r for r in mine if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and errors[0].exc_info is None
-    assert "fp16 needs a CUDA GPU" in errors[0].getMessage()
-    assert "\n" not in errors[0].getMessage()
-
-
-def _paced_live_run(art, sess, sinks, start_after_s: float | None = None):
-    """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends; windows from
-    ``start_after_s`` after the origin when given."""
+def _paced_live_run(
+    art, sess, sinks, start_after_s: float | None = None, config: RuntimeConfig | None = None
+):
+    """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends (eager fp32 unless
+    ``config``); windows from ``start_after_s`` after the origin when given."""
     from drivers.replay import ReplayDriver
     from evimae_stream.runtime.pipeline import LiveRun
     from evimae_stream.runtime.scheduler import ScaledClock, TickClock
@@ -243,7 +212,7 @@ def _paced_live_run(art, sess, sinks, start_after_s: float | None = None):
         driver = ReplayDriver(session, gates.imu, None, clock=clock)
         origin = clock()
         start = None if start_after_s is None else origin + round(start_after_s * 1e9)
-        recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager"))
+        recognizer = Recognizer(model, spec, config or RuntimeConfig(backend="eager"))
         live = LiveRun(buffer, gates, ticks, recognizer, Outputs(sinks, timings=True), origin,
                        host_clock=clock, speed=8.0, start_ns=start)  # fmt: skip
         driver.start()
@@ -251,6 +220,21 @@ def _paced_live_run(art, sess, sinks, start_after_s: float | None = None):
             live.run(lambda: not driver.running)
         finally:
             driver.stop()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on this machine's GPU")
+def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, caplog):
+    # the CLI refuses fp16 on a CPU before starting; a library caller that did not check
+    # reaches the backend choice in the inference thread, on the first window with data
+    art, sess = small_run
+    config = RuntimeConfig(backend="eager", precision="fp16")
+    with caplog.at_level(logging.DEBUG), pytest.raises(InputError, match="fp16"):
+        _paced_live_run(art, sess, [], config=config)
+    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
+    errors = [r for r in mine if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "fp16 needs a CUDA GPU" in errors[0].getMessage()
+    assert "\n" not in errors[0].getMessage()
 
 
 class _Collect:
