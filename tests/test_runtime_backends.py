@@ -267,6 +267,18 @@ def test_aot_package_compiles_caches_reloads_and_replaces_a_corrupt_entry(
     assert AotBackend(model, "bf16", CPU, model_id="m-aot", cache_dir=tmp_path).cache_path(
         "imu_only"
     ) not in (path, first.cache_path("multimodal"))
+    # a package built for one thread has serial loops, one built for more runs its loops on
+    # all of them: the thread count at build time (one, or several) is part of the key
+    threads = torch.get_num_threads()
+    try:
+        keys = {}
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            keys[n] = first.cache_path("imu_only")
+    finally:
+        torch.set_num_threads(threads)
+    assert keys[1] != keys[2] and keys[2] == keys[3]
+    assert path == keys[1 if threads == 1 else 2]
 
 
 @pytest.mark.slow

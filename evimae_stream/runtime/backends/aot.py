@@ -73,12 +73,14 @@ class AotBackend(CachedBackend):
         self._low: nn.Module | None = None  # the model with its matmul weights cast, made once
 
     def _environment(self) -> tuple[str, ...]:
-        """The torch build and the device: a package is C++ compiled for both."""
+        """The torch build and the device: a package is C++ compiled for both. On the CPU also
+        whether it was built for one thread: Inductor then writes serial loops (no OpenMP at
+        all), and a package built for several threads runs its loops on all of them — a
+        1-thread replay must not load the other one, nor the other way round."""
         if self.device.type == "cuda":
-            where = torch.cuda.get_device_name(self.device)
-        else:
-            where = f"cpu-{torch.backends.cpu.get_cpu_capability()}"
-        return f"torch{torch.__version__}", where
+            return f"torch{torch.__version__}", torch.cuda.get_device_name(self.device)
+        loops = "serial" if torch.get_num_threads() == 1 else "parallel"
+        return f"torch{torch.__version__}", f"cpu-{torch.backends.cpu.get_cpu_capability()}", loops
 
     def _module(self, mode: str) -> nn.Module:
         if self.precision == "fp32":
