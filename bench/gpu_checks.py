@@ -48,21 +48,6 @@ def _inputs(cfg, mode: str, dtype=torch.float32):
     return (imu, video)
 
 
-class _Mode(torch.nn.Module):
-    """The model with its mode fixed (tensor-only signature for export and graphs)."""
-
-    def __init__(self, model, mode: str) -> None:
-        super().__init__()
-        self.model, self.mode = model, mode
-
-    def forward(self, *xs):
-        if self.mode == "multimodal":
-            return self.model(xs[0], xs[1], "multimodal")
-        if self.mode == "imu_only":
-            return self.model(xs[0], None, "imu_only")
-        return self.model(None, xs[0], "video_only")
-
-
 def _time(fn, repeats: int, warmup: int = 5) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -79,7 +64,9 @@ def _time(fn, repeats: int, warmup: int = 5) -> list[float]:
 def _cases(model, mode: str, cfg):
     """(name, precision, builder) — builder returns a zero-argument callable giving logits."""
     fp32_in = _inputs(cfg, mode)
-    mm = _Mode(model, mode).eval()
+    from evimae_stream.runtime.backends.base import ModelInputs, ModeModule
+
+    mm = ModeModule(model, mode).eval()
 
     def eager_fp32():
         return lambda: mm(*fp32_in)
@@ -92,7 +79,7 @@ def _cases(model, mode: str, cfg):
         return run
 
     def weights_fp16():
-        half = _Mode(model.half(), mode).eval()
+        half = ModeModule(model.half(), mode).eval()
         ins = tuple(x.half() for x in fp32_in)
         return lambda: half(*ins)
 
@@ -139,19 +126,12 @@ def _cases(model, mode: str, cfg):
         # the runtime's --backend aot: export, AOTInductor compile (fp16 autocast compiled in)
         import tempfile
 
-        from evimae_stream.runtime.backends import ModelInputs
         from evimae_stream.runtime.backends.aot import AotBackend
 
         backend = AotBackend(
             model, "fp16", torch.device("cuda"), cache_dir=Path(tempfile.mkdtemp())
         )
-        if mode == "multimodal":
-            example = ModelInputs(*fp32_in)
-        elif mode == "imu_only":
-            example = ModelInputs(fp32_in[0], None)
-        else:
-            example = ModelInputs(None, fp32_in[0])
-        backend.prepare(example, (mode,))
+        backend.prepare(ModelInputs.from_mode(mode, fp32_in), (mode,))
         return lambda: backend._run(fp32_in, mode)
 
     yield "eager", "fp32", eager_fp32

@@ -58,6 +58,17 @@ def test_eager_fp32_is_the_model(model, example):
         torch.testing.assert_close(got, want)
 
 
+def test_model_inputs_from_a_modes_tensors_invert_for_mode(example):
+    # one mapping from a mode's positional tensors back to (imu, video), for every backend
+    for mode, imu, video in (
+        ("multimodal", example.imu, example.video),
+        ("imu_only", example.imu, None),
+        ("video_only", None, example.video),
+    ):
+        back = ModelInputs.from_mode(mode, example.for_mode(mode))
+        assert back.imu is imu and back.video is video
+
+
 def test_bf16_autocast_stays_close_to_fp32(model, example):
     result = verify(
         EagerBackend(model, "bf16", CPU), EagerBackend(model, "fp32", CPU), example, ("imu_only",)

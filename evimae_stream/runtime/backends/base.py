@@ -71,6 +71,16 @@ class ModelInputs:
             raise ValueError(f"mode {mode}: the inputs lack a modality it needs")
         return tensors  # type: ignore[return-value]
 
+    @classmethod
+    def from_mode(cls, mode: str, tensors: tuple[torch.Tensor, ...]) -> ModelInputs:
+        """The inputs from the positional tensors of ``mode``'s forward (:meth:`for_mode`'s
+        inverse)."""
+        if mode == "multimodal":
+            return cls(tensors[0], tensors[1])
+        if mode == "imu_only":
+            return cls(tensors[0], None)
+        return cls(None, tensors[0])
+
     def supports(self, mode: str) -> bool:
         """Whether these inputs hold what ``mode`` needs."""
         if mode == "multimodal":
@@ -87,11 +97,8 @@ class ModeModule(nn.Module):
         self.mode = mode
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.mode == "multimodal":
-            return self.model(xs[0], xs[1], "multimodal")
-        if self.mode == "imu_only":
-            return self.model(xs[0], None, "imu_only")
-        return self.model(None, xs[0], "video_only")
+        inputs = ModelInputs.from_mode(self.mode, xs)
+        return self.model(inputs.imu, inputs.video, self.mode)
 
 
 def cpu_has_amx() -> bool:

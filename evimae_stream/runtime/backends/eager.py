@@ -8,7 +8,7 @@ import copy
 import torch
 from torch import nn
 
-from evimae_stream.runtime.backends.base import DTYPES, Backend
+from evimae_stream.runtime.backends.base import DTYPES, Backend, ModelInputs
 
 #: layers whose weights autocast would cast to the low precision on every call
 _MATMUL_LAYERS = (nn.Linear, nn.Conv2d, nn.Conv3d)
@@ -41,14 +41,6 @@ class EagerBackend(Backend):
             self.model = cast_matmul_weights(self.model, DTYPES[precision])
 
     def _run(self, tensors: tuple[torch.Tensor, ...], mode: str) -> torch.Tensor:
-        imu, video = _split(tensors, mode)
+        inputs = ModelInputs.from_mode(mode, tensors)
         with self._autocast():
-            return self.model(imu, video, mode)
-
-
-def _split(tensors: tuple[torch.Tensor, ...], mode: str):
-    if mode == "multimodal":
-        return tensors[0], tensors[1]
-    if mode == "imu_only":
-        return tensors[0], None
-    return None, tensors[0]
+            return self.model(inputs.imu, inputs.video, mode)
