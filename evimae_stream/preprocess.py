@@ -345,9 +345,7 @@ def _log_spectrogram64(
         )
     batch = sig.shape[0]
     flat = sig.reshape(-1, n_samples)  # (B·12, T)
-    # Chunks bound the framed copies of the signal (frames × win_length per channel).
-    chunks = [_log_power(c, n_fft, win_length, spec_time, spec_freq) for c in flat.split(48)]
-    db = chunks[0] if len(chunks) == 1 else torch.cat(chunks)  # (B·12, ≤ spec_time, spec_freq)
+    db = _log_power(flat, n_fft, win_length, spec_time, spec_freq)  # (B·12, ≤ rows, freq)
     frames = db.shape[1]
     if frames < spec_time:
         db = F.pad(db, (0, 0, 0, spec_time - frames))
