@@ -113,7 +113,7 @@ def machine() -> dict:
 
 def bf16_native() -> bool:
     """Whether bf16 matmuls run natively here (AMX tiles or AVX512-BF16)."""
-    from evimae_stream.runtime.backends.base import cpu_has_amx
+    from evimae_stream.device import cpu_has_amx
 
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
 

@@ -18,12 +18,38 @@ import serial
 from drivers.base import Clock, ImuDriver
 from drivers.config import SerialImuConfig
 from drivers.protocols import make_parser
+from evimae_stream.errors import DeviceError
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
 
 #: largest read per call (bytes)
 MAX_CHUNK = 4096
+
+
+def check_port_free(port: str) -> None:
+    """DeviceError when another program holds ``port`` with an exclusive lock (pyserial's
+    ``exclusive=True``, ModemManager, a serial console): ``flock`` it for a moment. A port that
+    does not exist or cannot be opened is left to the driver's own, more specific error. POSIX
+    only (``fcntl``)."""
+    import errno
+    import fcntl
+
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise DeviceError(
+                f"{port}: port is busy (another program holds it); close that program or "
+                "pick another port"
+            ) from None
+    finally:
+        os.close(fd)
 
 
 class SerialImuDriver(ImuDriver):

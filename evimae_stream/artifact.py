@@ -21,7 +21,6 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from evimae_stream import __version__
@@ -231,6 +230,7 @@ def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Mo
     from safetensors.torch import load_file
 
     from evimae_stream.model import create_model
+    from evimae_stream.model.checkpoint import check_state_dict
 
     art = Path(art_dir)
     meta, doc = read_meta(art)
@@ -259,28 +259,6 @@ def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Mo
     model.load_state_dict(state, strict=True)
     model.eval()
     return model, meta
-
-
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Raise one ArtifactError line unless ``state`` fits ``model`` key and shape."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if not (missing or unexpected or wrong):
-        return
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-    if wrong:
-        k = wrong[0]
-        parts.append(
-            f"{len(wrong)} shape mismatches (e.g. {k}: file {tuple(state[k].shape)} "
-            f"vs model {tuple(own[k].shape)})"
-        )
-    raise ArtifactError(f"{source}: weights do not match the model: " + "; ".join(parts))
 
 
 def model_hash(art_dir: str | Path) -> str:

@@ -9,10 +9,10 @@ import sys
 import pytest
 import torch
 
+from evimae_stream.device import cpu_has_amx
 from evimae_stream.errors import InputError
 from evimae_stream.model import create_model
 from evimae_stream.runtime.backends import ModelInputs, select_backend, verify
-from evimae_stream.runtime.backends.base import cpu_has_amx
 from evimae_stream.runtime.backends.eager import EagerBackend
 from evimae_stream.runtime.backends.tensorrt import TensorRTBackend
 from tests.mocks import tensorrt as fake_trt

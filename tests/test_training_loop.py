@@ -154,7 +154,7 @@ def test_bf16_autocast_trains_on_cpu(tmp_path: Path) -> None:
 
 
 def test_auto_precision_trains_as_bf16_with_amx_else_fp32(tmp_path: Path) -> None:
-    from evimae_stream.runtime.backends.base import cpu_has_amx
+    from evimae_stream.device import cpu_has_amx
 
     sets = ("model.mode=imu_only", "train.max_steps_per_epoch=2")
     data = bundle(12)

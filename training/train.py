@@ -36,6 +36,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from evimae_stream.artifact import ModelMeta, save_artifact
+from evimae_stream.device import cpu_has_amx
 from evimae_stream.errors import EvimaeError, InputError
 from evimae_stream.model import (
     EviMaeConfig,
@@ -44,7 +45,6 @@ from evimae_stream.model import (
     create_pretrain_model,
     model_config,
 )
-from evimae_stream.runtime.backends.base import cpu_has_amx
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
 from training import ddp

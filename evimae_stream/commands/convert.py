@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
-from evimae_stream.datasets import PROFILES, WEAR_CLASSES
+from evimae_stream.datasets import PROFILES
 from evimae_stream.errors import InputError
-
-#: seconds the published 16 video frames cover (every 4th frame at 30 fps)
-PUBLISHED_VIDEO_SPAN_S = 16 * 4 / 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,75 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 
-def read_label_csv(path: Path) -> list[str]:
-    """Class names in index order from a release's ``class_labels_indices.csv``."""
-    if not path.is_file():
-        raise InputError(
-            f"{path}: label file not found; pass the release's class_labels_indices.csv"
-        )
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows or [c.strip() for c in rows[0][:3]] != ["index", "mid", "display_name"]:
-        raise InputError(f"{path}: row 1: header must be 'index,mid,display_name'")
-    names: dict[int, str] = {}
-    for lineno, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        try:
-            index = int(row[0])
-            name = row[2].strip()
-        except (IndexError, ValueError):
-            raise InputError(
-                f"{path}: row {lineno}: expected 'index,mid,display_name' with an integer index"
-            ) from None
-        if index in names:
-            raise InputError(f"{path}: row {lineno}: index {index} appears twice")
-        names[index] = name
-    if sorted(names) != list(range(len(names))):
-        raise InputError(f"{path}: indices must be 0..{len(names) - 1} without gaps")
-    return [names[i] for i in range(len(names))]
-
-
-def load_official(ckpt: Path, dataset: str, labels: Path | None):
-    """A published checkpoint as ``(model, ModelMeta)``: strict load plus the dataset's facts."""
-    from evimae_stream.artifact import ModelMeta
-    from evimae_stream.model import load_official_checkpoint
-
-    profile = PROFILES[dataset]
-    if labels is not None:
-        classes = read_label_csv(labels)
-    elif dataset == "wear":
-        classes = list(WEAR_CLASSES)
-    else:
-        raise InputError(
-            f"--dataset {dataset}: class names come from the release's "
-            "class_labels_indices.csv; pass it with --labels"
-        )
-    model = load_official_checkpoint(ckpt, num_classes=len(classes))
-    cfg = model.cfg
-    meta = ModelMeta(
-        variant="evimae_small",
-        model_config=cfg.to_dict(),
-        classes=classes,
-        imu_rate_hz=profile.imu_rate_hz,
-        window_s=profile.window_s,
-        norm_mean=profile.norm_mean,
-        norm_std=profile.norm_std,
-        num_frames=cfg.num_frames,
-        img_size=cfg.img_size,
-        video_span_s=PUBLISHED_VIDEO_SPAN_S,
-        training={
-            "source": "official EVI-MAE release",
-            "checkpoint": ckpt.name,
-            "dataset": dataset,
-        },
-    )
-    return model, meta
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint strictly, attach the dataset's facts, write the artifact."""
     from evimae_stream.artifact import save_artifact
+    from evimae_stream.model.checkpoint import load_official
 
     if args.dataset == "cmummac" and args.labels is None:
         raise InputError(

@@ -111,7 +111,7 @@ def load_model(args: argparse.Namespace):
         raise ArtifactError(f"--model {path}: no such file or directory")
     if path.suffix not in (".pth", ".pt"):
         raise ArtifactError(f"--model {path}: not a model directory or an official .pth checkpoint")
-    from evimae_stream.commands.convert import load_official
+    from evimae_stream.model.checkpoint import load_official
 
     if args.dataset is None:
         raise InputError(f"--model {path}: an official checkpoint needs --dataset wear|cmummac")
@@ -124,12 +124,9 @@ def check_backend_request(config) -> None:
     model, driver, recorder or replay starts: the backend itself is only chosen on the first
     window (it is verified on real data), which in a live or paced run is in the inference
     thread, seconds in, after the sensors were opened."""
-    from evimae_stream.runtime.backends.base import default_device
+    from evimae_stream.device import check_precision_device, default_device
 
-    if config.precision == "fp16" and default_device().type != "cuda":
-        raise InputError(
-            "--precision fp16 needs a CUDA GPU (none here); use fp32, or bf16 on a CPU"
-        )
+    check_precision_device(config.precision, default_device())
 
 
 def _check_session_fits(session, spec) -> None:
@@ -147,31 +144,6 @@ def _check_session_fits(session, spec) -> None:
             f"{' or '.join(spec.modes)} input; use a session with "
             f"{'video' if not has_video else 'IMU data'} or another model"
         )
-
-
-def check_port_free(port: str) -> None:
-    """DeviceError when another program holds ``port`` with an exclusive lock (pyserial's
-    ``exclusive=True``, ModemManager, a serial console): ``flock`` it for a moment. A port that
-    does not exist or cannot be opened is left to the driver's own, more specific error."""
-    import errno
-    import fcntl
-    import os
-
-    try:
-        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise DeviceError(
-                f"{port}: port is busy (another program holds it); close that program or "
-                "pick another port"
-            ) from None
-    finally:
-        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- run
@@ -451,6 +423,7 @@ def make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink) -> dict:
 
 def _run_live(args, model, spec, config, model_id, about: dict) -> int:
     from drivers.config import SerialImuConfig
+    from drivers.serial_imu import check_port_free
     from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
     from evimae_stream.runtime.recorder import Recorder
     from evimae_stream.runtime.scheduler import TickClock

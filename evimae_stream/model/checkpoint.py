@@ -4,7 +4,9 @@ The released fine-tuned ``.pth`` files are state dicts whose keys all start with
 Loading is strict: the only transformation is removing that prefix (and unwrapping a dict that
 holds the state dict under a ``state_dict``/``model`` key). Any missing or unexpected key or any
 shape mismatch is an :class:`ArtifactError` that names the file and the first bad keys — a
-checkpoint that does not match is never half-loaded.
+checkpoint that does not match is never half-loaded. :func:`check_state_dict` is that check for
+every state dict the project loads (artifacts too); :func:`load_official` adds the published
+dataset's facts to a checkpoint, giving what an artifact holds.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from evimae_stream.errors import ArtifactError
+from evimae_stream.datasets import PROFILES, WEAR_CLASSES
+from evimae_stream.errors import ArtifactError, InputError
 from evimae_stream.model.registry import create_model
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 PREFIX = "module."
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 HEAD_KEY = "mlp_head.1.weight"
+#: seconds the published 16 video frames cover (every 4th frame at 30 fps)
+PUBLISHED_VIDEO_SPAN_S = 16 * 4 / 30.0
 
 
 def checkpoint_filter_fn(state_dict: dict[str, Any], model: nn.Module | None = None) -> dict:
@@ -71,8 +76,11 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     return checkpoint_filter_fn(_unwrap(obj, path))
 
 
-def mismatch_report(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
-    """One-line description of how ``state`` fails to fit ``model``, or None when it fits."""
+def check_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, target: str = "the model"
+) -> None:
+    """Raise one ArtifactError line naming ``source`` unless ``state`` fits ``model`` key for key
+    and shape for shape (the first three missing, unexpected and mis-shaped keys are named)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -87,7 +95,8 @@ def mismatch_report(model: nn.Module, state: dict[str, torch.Tensor]) -> str | N
             f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})" for k in wrong[:3]
         )
         parts.append(f"{len(wrong)} shape mismatch(es): {shown}")
-    return "; ".join(parts) if parts else None
+    if parts:
+        raise ArtifactError(f"{source}: weights do not match {target}: {'; '.join(parts)}")
 
 
 def load_official_checkpoint(path: str | Path, num_classes: int | None = None) -> nn.Module:
@@ -110,12 +119,49 @@ def load_official_checkpoint(path: str | Path, num_classes: int | None = None) -
     # built on the meta device: shapes for the check at no cost, and no random init to discard
     with torch.device("meta"):
         model = create_model("evimae_small", num_classes, use_graph=use_graph)
-    problem = mismatch_report(model, state)
-    if problem:
-        raise ArtifactError(f"{path}: checkpoint does not match evimae_small: {problem}")
+    check_state_dict(model, state, str(path), "evimae_small")
     model = model.to_empty(device="cpu")
     model.reset_fixed_buffers()
     model.load_state_dict(state, strict=True)
     model.eval()
     log.info("loaded %s (%d classes, graph %s)", path, num_classes, use_graph)
     return model
+
+
+def load_official(ckpt: Path, dataset: str, labels: Path | None):
+    """A published checkpoint as ``(model, ModelMeta)``: strict load plus the dataset's facts
+    (:data:`~evimae_stream.datasets.PROFILES`); class names from the release's label file
+    ``labels``, or WEAR's own list."""
+    from evimae_stream.artifact import ModelMeta
+    from evimae_stream.sessions.release import read_class_labels
+
+    profile = PROFILES[dataset]
+    if labels is not None:
+        classes, _ = read_class_labels(labels)
+    elif dataset == "wear":
+        classes = list(WEAR_CLASSES)
+    else:
+        raise InputError(
+            f"--dataset {dataset}: class names come from the release's "
+            "class_labels_indices.csv; pass it with --labels"
+        )
+    model = load_official_checkpoint(ckpt, num_classes=len(classes))
+    cfg = model.cfg
+    meta = ModelMeta(
+        variant="evimae_small",
+        model_config=cfg.to_dict(),
+        classes=classes,
+        imu_rate_hz=profile.imu_rate_hz,
+        window_s=profile.window_s,
+        norm_mean=profile.norm_mean,
+        norm_std=profile.norm_std,
+        num_frames=cfg.num_frames,
+        img_size=cfg.img_size,
+        video_span_s=PUBLISHED_VIDEO_SPAN_S,
+        training={
+            "source": "official EVI-MAE release",
+            "checkpoint": ckpt.name,
+            "dataset": dataset,
+        },
+    )
+    return model, meta

@@ -59,27 +59,33 @@ class ReleaseClip:
     clip_id: str
 
 
-def _read_classes(root: Path) -> tuple[list[str], dict[str, int]]:
-    for f in (root / CLASS_CSV, root / "cav_label" / CLASS_CSV):
-        if f.is_file():
-            break
-    else:
-        raise InputError(f"{root}: no {CLASS_CSV} (looked in the root and in cav_label/)")
-    table = read_table(f, header=True, expect=["index", "mid", "display_name"], quoted=True)
+def read_class_labels(path: Path) -> tuple[list[str], dict[str, int]]:
+    """A release's ``class_labels_indices.csv`` (header ``index,mid,display_name``): the class
+    names in index order and each mid's index. Indices must be 0..N-1, each once."""
+    table = read_table(path, header=True, expect=["index", "mid", "display_name"], quoted=True)
     by_index: dict[int, str] = {}
     mids: dict[str, int] = {}
     for row, line in zip(table.rows, table.line_numbers, strict=True):
         try:
             idx = int(row[0])
         except ValueError:
-            raise format_error(f, line, f"index {row[0]!r} is not an integer", "fix it") from None
+            raise format_error(
+                path, line, f"index {row[0]!r} is not an integer", "fix it"
+            ) from None
         if idx in by_index or row[1] in mids:
-            raise format_error(f, line, f"duplicate index {idx} or mid {row[1]!r}", "fix it")
+            raise format_error(path, line, f"duplicate index {idx} or mid {row[1]!r}", "fix it")
         by_index[idx] = row[2]
         mids[row[1]] = idx
     if sorted(by_index) != list(range(len(by_index))):
-        raise format_error(f, None, "indices are not 0..N-1", "number the classes from 0")
+        raise format_error(path, None, "indices are not 0..N-1", "number the classes from 0")
     return [by_index[i] for i in range(len(by_index))], mids
+
+
+def _read_classes(root: Path) -> tuple[list[str], dict[str, int]]:
+    for f in (root / CLASS_CSV, root / "cav_label" / CLASS_CSV):
+        if f.is_file():
+            return read_class_labels(f)
+    raise InputError(f"{root}: no {CLASS_CSV} (looked in the root and in cav_label/)")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from evimae_stream.device import check_precision_device
 from evimae_stream.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -101,32 +102,6 @@ class ModeModule(nn.Module):
         return self.model(inputs.imu, inputs.video, self.mode)
 
 
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles (``amx_*`` in /proc/cpuinfo flags or torch's capability
-    string), where bf16 matmuls are fast."""
-    try:
-        cap = torch.backends.cpu.get_cpu_capability()
-    except Exception:  # older torch
-        cap = ""
-    if "AMX" in cap.upper():
-        return True
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(
-        w.startswith("amx")
-        for line in text.splitlines()
-        if line.startswith("flags")
-        for w in line.split()
-    )
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class Backend(ABC):
     """Runs the model for one window. ``prepare`` once (compile, export, warm up), then
     ``forward`` per window; logits come back float32 on the CPU, shape (1, classes)."""
@@ -136,10 +111,7 @@ class Backend(ABC):
     def __init__(self, model: nn.Module, precision: str, device: torch.device) -> None:
         if precision not in DTYPES:
             raise InputError(f"--precision: unknown {precision!r}; use fp32, bf16 or fp16")
-        if precision == "fp16" and device.type != "cuda":
-            raise InputError(
-                "--precision fp16 needs a CUDA GPU (none here); use fp32, or bf16 on a CPU"
-            )
+        check_precision_device(precision, device)
         self.model = model
         self.precision = precision
         self.device = device

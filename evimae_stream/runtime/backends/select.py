@@ -23,14 +23,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from evimae_stream.device import check_precision_device, cpu_has_amx, default_device
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.backends.aot import AotBackend
 from evimae_stream.runtime.backends.base import (
     Backend,
     BackendUnavailable,
     ModelInputs,
-    cpu_has_amx,
-    default_device,
     verify,
 )
 from evimae_stream.runtime.backends.compiled import CompiledBackend
@@ -104,8 +103,7 @@ def select_backend(
     if precision is not None and precision not in PRECISIONS:
         raise InputError(f"--precision: unknown {precision!r}; use one of {', '.join(PRECISIONS)}")
     device = device or default_device()
-    if precision == "fp16" and device.type != "cuda":
-        raise InputError("--precision fp16 needs a CUDA GPU (none here); use fp32 or bf16")
+    check_precision_device(precision, device)
     example = complete_example(example, model)
     reference = EagerBackend(model, "fp32", device)
     if name == "eager" and precision in (None, "fp32"):
