@@ -3,7 +3,7 @@
 Every sample keeps its recorded spacing: a sample recorded at session time ``t`` is stamped
 ``anchor_ns + (t - anchor_s) / speed`` on the host clock, where the anchor moves on seek, speed
 change and resume, so stamps stay monotonic whatever the user does. Device timestamps pass through
-untouched, so the rings fit the same clock maps they fitted live.
+untouched, so the rings fit the same time maps they fitted live.
 
 - :class:`ReplaySource` is the synchronous core: ``advance_to(t)`` pushes everything up to session
   time ``t``. The runtime drives it directly at ``--speed max`` with a virtual clock, which makes a

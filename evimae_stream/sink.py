@@ -1,7 +1,7 @@
 """Where drivers put what they read: the narrow interface between ``drivers`` and the buffers.
 
 Drivers stamp every sample once with the host clock (``time.monotonic_ns()`` or the virtual clock
-of a replay) and hand it to a sink; the sink (a ring in :mod:`evimae_stream.buffer`) owns clock
+of a replay) and hand it to a sink; the sink (a ring in :mod:`evimae_stream.rings`) owns the time
 mapping, storage and per-stream counters. A driver reports its link state with ``mark_down`` /
 ``mark_up`` so health and the missing-modality policy see it.
 """

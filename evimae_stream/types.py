@@ -1,4 +1,4 @@
-"""Small shared vocabulary: placements, label segments, modalities."""
+"""Small shared vocabulary: placements and stream names, label segments, modalities."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 #: IMU placements in the order the model's 12 input channels use them (DESIGN §6).
 PLACEMENTS: tuple[str, ...] = ("left_arm", "right_arm", "left_leg", "right_leg")
+
+#: Name of the camera stream in counters and ``Window.missing``.
+CAMERA = "camera"
 
 #: Axes of one IMU's acceleration, in the model's channel order.
 ACC_AXES: tuple[str, ...] = ("ax", "ay", "az")

@@ -4,7 +4,7 @@
 second in its own thread and appends every new sample and frame to a
 :class:`~evimae_stream.sessions.SessionWriter`, so it works over any source that fills a buffer
 (live drivers, replay) without touching the drivers. The IMU rows hold the ring's host timeline
-(after the clock map, strictly increasing) with no device time; frames keep their grab stamps.
+(after the time map, strictly increasing) with no device time; frames keep their grab stamps.
 The rings hold 4 s of video and 20 s of IMU, far more than one poll interval.
 """
 

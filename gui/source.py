@@ -28,9 +28,10 @@ import numpy as np
 
 from drivers.base import Driver, DriverStats
 from drivers.replay import ReplayDriver
-from evimae_stream.buffer import CAMERA, StreamBuffer, StreamCounters
+from evimae_stream.buffer import StreamBuffer
 from evimae_stream.errors import InputError
-from evimae_stream.types import Segment
+from evimae_stream.rings import StreamCounters
+from evimae_stream.types import CAMERA, Segment
 from gui.paced import PacedReplay
 from gui.recording import Recorder
 

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evimae_stream.buffer import BufferConfig, FrameRing, ImuRing, StreamBuffer
-from evimae_stream.clock import ArrivalClock, ClockMap, IndexClock, VirtualClock
+from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
+from evimae_stream.rings import FrameRing, ImuRing
+from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
 from tests.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,7 +33,7 @@ def lin(t_ns):
     model_rate=st.sampled_from([50.0, 100.0]),
 )
 def test_window_values_and_gaps(rate, seed, window_s, model_rate):
-    """Exact timestamps (ArrivalClock): interpolation of a linear signal is exact; a window is
+    """Exact timestamps (ArrivalTimeMap): interpolation of a linear signal is exact; a window is
     missing exactly when a gap > 3 periods touches it or it starts before the first sample."""
     rng = np.random.default_rng(seed)
     n = int(8 * rate)
@@ -46,7 +48,7 @@ def test_window_values_and_gaps(rate, seed, window_s, model_rate):
     buf = StreamBuffer(
         BufferConfig(placements=("left_arm",), imu_rate_hz=rate, camera=False),
         clock=clock,
-        clock_maps={"left_arm": ArrivalClock()},
+        time_maps={"left_arm": ArrivalTimeMap()},
     )
     ring = buf.imu_sink("left_arm")
     for ti in t.tolist():
@@ -103,9 +105,9 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
     """A device with its own clock (±200 ppm drift, a clock jump half-way), arrival jitter with a
     heavy tail, lost samples and swapped arrivals streams into a ring whose windows are assembled
     live every 0.5 s. Stamped times must be strictly increasing; the ring must hold exactly the
-    samples that were not out of order, at the stamps the stream's clock map gives them; and
+    samples that were not out of order, at the stamps the stream's time map gives them; and
     every window must hold exactly those samples, interpolated onto the model grid, or be missing
-    by the documented rule. Once the clock map has settled, the windows carry the signal of TRUE
+    by the documented rule. Once the time map has settled, the windows carry the signal of TRUE
     time (the jitter is gone)."""
     rng = np.random.default_rng(seed)
     tl = make_timeline(
@@ -133,7 +135,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
         clock=clock,
     )
     ring = buf.imu_sink("right_arm")
-    reference = ClockMap("reference")  # the stamps the ring's own (auto) clock map must give
+    reference = DeviceTimeMap("reference")  # the stamps the ring's own (auto) time map must give
     # channel 0 names the sample, channel 1 is its TRUE time in seconds
     values = np.stack([tl.index, tl.true_ns / NS, np.ones(len(tl.index))], axis=1)
     stamps: list[int] = []
@@ -223,7 +225,7 @@ def test_t_ref_is_oldest_newest_of_up_streams_and_down_is_missing():
     buf = StreamBuffer(
         BufferConfig(placements=("left_arm", "right_arm"), imu_rate_hz=50.0, camera=False),
         clock=clock,
-        clock_maps={"left_arm": ArrivalClock(), "right_arm": ArrivalClock()},
+        time_maps={"left_arm": ArrivalTimeMap(), "right_arm": ArrivalTimeMap()},
     )
     for i in range(600):
         t = 8 * NS + i * 20_000_000
@@ -250,7 +252,7 @@ def test_t_ref_is_oldest_newest_of_up_streams_and_down_is_missing():
 
 
 def test_ring_memory_is_fixed_and_windows_are_copies():
-    ring = ImuRing("left_arm", 100, 3, 50.0, clock_map=ArrivalClock(), clock=VirtualClock(0))
+    ring = ImuRing("left_arm", 100, 3, 50.0, time_map=ArrivalTimeMap(), clock=VirtualClock(0))
     arrays = (ring._t, ring._arrival, ring._values)
     nbytes = sum(a.nbytes for a in arrays)
     for i in range(1000):
@@ -270,7 +272,7 @@ def test_ring_memory_is_fixed_and_windows_are_copies():
 def test_snapshots_consistent_while_writer_pushes():
     """A real writer thread pushes while readers check every snapshot."""
     period = 5_000_000
-    ring = ImuRing("left_arm", 512, 3, 200.0, clock_map=ArrivalClock(), clock=VirtualClock(0))
+    ring = ImuRing("left_arm", 512, 3, 200.0, time_map=ArrivalTimeMap(), clock=VirtualClock(0))
     total = 30_000
     done = threading.Event()
 
@@ -324,7 +326,7 @@ def test_auto_clock_and_counters():
         clock.set_ns(t)
         a.push(t, np.zeros(3, np.float32), t_dev=i / 50)
         b.push(t, np.zeros(3, np.float32))
-    assert isinstance(a.clock_map, ClockMap) and isinstance(b.clock_map, IndexClock)
+    assert isinstance(a.time_map, DeviceTimeMap) and isinstance(b.time_map, IndexTimeMap)
     for ring in (a, b):
         c = ring.counters()
         assert c.drops == 4 and c.samples == 496 and c.up
@@ -359,7 +361,7 @@ def test_wear_excerpt_through_ring(wear_dir):
     buf = StreamBuffer(
         BufferConfig(placements=("right_arm",), imu_rate_hz=50.0, camera=False),
         clock=clock,
-        clock_maps={"right_arm": ArrivalClock()},
+        time_maps={"right_arm": ArrivalTimeMap()},
     )
     for i, r in enumerate(rows):
         buf.imu["right_arm"].push(NS + i * 20_000_000, r)

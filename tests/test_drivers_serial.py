@@ -161,7 +161,7 @@ def test_backoff_delays_grow_and_are_capped():
 
 
 def test_gyro_sensor_into_a_three_channel_ring_keeps_acceleration(tmp_path, devices):
-    from evimae_stream.buffer import ImuRing
+    from evimae_stream.rings import ImuRing
 
     dev = PtyDevice(
         tmp_path / "ttyWT3",
@@ -184,7 +184,7 @@ def test_gyro_sensor_into_a_three_channel_ring_keeps_acceleration(tmp_path, devi
 def test_sensor_with_fewer_channels_than_the_ring_stops_with_a_clear_error(
     tmp_path, devices, caplog
 ):
-    from evimae_stream.buffer import ImuRing
+    from evimae_stream.rings import ImuRing
 
     dev = PtyDevice(tmp_path / "ttyAcc", csv_bytes, rate_hz=100)
     devices.append(dev)

@@ -1,5 +1,5 @@
 """Bulk IMU pushes (ImuRing.push_block, ImuGate.push_block, the replay's block path) store exactly
-what one push per sample stores: timestamps, values, clock maps and every counter."""
+what one push per sample stores: timestamps, values, time maps and every counter."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.replay import ReplaySource
-from evimae_stream.buffer import ImuRing
 from evimae_stream.clock import VirtualClock
+from evimae_stream.rings import ImuRing
 from evimae_stream.runtime.gate import ImuGate
 from evimae_stream.sessions import open_session
 from tests.test_replay import _write_session
@@ -25,7 +25,7 @@ def _ring(capacity: int) -> ImuRing:
 
 def _state(ring: ImuRing) -> tuple:
     snap = ring.snapshot()
-    cm = ring.clock_map
+    cm = ring.time_map
     return (
         snap.t_ns.tolist(),
         snap.arrival_ns.tolist(),

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from evimae_stream.artifact import load_artifact
-from evimae_stream.buffer import FrameRing, ImuRing
 from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
 from evimae_stream.evaluation import window_truth
+from evimae_stream.rings import FrameRing, ImuRing
 from evimae_stream.runtime.gate import FrameGate, ImuGate
 from evimae_stream.runtime.health import Percentiles
 from evimae_stream.runtime.inputs import ModelSpec

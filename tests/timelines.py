@@ -99,7 +99,7 @@ def make_timeline(
 
 def expected_out_of_order(tl: Timeline) -> np.ndarray:
     """Samples a stream must drop: an earlier-arrived sample of the same device-clock segment has
-    a newer device time (the rule of ``ClockMap``, computed independently)."""
+    a newer device time (the rule of ``DeviceTimeMap``, computed independently)."""
     newest: dict[int, float] = {}
     late = np.zeros(len(tl.t_dev), bool)
     for k, (d, e) in enumerate(zip(tl.t_dev.tolist(), tl.epoch.tolist(), strict=True)):

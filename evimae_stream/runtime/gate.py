@@ -17,7 +17,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from evimae_stream.buffer import FrameRing, ImuRing
+from evimae_stream.rings import FrameRing, ImuRing
 
 #: most samples or frames a gate holds between releases
 MAX_PENDING = 20_000

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from evimae_stream.buffer import FrameRing
 from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
+from evimae_stream.rings import FrameRing
 from evimae_stream.runtime.backends.base import ModelInputs
 from evimae_stream.runtime.policy import Plan
 from evimae_stream.types import PLACEMENTS

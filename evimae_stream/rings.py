@@ -1,0 +1,427 @@
+"""Fixed-size per-stream rings and their health counters.
+
+Each sensor stream has one preallocated ring (DESIGN §3): a single writer (the driver thread)
+pushes, any number of readers take snapshots. The writer holds the ring's lock only to store
+one sample; a reader holds it only to locate and copy a time range, so a snapshot is always
+sorted and self-consistent and is never changed by later pushes. Rings never grow.
+
+Timestamps in a ring are on the host timeline after the stream's time map
+(:mod:`evimae_stream.time_map`): strictly increasing. Out-of-order samples (device time not after
+the newest) are DROPPED and counted, so the ring stays sorted and the outcome does not depend on
+thread timing. Samples with non-finite values are dropped and counted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from evimae_stream.clock import Clock, HostClock
+from evimae_stream.errors import InputError
+from evimae_stream.time_map import DeviceTimeMap, IndexTimeMap, TimeMap
+from evimae_stream.types import CAMERA
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StreamCounters:
+    """A snapshot of one stream's health (for the GUI, logs and the missing-modality policy).
+
+    ``drops``: samples estimated lost from gaps in the mapped timeline at the nominal rate.
+    ``clamped``: timestamps pushed forward to keep the timeline strictly increasing.
+    ``effective_rate_hz``: samples per second over the last ``rate_window_s`` (5 s).
+    ``last_sample_age_s``: now − the newest sample's timestamp (None before the first sample).
+    """
+
+    name: str
+    kind: str  # "imu" | "camera"
+    samples: int
+    drops: int
+    out_of_order: int
+    clamped: int
+    clock_resets: int
+    bad_values: int
+    effective_rate_hz: float
+    clock_offset_ms: float
+    drift_ppm: float
+    up: bool
+    down_reason: str | None
+    last_sample_age_s: float | None
+    newest_ns: int | None
+
+
+@dataclass(frozen=True)
+class ImuSnapshot:
+    """Copies of a ring's samples in a time range: ``t_ns`` (N,) int64 host timeline,
+    ``arrival_ns`` (N,) int64 raw arrival, ``values`` (N, C) float32."""
+
+    t_ns: np.ndarray
+    arrival_ns: np.ndarray
+    values: np.ndarray
+
+
+class Ring:
+    """Shared part of the rings: preallocated timestamps, lock, link state, counters."""
+
+    kind = ""
+
+    def __init__(self, name: str, capacity: int, nominal_rate_hz: float | None, clock: Clock):
+        if capacity < 2:
+            raise ValueError(f"ring {name!r}: capacity must be >= 2, got {capacity}")
+        if nominal_rate_hz is not None and not nominal_rate_hz > 0:
+            raise ValueError(f"ring {name!r}: nominal rate must be > 0, got {nominal_rate_hz}")
+        self.name = name
+        self.capacity = int(capacity)
+        self.nominal_rate_hz = nominal_rate_hz
+        self.clock = clock
+        self.rate_window_s = 5.0
+        self._lock = threading.Lock()
+        self._t = np.zeros(self.capacity, np.int64)
+        self._arrival = np.zeros(self.capacity, np.int64)
+        self._n = 0  # samples ever stored
+        self._first_ns: int | None = None
+        self._up = False
+        self._down_reason: str | None = "no data yet"
+        self.drops = 0
+        self.out_of_order = 0
+        self.bad_values = 0
+
+    # -- link state (driver thread) -------------------------------------------------------------
+
+    def mark_down(self, reason: str) -> None:
+        """The link is lost; the stream counts as missing until :meth:`mark_up`."""
+        self._down_reason = str(reason) or "down"
+        self._up = False
+        log.info("stream %s down: %s", self.name, self._down_reason)
+
+    def mark_up(self) -> None:
+        """The link is (back) up."""
+        self._up = True
+        self._down_reason = None
+
+    @property
+    def up(self) -> bool:
+        """Whether the stream's link is up."""
+        return self._up
+
+    @property
+    def down_reason(self) -> str | None:
+        """Why the stream is down (None when up)."""
+        return self._down_reason
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return min(self._n, self.capacity)
+
+    @property
+    def newest_ns(self) -> int | None:
+        """Timestamp of the newest sample, or None before the first."""
+        with self._lock:
+            return None if self._n == 0 else int(self._t[(self._n - 1) % self.capacity])
+
+    def _store_time(self, t_ns: int, arrival_ns: int) -> int:
+        """Write timestamps into the next slot (lock held by the caller); returns the slot."""
+        slot = self._n % self.capacity
+        self._t[slot] = t_ns
+        self._arrival[slot] = arrival_ns
+        return slot
+
+    def _count_gap(self, t_ns: int) -> None:
+        if self._n and self.nominal_rate_hz:
+            prev = int(self._t[(self._n - 1) % self.capacity])
+            periods = (t_ns - prev) * self.nominal_rate_hz / _NS
+            if periods > 1.5:
+                self.drops += round(periods) - 1
+        if self._first_ns is None:
+            self._first_ns = t_ns
+            if self._down_reason == "no data yet":
+                self.mark_up()
+
+    def _range_indices(self, t0_ns: int | None, t1_ns: int | None, margin: int) -> np.ndarray:
+        """Physical slots (logical order) of samples with t in [t0, t1], widened by ``margin``
+        samples on each side where they exist. Lock held by the caller."""
+        n, cap = self._n, self.capacity
+        count = min(n, cap)
+        start = n - count  # logical index of the oldest sample held
+        lo, hi = 0, count
+        if count and t0_ns is not None:
+            lo = self._search(t0_ns, start, count, "left")
+        if count and t1_ns is not None:
+            hi = self._search(t1_ns, start, count, "right")
+        lo = max(0, lo - margin)
+        hi = min(count, max(hi, lo) + margin)
+        return (start + np.arange(lo, hi)) % cap
+
+    def _search(self, t_ns: int, start: int, count: int, side: str) -> int:
+        """searchsorted over the logical (unwrapped) order of the held samples."""
+        cap = self.capacity
+        p = start % cap
+        if p + count <= cap:
+            return int(np.searchsorted(self._t[p : p + count], t_ns, side=side))
+        older = self._t[p:cap]
+        i = int(np.searchsorted(older, t_ns, side=side))
+        if i < len(older):
+            return i
+        return len(older) + int(np.searchsorted(self._t[: count - len(older)], t_ns, side=side))
+
+    def _times_since(self, t0_ns: int) -> tuple[int, int | None]:
+        with self._lock:
+            idx = self._range_indices(t0_ns, None, 0)
+            return len(idx), (int(self._t[idx[0]]) if len(idx) else None)
+
+    def _time_map_stats(self) -> tuple[int, int, float, float]:
+        return 0, 0, 0.0, 0.0  # clamped, resets, offset ns, drift ppm
+
+    def counters(self) -> StreamCounters:
+        """A consistent-enough snapshot of this stream's health (ints are read atomically)."""
+        now = self.clock.now_ns()
+        newest = self.newest_ns
+        rate = 0.0
+        if newest is not None and self._first_ns is not None:
+            span_ns = min(self.rate_window_s * _NS, now - self._first_ns)
+            k, oldest = self._times_since(round(now - self.rate_window_s * _NS))
+            # a ring shorter than the rate window (a camera ring holds ~4 s) has overwritten
+            # part of the window: count over the span it holds instead
+            short_ring = self._n > self.capacity and k >= self.capacity
+            if span_ns >= self.rate_window_s * _NS and not short_ring:
+                rate = k / self.rate_window_s
+            elif k >= 2 and oldest is not None and newest > oldest:
+                rate = (k - 1) * _NS / (newest - oldest)
+        clamped, resets, offset_ns, drift = self._time_map_stats()
+        return StreamCounters(
+            name=self.name,
+            kind=self.kind,
+            samples=self._n,
+            drops=self.drops,
+            out_of_order=self.out_of_order,
+            clamped=clamped,
+            clock_resets=resets,
+            bad_values=self.bad_values,
+            effective_rate_hz=rate,
+            clock_offset_ms=offset_ns / 1e6,
+            drift_ppm=drift,
+            up=self._up,
+            down_reason=self._down_reason,
+            last_sample_age_s=None if newest is None else (now - newest) / _NS,
+            newest_ns=newest,
+        )
+
+
+class ImuRing(Ring):
+    """The ring of one IMU stream; implements :class:`evimae_stream.sink.ImuSink`.
+
+    ``time_map``: the stream's :class:`~evimae_stream.time_map.TimeMap`. None (default) picks
+    at the first push: a :class:`DeviceTimeMap` when the driver passes ``t_dev``, else an
+    :class:`IndexTimeMap` at ``nominal_rate_hz``. If the driver later switches between sending and
+    not sending ``t_dev``, the ring switches time map kind (logged, counted as a clock reset).
+    ``clock`` gives "now" for counters (a :class:`VirtualClock` in replay).
+    """
+
+    kind = "imu"
+
+    def __init__(
+        self,
+        name: str,
+        capacity: int,
+        channels: int,
+        nominal_rate_hz: float,
+        time_map: TimeMap | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, capacity, nominal_rate_hz, clock or HostClock())
+        if channels < 1:
+            raise ValueError(f"ring {name!r}: channels must be >= 1, got {channels}")
+        self.channels = int(channels)
+        self._values = np.zeros((self.capacity, self.channels), np.float32)
+        self._auto = time_map is None
+        self.time_map: TimeMap | None = time_map
+        self._switches = 0
+
+    def _time_map_for(self, t_dev: float | None) -> TimeMap:
+        tm = self.time_map
+        if tm is not None:
+            if not self._auto or isinstance(tm, DeviceTimeMap) == (t_dev is not None):
+                return tm
+            self._switches += 1
+            log.warning(
+                "stream %s: driver %s device time; switching time map (%d switches)",
+                self.name,
+                "started sending" if t_dev is not None else "stopped sending",
+                self._switches,
+            )
+        new: TimeMap
+        if t_dev is not None:
+            new = DeviceTimeMap(self.name)
+        else:
+            new = IndexTimeMap(float(self.nominal_rate_hz or 1.0), self.name)
+        if tm is not None and tm.last_ns is not None:
+            new.last_ns = tm.last_ns  # keep the timeline strictly increasing across the switch
+            new.clamped = tm.clamped
+        self.time_map = new
+        return new
+
+    def push(self, t_host_ns: int, values: np.ndarray, t_dev: float | None = None) -> None:
+        """Map, check and store one sample (driver thread). Raises InputError when ``values``
+        does not have this ring's channel count (a rig configuration error)."""
+        v = np.asarray(values, dtype=np.float32)
+        if v.shape != (self.channels,):
+            raise InputError(
+                f"IMU stream {self.name}: sample has shape {v.shape}, expected "
+                f"({self.channels},) channels; check the rig's channel map for this sensor"
+            )
+        if not np.isfinite(v).all():
+            self.bad_values += 1
+            return
+        t = self._time_map_for(t_dev).map(int(t_host_ns), t_dev)
+        if t is None:
+            self.out_of_order += 1
+            return
+        self._count_gap(t)
+        with self._lock:
+            slot = self._store_time(t, t_host_ns)
+            self._values[slot] = v
+            self._n += 1
+
+    def push_block(
+        self,
+        t_host_ns: np.ndarray,
+        values: np.ndarray,
+        t_dev: np.ndarray | None = None,
+    ) -> int:
+        """Map, check and store a block of samples in order: the same result (timestamps,
+        values, counters, time map) as :meth:`push` for every row, with one call and one
+        vectorised store instead of one Python call per sample (replays at max speed).
+
+        ``t_host_ns`` (N,) ints, ``values`` (N, channels), ``t_dev`` (N,) seconds with NaN for
+        "no device time", or None. Returns how many samples were stored. Raises InputError on a
+        shape mismatch, like :meth:`push`.
+        """
+        v = np.asarray(values, dtype=np.float32)
+        hosts = np.asarray(t_host_ns, dtype=np.int64).reshape(-1)
+        if v.ndim != 2 or v.shape[1] != self.channels or len(v) != len(hosts):
+            raise InputError(
+                f"IMU stream {self.name}: block of shape {v.shape} with {len(hosts)} stamps, "
+                f"expected ({len(hosts)}, {self.channels}); check the rig's channel map"
+            )
+        devs = None if t_dev is None else np.asarray(t_dev, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(v).all(axis=1)
+        self.bad_values += int(len(v) - np.count_nonzero(finite))
+        rows: list[int] = []
+        times: list[int] = []
+        for i in np.flatnonzero(finite).tolist():
+            dev = None if devs is None or np.isnan(devs[i]) else float(devs[i])
+            t = self._time_map_for(dev).map(int(hosts[i]), dev)
+            if t is None:
+                self.out_of_order += 1
+                continue
+            rows.append(i)
+            times.append(t)
+        k = len(times)
+        if k == 0:
+            return 0
+        t_arr = np.asarray(times, dtype=np.int64)
+        if self.nominal_rate_hz:
+            prev = [int(self._t[(self._n - 1) % self.capacity])] if self._n else []
+            chain = np.asarray(prev + times, dtype=np.int64)
+            periods = np.diff(chain) * self.nominal_rate_hz / _NS
+            gaps = periods[periods > 1.5]
+            self.drops += int(sum(round(float(p)) - 1 for p in gaps))
+        if self._first_ns is None:
+            self._first_ns = times[0]
+            if self._down_reason == "no data yet":
+                self.mark_up()
+        keep = slice(max(0, k - self.capacity), k)  # older rows would be overwritten anyway
+        with self._lock:
+            slots = (self._n + np.arange(k)[keep]) % self.capacity
+            self._t[slots] = t_arr[keep]
+            self._arrival[slots] = hosts[rows][keep]
+            self._values[slots] = v[rows][keep]
+            self._n += k
+        return k
+
+    def snapshot(
+        self, t0_ns: int | None = None, t1_ns: int | None = None, margin: int = 0
+    ) -> ImuSnapshot:
+        """Copies of the samples with t in [t0, t1] (None: unbounded), plus ``margin`` samples
+        on each side where held."""
+        with self._lock:
+            idx = self._range_indices(t0_ns, t1_ns, margin)
+            return ImuSnapshot(self._t[idx], self._arrival[idx], self._values[idx])
+
+    def latest(self, count: int) -> ImuSnapshot:
+        """Copies of the newest ``count`` samples (fewer if the ring holds fewer)."""
+        with self._lock:
+            held = min(self._n, self.capacity)
+            k = min(count, held)
+            idx = (self._n - k + np.arange(k)) % self.capacity
+            return ImuSnapshot(self._t[idx], self._arrival[idx], self._values[idx])
+
+    def _time_map_stats(self) -> tuple[int, int, float, float]:
+        tm = self.time_map
+        if tm is None:
+            return 0, self._switches, 0.0, 0.0
+        return tm.clamped, tm.resets + self._switches, tm.offset_ns, tm.drift_ppm
+
+
+class FrameRing(Ring):
+    """The ring of the camera's last ``capacity`` frames; implements
+    :class:`evimae_stream.sink.FrameSink`.
+
+    Frames are stored BY REFERENCE (no copy per frame): a driver must hand over a new array for
+    every frame and never write into one it has pushed (OpenCV's ``read()`` without an output
+    argument does exactly that). Timestamps are the host arrival stamps (taken right after
+    ``grab()``); a frame not after the newest is dropped and counted as out of order.
+    ``nominal_fps`` (optional) is used to estimate dropped frames and the nearest-frame tolerance.
+    """
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        name: str = CAMERA,
+        capacity: int = 128,
+        nominal_fps: float | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, capacity, nominal_fps, clock or HostClock())
+        self._frames: list[np.ndarray | None] = [None] * self.capacity
+
+    def push_frame(self, t_host_ns: int, frame: np.ndarray) -> None:
+        """Store one RGB frame (driver thread)."""
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise InputError(
+                f"camera stream {self.name}: frame has shape {frame.shape}, expected (H, W, 3) RGB"
+            )
+        t = int(t_host_ns)
+        if self._n and t <= int(self._t[(self._n - 1) % self.capacity]):
+            self.out_of_order += 1
+            return
+        self._count_gap(t)
+        with self._lock:
+            slot = self._store_time(t, t)
+            self._frames[slot] = frame
+            self._n += 1
+
+    def snapshot(
+        self, t0_ns: int | None = None, t1_ns: int | None = None, margin: int = 0
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(timestamps (N,) int64, frames) with t in [t0, t1], plus ``margin`` on each side."""
+        with self._lock:
+            idx = self._range_indices(t0_ns, t1_ns, margin)
+            frames = [self._frames[i] for i in idx.tolist()]
+            return self._t[idx], frames  # type: ignore[return-value]
+
+    def latest(self) -> tuple[int, np.ndarray] | None:
+        """(timestamp, frame) of the newest frame, or None."""
+        with self._lock:
+            if self._n == 0:
+                return None
+            slot = (self._n - 1) % self.capacity
+            return int(self._t[slot]), self._frames[slot]  # type: ignore[return-value]

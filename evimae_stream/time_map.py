@@ -1,0 +1,417 @@
+"""Time maps: the per-stream map from a sensor's time to the host timeline.
+
+Every sample is stamped once with the host clock on arrival (DESIGN §3). Arrival times carry
+transport jitter (USB, BLE batching, thread scheduling) and the sensor's oscillator drifts against
+the host (tens to hundreds of ppm), so a stream's timestamps are not the arrival times. Instead
+each stream fits a line ``host = a + b · x`` where ``x`` is the device's own time
+(:class:`DeviceTimeMap`) or the sample index at the nominal rate (:class:`IndexTimeMap`), over a
+sliding window, and the line is fitted to the LOWER ENVELOPE of the points: the transport delay
+is never negative, so the best line lies under every (x, arrival) point and as high as it can
+be. The mapped time of a sample is the line at its ``x``; it is never later than its arrival.
+
+The fit (:class:`LowerEnvelopeFit`): every few samples the window's points are reduced to the
+lowest point of each of at most 64 bins, the lower convex hull of those is built, and the hull
+edge above the window's mean ``x`` is taken (it maximises the line at the mean, i.e. minimises the
+summed delay, among lines under all points). Its slope is clamped to the plausible drift range,
+and the intercept is finally lowered to the minimum residual of all points, so the line is under
+every point exactly. Between refits a sample arriving below the line lowers the intercept to it.
+Cost: O(1) per sample plus an O(window) numpy pass every ``refit_every`` samples.
+
+Every time map returns strictly increasing timestamps: a mapped time that is not after the
+previous one (after a reset, or while the fit settles) is clamped to the previous one + 1 ns and
+counted in ``clamped``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+_MAX_BINS = 64
+_MAX_BURST = 32  # samples a provisional skip may still be taken back over
+
+
+@dataclass
+class FitConfig:
+    """How a lower-envelope time-map fit behaves.
+
+    ``max_points``/``window_s``: the sliding window (whichever is shorter).
+    ``refit_every``: samples between refits once the window holds more than ``2·refit_every``
+    points (before that every sample refits, which is cheap).
+    ``max_drift_ppm``: the fitted slope is clamped to 1 ± this (real oscillators: ±200 ppm).
+    """
+
+    max_points: int = 2000
+    window_s: float = 30.0
+    refit_every: int = 16
+    max_drift_ppm: float = 1000.0
+
+    def __post_init__(self) -> None:
+        if self.max_points < 2:
+            raise ValueError(f"FitConfig.max_points must be >= 2, got {self.max_points}")
+        if not self.window_s > 0:
+            raise ValueError(f"FitConfig.window_s must be > 0, got {self.window_s}")
+        if self.refit_every < 1:
+            raise ValueError(f"FitConfig.refit_every must be >= 1, got {self.refit_every}")
+        if not 0 <= self.max_drift_ppm < 1e5:
+            raise ValueError(
+                f"FitConfig.max_drift_ppm must be in [0, 1e5), got {self.max_drift_ppm}"
+            )
+
+
+class LowerEnvelopeFit:
+    """Online line ``y = a + b·x`` under all points of a sliding window (see module doc).
+
+    ``x`` in seconds (device time or index/rate), ``y`` in host nanoseconds. Points must be added
+    with strictly increasing ``x``. Internally both are relative to the first point after
+    :meth:`reset`, in float64 (exact for ~100 days of nanoseconds).
+    """
+
+    def __init__(self, config: FitConfig | None = None) -> None:
+        self.config = config or FitConfig()
+        cap = self.config.max_points
+        self._x = np.zeros(cap, np.float64)  # seconds since anchor
+        self._y = np.zeros(cap, np.float64)  # ns since anchor
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every point (after a device clock jump)."""
+        self._n = 0  # points ever added since reset
+        self._since_fit = 0
+        self.refitted = False  # did the last add() refit the line
+        self._x0 = 0.0
+        self._y0 = 0
+        self._a = 0.0  # ns, relative to the anchor
+        self._b = float(_NS)  # host ns per device second
+
+    @property
+    def count(self) -> int:
+        """Points in the window."""
+        return min(self._n, self.config.max_points)
+
+    @property
+    def drift_ppm(self) -> float:
+        """Host seconds per device second − 1, in ppm (positive: the device clock runs slow)."""
+        return (self._b / _NS - 1.0) * 1e6
+
+    def offset_ns(self, x: float) -> float:
+        """Host time of device time ``x`` minus ``x`` itself (both ns): the clock offset there."""
+        return self.predict(x) - x * _NS
+
+    def predict(self, x: float) -> float:
+        """The line at device time ``x`` (seconds), in host ns (float)."""
+        return self._y0 + self._a + self._b * (x - self._x0)
+
+    def add(self, x: float, y_ns: int) -> float:
+        """Add the point (x s, y ns), refit when due, and return the line at ``x`` (<= ``y_ns``)."""
+        cap = self.config.max_points
+        if self._n == 0:
+            self._x0 = float(x)
+            self._y0 = int(y_ns)
+        xr = float(x) - self._x0
+        yr = float(y_ns - self._y0)
+        self._x[self._n % cap] = xr
+        self._y[self._n % cap] = yr
+        self._n += 1
+        self._since_fit += 1
+        self.refitted = (
+            self._n <= 2 * self.config.refit_every or self._since_fit >= self.config.refit_every
+        )
+        if self.refitted:
+            self._refit()
+        line = self._a + self._b * xr
+        if line > yr:  # arrived earlier than any delay seen: the envelope moves down to it
+            self._a -= line - yr
+            line = yr
+        return self._y0 + line
+
+    def pop_last(self, count: int = 1) -> None:
+        """Take the newest ``count`` points back out (added with a wrong ``x``) and refit."""
+        if self._n == 0:
+            return
+        self._n = max(0, self._n - count)
+        if self._n == 0:
+            self.reset()
+            return
+        self._refit()
+
+    def delays_ns(self) -> np.ndarray:
+        """How far each point of the window lies above the line (ns, >= 0): its delay beyond
+        the smallest one."""
+        x, y = self._window()
+        return y - (self._a + self._b * x)
+
+    def _window(self) -> tuple[np.ndarray, np.ndarray]:
+        cap = self.config.max_points
+        n = self._n
+        if n <= cap:
+            x, y = self._x[:n], self._y[:n]
+        else:
+            p = n % cap
+            x = np.concatenate((self._x[p:], self._x[:p]))
+            y = np.concatenate((self._y[p:], self._y[:p]))
+        start = int(np.searchsorted(x, x[-1] - self.config.window_s, side="left"))
+        return x[start:], y[start:]
+
+    def _refit(self) -> None:
+        self._since_fit = 0
+        x, y = self._window()
+        n = len(x)
+        lo = _NS * (1.0 - self.config.max_drift_ppm * 1e-6)
+        hi = _NS * (1.0 + self.config.max_drift_ppm * 1e-6)
+        b = self._b
+        if n >= 2:
+            # lowest point of each bin (residual against the current slope: the drift inside one
+            # bin is negligible), then the lower hull of those few points
+            bins = min(n, _MAX_BINS)
+            per = -(-n // bins)
+            r = np.full(bins * per, np.inf)
+            r[:n] = y - b * x
+            idx = np.argmin(r.reshape(bins, per), axis=1) + np.arange(bins) * per
+            idx = idx[idx < n]
+            b = _hull_slope_at(x[idx], y[idx], float(x.mean()), b)
+            b = min(max(b, lo), hi)
+        self._b = b
+        self._a = float(np.min(y - b * x))
+
+
+def _hull_slope_at(px: np.ndarray, py: np.ndarray, xm: float, default: float) -> float:
+    """Slope of the lower convex hull of (px, py) (px increasing) over ``xm``; ``default`` if
+    the hull is a single point."""
+    hull: list[tuple[float, float]] = []
+    for x, y in zip(px.tolist(), py.tolist(), strict=True):
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            # drop the middle point when it lies on or above the chord (x1,y1)-(x, y)
+            if (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append((x, y))
+    if len(hull) < 2:
+        return default
+    for (x1, y1), (x2, y2) in itertools.pairwise(hull):
+        if x2 >= xm:
+            return (y2 - y1) / (x2 - x1)
+    (x1, y1), (x2, y2) = hull[-2], hull[-1]
+    return (y2 - y1) / (x2 - x1)
+
+
+class TimeMap:
+    """Base of the per-stream time maps: strictly increasing output, counters for health.
+
+    ``map(t_host_ns, t_dev)`` returns the sample's host timestamp (int ns), or None when the
+    sample is out of order and must be dropped. Used by one writer thread; readers may read the
+    counters and :attr:`offset_ns`/:attr:`drift_ppm` at any time.
+    """
+
+    def __init__(self) -> None:
+        self.last_ns: int | None = None
+        self.clamped = 0
+        self.resets = 0
+        self.out_of_order = 0
+
+    @property
+    def offset_ns(self) -> float:
+        """Host time minus device time at the newest sample, ns (0 when not applicable)."""
+        return 0.0
+
+    @property
+    def drift_ppm(self) -> float:
+        """Fitted drift of the device against the host, ppm (0 when not applicable)."""
+        return 0.0
+
+    def map(self, t_host_ns: int, t_dev: float | None = None) -> int | None:
+        """The host timestamp of a sample that arrived at ``t_host_ns``."""
+        raise NotImplementedError
+
+    def _monotonic(self, t: float) -> int:
+        out = round(t)
+        if self.last_ns is not None and out <= self.last_ns:
+            self.clamped += 1
+            out = self.last_ns + 1
+        self.last_ns = out
+        return out
+
+
+class ArrivalTimeMap(TimeMap):
+    """Trusts arrival times (already-mapped recordings, synthetic data); only keeps them strictly
+    increasing."""
+
+    def map(self, t_host_ns: int, t_dev: float | None = None) -> int | None:
+        """``t_host_ns`` itself, clamped to be after the previous output."""
+        return self._monotonic(t_host_ns)
+
+
+class DeviceTimeMap(TimeMap):
+    """Device time → host time, for sensors that send their own timestamp (seconds).
+
+    Reset (logged, counted in ``resets``): the device time goes back by more than ``reorder_s``
+    (a reboot, a counter wrap) or moves ahead of the host time elapsed since the previous sample
+    by more than ``jump_s`` (a device clock jump). A sample whose device time is not after the
+    newest accepted one, by at most ``reorder_s``, is out of order: dropped (None), counted.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        config: FitConfig | None = None,
+        reorder_s: float = 1.0,
+        jump_s: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if not reorder_s > 0 or not jump_s > 0:
+            raise ValueError(f"DeviceTimeMap {name!r}: reorder_s and jump_s must be > 0")
+        self.name = name
+        self.fit = LowerEnvelopeFit(config)
+        self.reorder_s = reorder_s
+        self.jump_s = jump_s
+        self._last_dev: float | None = None
+        self._last_host: int = 0
+
+    @property
+    def offset_ns(self) -> float:
+        """Host minus device time at the newest sample, ns."""
+        return 0.0 if self._last_dev is None else self.fit.offset_ns(self._last_dev)
+
+    @property
+    def drift_ppm(self) -> float:
+        """Fitted drift, ppm."""
+        return self.fit.drift_ppm
+
+    def map(self, t_host_ns: int, t_dev: float | None = None) -> int | None:
+        """Host timestamp of the sample with device time ``t_dev`` (s) that arrived at
+        ``t_host_ns``; None if it is out of order."""
+        if t_dev is None:
+            raise ValueError(f"DeviceTimeMap {self.name!r}: sample without device time")
+        t_dev = float(t_dev)
+        if self._last_dev is not None:
+            d_dev = t_dev - self._last_dev
+            d_host = (t_host_ns - self._last_host) / _NS
+            if d_dev < -self.reorder_s or d_dev - d_host > self.jump_s:
+                self.resets += 1
+                log.warning(
+                    "stream %s: device clock jumped by %+.3f s while the host moved %.3f s; "
+                    "time map reset (%d so far)",
+                    self.name,
+                    d_dev,
+                    d_host,
+                    self.resets,
+                )
+                self.fit.reset()
+            elif d_dev <= 0:
+                self.out_of_order += 1
+                return None
+        self._last_dev = t_dev
+        self._last_host = t_host_ns
+        return self._monotonic(self.fit.add(t_dev, t_host_ns))
+
+
+class IndexTimeMap(TimeMap):
+    """Sample index at the nominal rate → host time, for sensors that send no time at all.
+
+    The ``k``-th sample has device time ``k / nominal_rate_hz``. A sample arriving later than the
+    line predicts for the next index (beyond the median delay) by more than
+    ``max(min_gap_periods, jitter spread / period + ½)`` periods is taken to follow a drop: the
+    index advances by the rounded number of missed periods (counted in ``missed``), so later
+    timestamps stay on the right grid. If the NEXT sample then
+    arrives more than half a period before the line, the skip was (partly) a late sample (a delay
+    spike or the head of a batch): that part is taken back (counted in ``late_spikes``); the late
+    sample keeps its too-late timestamp and the next ones are clamped behind it. The jitter
+    spread is re-estimated at every refit (95th percentile minus median of the window's delays).
+
+    Limit: when the jitter spread exceeds about half a period (BLE batching), a drop of a single
+    sample cannot be told from jitter; the index then lags by that one period until the sliding
+    window has forgotten the points before the drop (at most ``window_s``).
+    """
+
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        name: str = "",
+        config: FitConfig | None = None,
+        min_gap_periods: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if not nominal_rate_hz > 0:
+            raise ValueError(
+                f"IndexTimeMap {name!r}: nominal rate must be > 0, got {nominal_rate_hz}"
+            )
+        if not min_gap_periods >= 0.5:
+            raise ValueError(
+                f"IndexTimeMap {name!r}: min_gap_periods must be >= 0.5, got {min_gap_periods}"
+            )
+        self.name = name
+        self.rate = float(nominal_rate_hz)
+        self.period_ns = _NS / self.rate
+        self.fit = LowerEnvelopeFit(config)
+        self.min_gap_periods = min_gap_periods
+        self.missed = 0
+        self.late_spikes = 0
+        self._pending_skip = 0
+        self._burst: list[int] = []
+        self._k = -1
+        self._median_delay = 0.0
+        self._spread = 0.0
+        self._fits_seen = -1
+
+    @property
+    def offset_ns(self) -> float:
+        """Host time minus index time at the newest sample, ns."""
+        return 0.0 if self._k < 0 else self.fit.offset_ns(self._k / self.rate)
+
+    @property
+    def drift_ppm(self) -> float:
+        """Fitted rate error of the device against its nominal rate, ppm."""
+        return self.fit.drift_ppm
+
+    def map(self, t_host_ns: int, t_dev: float | None = None) -> int | None:
+        """Host timestamp of the next sample (``t_dev`` is ignored)."""
+        k = self._k + 1
+        if self._k >= 0:
+            delay = t_host_ns - self.fit.predict(k / self.rate)
+            over = min(self._pending_skip, round((self._median_delay - delay) / self.period_ns))
+            if over >= 1:
+                # the skip was (partly) a late burst rather than a drop: take back the part this
+                # sample contradicts and re-file the samples since the skip at their true index
+                self.missed -= over
+                self._pending_skip -= over
+                self.late_spikes += 1
+                self.fit.pop_last(len(self._burst))
+                k0 = self._k - len(self._burst) + 1 - over
+                for j, host in enumerate(self._burst):
+                    self.fit.add((k0 + j) / self.rate, host)
+                self._k -= over
+                k -= over
+                delay = t_host_ns - self.fit.predict(k / self.rate)
+            if len(self._burst) >= _MAX_BURST:
+                self._pending_skip = 0
+            excess = delay - self._median_delay
+            threshold = max(self.min_gap_periods, self._spread / self.period_ns + 0.5)
+            if excess > threshold * self.period_ns:
+                self._burst = []
+                # an ambiguous excess (a late sample right after a drop) leans to the smaller
+                # count: the next sample corrects an under-estimate without a take-back
+                missed = max(1, round((excess - 0.5 * self._spread) / self.period_ns))
+                self.missed += missed
+                self._pending_skip = missed
+                k += missed
+        self._k = k
+        if self._pending_skip:
+            self._burst.append(t_host_ns)
+        out = self.fit.add(k / self.rate, t_host_ns)
+        if self.fit.refitted and self.fit.count >= 8:
+            self._update_spread()
+        return self._monotonic(out)
+
+    def _update_spread(self) -> None:
+        delays = self.fit.delays_ns()
+        med, q95 = np.quantile(delays, (0.5, 0.95))
+        self._median_delay = float(med)
+        self._spread = float(q95 - med)
