@@ -351,6 +351,7 @@ def bench_live(
     cost, not the pipeline's)."""
     from drivers.uri import parse_imu_ports
     from evimae_stream.artifact import load_artifact
+    from evimae_stream.clock import VirtualClock
     from evimae_stream.commands.run import make_live_drivers
     from evimae_stream.runtime.backends import ModelInputs, select_backend
     from evimae_stream.runtime.backends.select import complete_example
@@ -362,7 +363,6 @@ def bench_live(
         RuntimeConfig,
         make_rig,
     )
-    from evimae_stream.runtime.scheduler import TickClock
     from evimae_stream.types import PLACEMENTS
 
     model, meta = load_artifact(demo_artifact(tmp))
@@ -408,7 +408,7 @@ def bench_live(
     rates = dict.fromkeys(imu_cfgs, 50.0)
     video = str(camera_video(tmp)) if camera == "file" else None  # made before the clock starts
     origin = time.monotonic_ns()
-    tick_clock = TickClock(origin)
+    tick_clock = VirtualClock(origin)
     buffer, gates = make_rig(spec, rates, 30.0, tick_clock)
     drivers = make_live_drivers(imu_cfgs, "synthetic", gates.imu, gates.camera)
     if camera == "file":

@@ -19,18 +19,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.config import BackoffConfig
 from drivers.protocols.base import StreamParser
+from evimae_stream.clock import Clock
 from evimae_stream.errors import DeviceError, InputError
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
-
-#: a host clock in nanoseconds (``time.monotonic_ns`` live; a virtual clock in replays and tests)
-Clock = Callable[[], int]
 
 #: how far back the effective rate looks
 RATE_WINDOW_S = 2.0

@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from drivers.base import Clock, ImuDriver
+from drivers.base import ImuDriver
 from drivers.config import BleImuConfig
 from drivers.protocols import make_parser
+from evimae_stream.clock import Clock
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)

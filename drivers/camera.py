@@ -19,8 +19,9 @@ from pathlib import Path
 
 import cv2
 
-from drivers.base import Clock, Driver, EndOfStream
+from drivers.base import Driver, EndOfStream
 from drivers.config import BackoffConfig
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.sink import FrameSink
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from drivers.base import Clock, Driver
+from drivers.base import Driver
 from drivers.config import BleImuConfig, ImuSourceConfig, SerialImuConfig, SyntheticImuConfig
+from evimae_stream.clock import Clock
 from evimae_stream.errors import DeviceError
 from evimae_stream.sink import ImuSink
 

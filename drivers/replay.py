@@ -21,7 +21,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from drivers.base import Clock, Driver, EndOfStream
+from drivers.base import Driver, EndOfStream
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.sessions.base import Session
 from evimae_stream.sink import FrameSink, ImuSink

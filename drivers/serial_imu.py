@@ -15,9 +15,10 @@ import time
 
 import serial
 
-from drivers.base import Clock, ImuDriver
+from drivers.base import ImuDriver
 from drivers.config import SerialImuConfig
 from drivers.protocols import make_parser
+from evimae_stream.clock import Clock
 from evimae_stream.errors import DeviceError
 from evimae_stream.sink import ImuSink
 

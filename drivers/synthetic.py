@@ -20,8 +20,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from drivers.base import Clock, Driver
+from drivers.base import Driver
 from drivers.config import SyntheticImuConfig
+from evimae_stream.clock import Clock
 from evimae_stream.sink import FrameSink, ImuSink
 from evimae_stream.synthetic import ImuSamples, SyntheticWearer
 

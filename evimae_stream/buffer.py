@@ -8,12 +8,13 @@ oldest "newest sample" over the required streams) out of consistent ring snapsho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from evimae_stream.clock import Clock, HostClock
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.rings import FrameRing, ImuRing, Ring, StreamCounters
 from evimae_stream.time_map import TimeMap
@@ -95,11 +96,11 @@ class StreamBuffer:
     def __init__(
         self,
         config: BufferConfig | None = None,
-        clock: Clock | None = None,
+        clock: Clock = time.monotonic_ns,
         time_maps: Mapping[str, TimeMap] | None = None,
     ) -> None:
         self.config = cfg = config or BufferConfig()
-        self.clock = clock or HostClock()
+        self.clock = clock
         maps = dict(time_maps or {})
         self.imu: dict[str, ImuRing] = {
             p: ImuRing(
@@ -147,7 +148,7 @@ class StreamBuffer:
 
     def missing_streams(self, now_ns: int | None = None) -> dict[str, str]:
         """Streams that cannot contribute right now (down, no data, stale) → reason."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock() if now_ns is None else now_ns
         out = {}
         for name, ring in self._rings().items():
             reason = self._unavailable(ring, now)
@@ -169,7 +170,7 @@ class StreamBuffer:
     def default_t_ref(self, now_ns: int | None = None) -> int | None:
         """The oldest "newest sample" over the required streams that are available; None when
         none is."""
-        now = self.clock.now_ns() if now_ns is None else now_ns
+        now = self.clock() if now_ns is None else now_ns
         rings = self._rings()
         newest = [
             rings[name].newest_ns
@@ -194,7 +195,7 @@ class StreamBuffer:
                 f"window: window_s ({window_s}) and imu_rate_hz ({imu_rate_hz}) must be > 0 "
                 f"and num_frames ({num_frames}) >= 1"
             )
-        now = self.clock.now_ns()
+        now = self.clock()
         unavailable = {name: self._unavailable(r, now) for name, r in self._rings().items()}
         if t_ref_ns is None:
             t_ref_ns = self.default_t_ref(now)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from evimae_stream.clock import Clock, HostClock
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.time_map import DeviceTimeMap, IndexTimeMap, TimeMap
 from evimae_stream.types import CAMERA
@@ -181,7 +182,7 @@ class Ring:
 
     def counters(self) -> StreamCounters:
         """A consistent-enough snapshot of this stream's health (ints are read atomically)."""
-        now = self.clock.now_ns()
+        now = self.clock()
         newest = self.newest_ns
         rate = 0.0
         if newest is not None and self._first_ns is not None:
@@ -233,9 +234,9 @@ class ImuRing(Ring):
         channels: int,
         nominal_rate_hz: float,
         time_map: TimeMap | None = None,
-        clock: Clock | None = None,
+        clock: Clock = time.monotonic_ns,
     ) -> None:
-        super().__init__(name, capacity, nominal_rate_hz, clock or HostClock())
+        super().__init__(name, capacity, nominal_rate_hz, clock)
         if channels < 1:
             raise ValueError(f"ring {name!r}: channels must be >= 1, got {channels}")
         self.channels = int(channels)
@@ -388,9 +389,9 @@ class FrameRing(Ring):
         name: str = CAMERA,
         capacity: int = 128,
         nominal_fps: float | None = None,
-        clock: Clock | None = None,
+        clock: Clock = time.monotonic_ns,
     ) -> None:
-        super().__init__(name, capacity, nominal_fps, clock or HostClock())
+        super().__init__(name, capacity, nominal_fps, clock)
         self._frames: list[np.ndarray | None] = [None] * self.capacity
 
     def push_frame(self, t_host_ns: int, frame: np.ndarray) -> None:

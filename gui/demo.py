@@ -8,15 +8,16 @@ hardware; a replay feeds a recorded session through a :class:`~gui.paced.PacedRe
 from __future__ import annotations
 
 import os
+import time
 
 from drivers.config import SyntheticImuConfig
 from drivers.synthetic import SyntheticCameraDriver, SyntheticImuDriver, SyntheticRig
 from evimae_stream.buffer import BufferConfig, StreamBuffer
-from evimae_stream.clock import Clock
+from evimae_stream.clock import Clock, ScaledClock
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import Session, open_session
 from evimae_stream.types import PLACEMENTS, Segment
-from gui.paced import PacedReplay, SessionClock
+from gui.paced import PacedReplay
 from gui.source import LocalSource
 
 
@@ -50,7 +51,7 @@ def synthetic_source(
     return LocalSource(buffer, drivers, **kwargs)
 
 
-def buffer_for(session: Session, clock: Clock | None = None) -> StreamBuffer:
+def buffer_for(session: Session, clock: Clock = time.monotonic_ns) -> StreamBuffer:
     """Rings sized for ``session``: its placements, rates and channels, its camera if any;
     ``clock``: the host clock their counters read (default: the wall clock)."""
     placements = tuple(p for p in PLACEMENTS if p in session.imu)
@@ -76,10 +77,10 @@ def buffer_for(session: Session, clock: Clock | None = None) -> StreamBuffer:
 def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwargs) -> LocalSource:
     """A paced replay of the session at ``path`` (any kind :func:`open_session` reads) at
     ``speed``×, not yet started; the ground-truth lane shows the session's labels. The rings
-    are on the replay's :class:`~gui.paced.SessionClock`, so they hold the session's own
+    are on the replay's :class:`~evimae_stream.clock.ScaledClock`, so they hold the session's own
     timing at any speed (rates, ages, and a recording made from the window, are real-time)."""
     session = path if isinstance(path, Session) else open_session(path)
-    clock = SessionClock(speed)
+    clock = ScaledClock(speed, paused=True)
     buffer = buffer_for(session, clock)
     replay = PacedReplay(
         session,

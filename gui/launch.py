@@ -3,9 +3,9 @@
 The core's CLI finds this front end through the ``evimae_stream.frontends`` entry point (the core
 never imports ``gui``) and calls :func:`launch`. Live rigs (``--camera``, ``--imu-ports``) run
 the runtime's pipeline on the model artifact; ``--replay`` (and the bundled demo) replays the
-session paced on a :class:`~gui.paced.SessionClock`, so the model always sees the data at its
-real rate, the speed control changes the pace of everything at once, and predictions sit at
-session time on the timeline whatever the user pauses or seeks (:mod:`gui.paced`).
+session paced on a :class:`~evimae_stream.clock.ScaledClock`, so the model always sees the data
+at its real rate, the speed control changes the pace of everything at once, and predictions sit
+at session time on the timeline whatever the user pauses or seeks (:mod:`gui.paced`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Paced replays for the monitor: a recorded session played on its own host clock, which the
 controls pause, speed up and seek.
 
-The monitor plays a session at N× on a :class:`SessionClock`: host time that runs N times
-faster than the wall clock and stands still while the replay is paused, stopped or over. A
-:class:`PacedReplay` stamps the sample recorded at session time ``t`` at ``origin + t`` on that
-clock, and pause, resume, stop, start and speed changes leave that mapping alone. So everything
+The monitor plays a session at N× on a :class:`~evimae_stream.clock.ScaledClock`: host time
+that runs N times faster than the wall clock and stands still while the replay is paused, stopped
+or over. A :class:`PacedReplay` stamps the sample recorded at session time ``t`` at
+``origin + t`` on that clock, and pause, resume, stop, start and speed changes leave that mapping
+alone. So everything
 downstream sees the data at its recorded rate and on the session's own time axis, whatever the
 user does: the rings and their health rates, a recording made from the window, and the runtime's
 windows, whose ``t_s`` is then session time (the timeline's predicted lane lines up with the
@@ -20,87 +21,27 @@ from before and after a seek.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 
 from drivers.base import EndOfStream
 from drivers.replay import ReplayDriver
-from evimae_stream.errors import InputError
+from evimae_stream.clock import ScaledClock
 
 log = logging.getLogger(__name__)
 
-_NS = 1_000_000_000
-
-
-class SessionClock:
-    """Host time of a paced replay: ``speed``× the wall clock (``time.monotonic_ns``) while
-    running, still while paused. Callable like ``time.monotonic_ns``, and a buffer clock
-    (:meth:`now_ns`). It starts paused (the replay starts it) and never runs backwards."""
-
-    def __init__(self, speed: float = 1.0, paused: bool = True) -> None:
-        if not speed > 0:
-            raise InputError(f"replay speed must be positive, got {speed}")
-        wall = time.monotonic_ns()
-        # (clock time at wall0, wall0, speed, paused): one tuple, replaced whole, so a reader in
-        # another thread always sees a consistent state without a lock
-        self._state = (wall, wall, float(speed), bool(paused))
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        base, wall0, speed, paused = self._state
-        if paused:
-            return base
-        return base + round((time.monotonic_ns() - wall0) * speed)
-
-    def now_ns(self) -> int:
-        """The clock's time (buffer clock interface)."""
-        return self()
-
-    @property
-    def speed(self) -> float:
-        """Host seconds per wall second while running."""
-        return self._state[2]
-
-    @property
-    def paused(self) -> bool:
-        """Whether the clock stands still."""
-        return self._state[3]
-
-    def _rebase(self, speed: float, paused: bool) -> None:
-        with self._lock:
-            wall = time.monotonic_ns()
-            base, wall0, old, was_paused = self._state
-            now = base if was_paused else base + round((wall - wall0) * old)
-            self._state = (now, wall, float(speed), bool(paused))
-
-    def set_speed(self, speed: float) -> None:
-        """Run ``speed``× the wall clock from now on (no jump)."""
-        if not speed > 0:
-            raise InputError(f"replay speed must be positive, got {speed}")
-        self._rebase(speed, self.paused)
-
-    def pause(self) -> None:
-        """Stand still from now on."""
-        self._rebase(self.speed, True)
-
-    def resume(self) -> None:
-        """Run again from where it stood."""
-        self._rebase(self.speed, False)
-
 
 class PacedReplay(ReplayDriver):
-    """A replay on a :class:`SessionClock`: the speed control changes the clock, pause and stop
-    stop it, and samples are stamped at ``origin + session time`` until a seek (see the module
-    doc). ``on_seek``: callbacks ``fn(t_s)`` run under the replay's lock after a seek to session
-    time ``t_s``, before any later sample is pushed; :meth:`session_origin_ns` is then the new
-    origin."""
+    """A replay on a :class:`~evimae_stream.clock.ScaledClock`: the speed control changes the
+    clock, pause and stop stop it, and samples are stamped at ``origin + session time`` until a
+    seek (see the module doc). ``on_seek``: callbacks ``fn(t_s)`` run under the replay's lock
+    after a seek to session time ``t_s``, before any later sample is pushed;
+    :meth:`session_origin_ns` is then the new origin."""
 
     #: recorded seconds per host second: the clock, not the stamps, carries the speed
     time_scale = 1.0
 
-    def __init__(self, session, imu_sinks, frame_sink=None, clock: SessionClock | None = None):
-        clock = clock if clock is not None else SessionClock()
+    def __init__(self, session, imu_sinks, frame_sink=None, clock: ScaledClock | None = None):
+        clock = clock if clock is not None else ScaledClock(paused=True)
         clock.pause()  # the mapping set below holds from the first start on
         super().__init__(session, imu_sinks, frame_sink, speed=1.0, clock=clock)
         self.session_clock = clock

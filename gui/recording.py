@@ -70,7 +70,7 @@ class Recorder:
             h, w = latest[1].shape[:2]
             camera = CameraSpec(width=int(w), height=int(h), fps=float(cfg.camera_fps or 30.0))
         try:
-            writer = SessionWriter(path, imu=imu, camera=camera, t0_ns=buffer.clock.now_ns())
+            writer = SessionWriter(path, imu=imu, camera=camera, t0_ns=buffer.clock())
         except OSError as exc:
             raise InputError(f"record folder {path}: cannot write ({exc.strerror})") from None
         rec = cls(buffer, writer)

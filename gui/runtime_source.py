@@ -31,9 +31,10 @@ import numpy as np
 
 from drivers.base import Driver
 from evimae_stream.buffer import BufferConfig, StreamBuffer
+from evimae_stream.clock import Clock, ScaledClock, VirtualClock
 from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
-from gui.paced import PacedReplay, SessionClock
+from gui.paced import PacedReplay
 from gui.recording import new_session_dir
 from gui.source import MAX_SPEED, LocalSource
 
@@ -129,7 +130,7 @@ class _GateRecording:
 
 def gate_recorder_factory(
     switch: RecorderSwitch,
-    clock: Callable[[], int],
+    clock: Clock,
     imu_rates: Mapping[str, float],
     imu_sources: Mapping[str, str],
     camera: tuple[float, str] | None,
@@ -153,17 +154,10 @@ def gate_recorder_factory(
     return start
 
 
-class _FnClock:
-    """A host-time function (``time.monotonic_ns``, a SessionClock) as a buffer clock."""
-
-    def __init__(self, fn: Callable[[], int]) -> None:
-        self.now_ns = fn
-
-
 def display_buffer(
     imu_rates: Mapping[str, float],
     camera_fps: float | None,
-    host_clock: Callable[[], int] = time.monotonic_ns,
+    host_clock: Clock = time.monotonic_ns,
 ) -> StreamBuffer:
     """Rings for the window: the rig's placements at their rates, acceleration only, on the
     pipeline's host clock (so rates and ages read in session time during a paced replay)."""
@@ -176,7 +170,7 @@ def display_buffer(
             camera=camera_fps is not None,
             camera_fps=camera_fps or 30.0,
         ),
-        clock=_FnClock(host_clock),
+        clock=host_clock,
     )
 
 
@@ -254,7 +248,7 @@ def pipeline_source(
     camera_fps: float | None,
     config=None,
     origin_ns: int | None = None,
-    host_clock: Callable[[], int] = time.monotonic_ns,
+    host_clock: Clock = time.monotonic_ns,
     **kwargs,
 ) -> LocalSource:
     """A :class:`LocalSource` running the runtime's pipeline on a model artifact.
@@ -264,12 +258,13 @@ def pipeline_source(
     :class:`~evimae_stream.runtime.pipeline.RuntimeConfig` (default: stride 0.5 s, backend
     auto, top-5). ``origin_ns``: host time of 0 s on the pipeline's timeline (default: now);
     windows end at ``origin + k·stride``. ``host_clock``: the pipeline's host time (the
-    :class:`~gui.paced.SessionClock` of a paced replay). A driver under the key ``"replay"`` is
-    the replay the window's controls act on; a :class:`~gui.paced.PacedReplay` there puts the
-    pipeline on session time (``t_s`` = session seconds, ``origin_ns`` is ignored) and every
-    seek starts the windows over (:class:`RigSwitch`). Latencies are wall milliseconds at the
-    replay's current speed. Extra keyword arguments go to :class:`LocalSource` (``labels`` on
-    that timeline, ...). The source's ``rigs`` attribute is the :class:`RigSwitch`.
+    :class:`~evimae_stream.clock.ScaledClock` of a paced replay). A driver under the key
+    ``"replay"`` is the replay the window's controls act on; a :class:`~gui.paced.PacedReplay`
+    there puts the pipeline on session time (``t_s`` = session seconds, ``origin_ns`` is
+    ignored) and every seek starts the windows over (:class:`RigSwitch`). Latencies are wall
+    milliseconds at the replay's current speed. Extra keyword arguments go to
+    :class:`LocalSource` (``labels`` on that timeline, ...). The source's ``rigs`` attribute is
+    the :class:`RigSwitch`.
     """
     from evimae_stream.artifact import load_artifact, model_hash
     from evimae_stream.runtime.inputs import ModelSpec
@@ -280,7 +275,6 @@ def pipeline_source(
         RuntimeConfig,
         make_rig,
     )
-    from evimae_stream.runtime.scheduler import TickClock
     from evimae_stream.runtime.smoothing import Smoother
 
     model, meta = load_artifact(model_dir)
@@ -289,7 +283,7 @@ def pipeline_source(
     switch = RecorderSwitch()
 
     def build(origin: int, start_s: float = 0.0) -> ModelRig:
-        tick_clock = TickClock(origin)
+        tick_clock = VirtualClock(origin)
         buffer, gates = make_rig(
             spec, dict(imu_rates), camera_fps, tick_clock, switch,
             stale_after_s=config.stale_after_s,
@@ -386,7 +380,7 @@ def replay_pipeline_source(
         session = open_session(session)
     rates = {p: s.rate_hz for p, s in session.imu.items()}
     camera_fps = session.video.fps if session.has_video else None
-    clock = SessionClock(MAX_SPEED if speed is None else float(speed))
+    clock = ScaledClock(MAX_SPEED if speed is None else float(speed), paused=True)
 
     def make_drivers(imu_sinks, frame_sink):
         return {"replay": PacedReplay(session, imu_sinks, frame_sink, clock)}

@@ -397,7 +397,7 @@ class LocalSource:
             return self.replay.source.position_s
         if self._t0_ns is None:
             return 0.0
-        return (self._buffer.clock.now_ns() - self._t0_ns) / 1e9
+        return (self._buffer.clock() - self._t0_ns) / 1e9
 
     def status(self) -> MonitorStatus:
         with self._lock:
@@ -435,7 +435,7 @@ class LocalSource:
     # -- controls ------------------------------------------------------------------------------
     def start(self) -> None:
         if self._t0_ns is None:
-            self._t0_ns = self._buffer.clock.now_ns()
+            self._t0_ns = self._buffer.clock()
         if self.replay is not None and not self.replay.running:
             # from the current position (a plain replay re-anchors to now; a paced one keeps
             # its session-to-clock mapping and starts its clock)

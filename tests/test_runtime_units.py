@@ -200,13 +200,13 @@ def _paced_live_run(
     """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends (eager fp32 unless
     ``config``); windows from ``start_after_s`` after the origin when given."""
     from drivers.replay import ReplayDriver
+    from evimae_stream.clock import ScaledClock
     from evimae_stream.runtime.pipeline import LiveRun
-    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
 
     model, meta = load_artifact(art)
     spec = ModelSpec.from_meta(meta, model)
     with open_session(sess) as session:
-        clock, ticks = ScaledClock(8.0), TickClock()
+        clock, ticks = ScaledClock(8.0), VirtualClock()
         rates = {p: s.rate_hz for p, s in session.imu.items()}
         buffer, gates = make_rig(spec, rates, None, ticks)
         driver = ReplayDriver(session, gates.imu, None, clock=clock)
@@ -320,9 +320,7 @@ def test_terminal_line_shows_running_latency_percentiles(small_run):
 def _rig_with_imus(spec, until_ns: dict[str, int], seed: int = 4):
     """A camera-less rig whose four IMU gates hold 3 s of 50 Hz samples, each up to its
     ``until_ns`` (pushed, not released)."""
-    from evimae_stream.runtime.scheduler import TickClock
-
-    ticks = TickClock(0)
+    ticks = VirtualClock(0)
     buffer, gates = make_rig(spec, dict.fromkeys(PLACEMENTS, 50.0), None, ticks)
     rng = np.random.default_rng(seed)
     t = np.arange(150, dtype=np.int64) * 20_000_000

@@ -270,6 +270,7 @@ def _run_replay(
     args, model, spec, config, model_id, path: Path, speed, demo: bool, about: dict
 ) -> int:
     from drivers.replay import ReplayDriver
+    from evimae_stream.clock import ScaledClock, VirtualClock
     from evimae_stream.evaluation import window_truth
     from evimae_stream.runtime.pipeline import (
         LiveRun,
@@ -278,7 +279,6 @@ def _run_replay(
         replay_session_max,
         stream_summary,
     )
-    from evimae_stream.runtime.scheduler import ScaledClock, TickClock
     from evimae_stream.sessions import open_session
 
     if demo and not path.exists():
@@ -317,7 +317,7 @@ def _run_replay(
             # session time runs `speed`× faster than the wall: stamps, windows and the model see
             # the data at its real rate; latency is reported in wall milliseconds
             clock = ScaledClock(speed)
-            tick_clock = TickClock()
+            tick_clock = VirtualClock()
             rates = {p: s.rate_hz for p, s in session.imu.items()}
             fps = session.video.fps if session.has_video else None
             buffer, gates = make_rig(
@@ -424,13 +424,13 @@ def make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink) -> dict:
 def _run_live(args, model, spec, config, model_id, about: dict) -> int:
     from drivers.config import SerialImuConfig
     from drivers.serial_imu import check_port_free
+    from evimae_stream.clock import VirtualClock
     from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
     from evimae_stream.runtime.recorder import Recorder
-    from evimae_stream.runtime.scheduler import TickClock
 
     imu_cfgs, camera_src, rates, camera_fps = plan_live(args, spec)
     origin = time.monotonic_ns()
-    tick_clock = TickClock(origin)
+    tick_clock = VirtualClock(origin)
     recorder = None
     if args.record is not None:
         if (args.record / "session.json").exists():

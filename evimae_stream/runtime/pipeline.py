@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import BufferConfig, StreamBuffer
-from evimae_stream.clock import VirtualClock
+from evimae_stream.clock import Clock, VirtualClock
 from evimae_stream.errors import EvimaeError
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.events import Prediction
@@ -39,7 +39,7 @@ from evimae_stream.runtime.gate import FrameGate, Gates, ImuGate
 from evimae_stream.runtime.health import Percentiles, stream_health
 from evimae_stream.runtime.inputs import ModelSpec, build_inputs, pick_video, softmax
 from evimae_stream.runtime.policy import Plan, plan_window
-from evimae_stream.runtime.scheduler import LatestSlot, TickClock, due_tick, tick_ns
+from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.types import PLACEMENTS
 
@@ -552,11 +552,11 @@ class LiveRun:
         self,
         buffer: StreamBuffer,
         gates: Gates,
-        tick_clock: TickClock,
+        tick_clock: VirtualClock,
         recognizer: Recognizer,
         outputs: Outputs,
         origin_ns: int,
-        host_clock: Callable[[], int] = time.monotonic_ns,
+        host_clock: Clock = time.monotonic_ns,
         status=None,
         speed: float = 1.0,
         start_ns: int | None = None,
