@@ -25,17 +25,11 @@ from typing import Any
 
 from drivers.base import ImuDriver
 from drivers.config import BleImuConfig
-from drivers.protocols import make_parser
+from drivers.protocols import PROTOCOLS, make_parser
 from evimae_stream.clock import Clock
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
-
-NUS_SERVICE_UUID = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
-NUS_RX_UUID = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"  # write (host -> device)
-NUS_TX_UUID = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"  # notify (device -> host)
-WITMOTION_NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
-NOTIFY_UUIDS: dict[str, str] = {"nus": NUS_TX_UUID, "witmotion": WITMOTION_NOTIFY_UUID}
 
 #: notifications buffered between the BLE loop and a driver thread
 QUEUE_SIZE = 1024
@@ -138,7 +132,7 @@ class BleImuDriver(ImuDriver):
 
     # ---- in the BLE loop ---------------------------------------------------------------------
     async def _connect(self, generation: int) -> None:
-        uuid = NOTIFY_UUIDS[self.config.protocol]
+        uuid = PROTOCOLS["ble"][self.config.protocol].notify_uuid
         async with self._ble.connect_lock:
             client = self._client_factory(
                 self.config.address,

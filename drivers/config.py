@@ -10,15 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from drivers.protocols.base import PROTOCOLS, default_protocol
+from drivers.protocols.text_lines import TextFormat
 from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
-
-#: column names a text-line protocol may map (``_`` skips a column)
-CSV_COLUMN_NAMES: frozenset[str] = frozenset({"ax", "ay", "az", "gx", "gy", "gz", "t", "_"})
-#: device-time units and their factor to seconds
-TIME_UNITS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
-SERIAL_PROTOCOLS: tuple[str, ...] = ("csv", "witmotion")
-BLE_PROTOCOLS: tuple[str, ...] = ("nus", "witmotion")
 
 _MAC = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
 # macOS CoreBluetooth hides MAC addresses and names peripherals by a UUID
@@ -52,60 +47,13 @@ class BackoffConfig:
 
 
 @dataclass(frozen=True)
-class TextFormat:
-    """How a text-line protocol (``csv``, ``nus``) maps columns to values.
-
-    ``cols`` names each comma-separated column (``ax,ay,az`` required, ``gx,gy,gz`` all or none,
-    ``t`` at most once, ``_`` to skip); None means "decide by the field count of the first valid
-    line". ``scale`` converts acceleration units to g, ``gscale`` gyro units to deg/s, ``tunit``
-    is the unit of ``t``.
-    """
-
-    cols: tuple[str, ...] | None = None
-    scale: float = 1.0
-    gscale: float = 1.0
-    tunit: str = "ms"
-    where: str = "text format"
-
-    def __post_init__(self) -> None:
-        if self.cols is not None:
-            cols = self.cols
-            unknown = [c for c in cols if c not in CSV_COLUMN_NAMES]
-            if unknown:
-                _fail(
-                    self.where,
-                    f"cols: unknown column {unknown[0]!r}; use names from "
-                    f"{','.join(sorted(CSV_COLUMN_NAMES))}",
-                )
-            for name in ("ax", "ay", "az", "gx", "gy", "gz", "t"):
-                if cols.count(name) > 1:
-                    _fail(self.where, f"cols: column {name!r} appears twice")
-            if not all(a in cols for a in ("ax", "ay", "az")):
-                _fail(self.where, "cols: must name ax, ay and az")
-            gyro = [g in cols for g in ("gx", "gy", "gz")]
-            if any(gyro) and not all(gyro):
-                _fail(self.where, "cols: name all of gx, gy, gz or none")
-        for name in ("scale", "gscale"):
-            value = getattr(self, name)
-            if not (value > 0 and value < float("inf")):
-                _fail(self.where, f"{name} must be a positive number, got {value}")
-        if self.tunit not in TIME_UNITS:
-            _fail(self.where, f"tunit must be one of {'|'.join(TIME_UNITS)}, got {self.tunit!r}")
-
-    @property
-    def has_gyro(self) -> bool | None:
-        """Whether the layout has gyro columns; None while the layout is automatic."""
-        return None if self.cols is None else "gx" in self.cols
-
-
-@dataclass(frozen=True)
 class SerialImuConfig:
     """An IMU on a serial port (USB-UART, Bluetooth SPP, pty)."""
 
     port: str
     placement: str = "left_arm"
     baud: int = 115200
-    protocol: str = "csv"
+    protocol: str = field(default_factory=lambda: default_protocol("serial"))
     text: TextFormat = field(default_factory=TextFormat)
     rate_hz: float | None = None
     read_timeout_s: float = 0.05
@@ -123,12 +71,7 @@ class SerialImuConfig:
             )
         if not isinstance(self.baud, int) or not 50 <= self.baud <= 12_000_000:
             _fail(where, f"bad baud {self.baud!r}; use an integer such as 115200")
-        if self.protocol not in SERIAL_PROTOCOLS:
-            _fail(
-                where,
-                f"unknown serial protocol {self.protocol!r}; "
-                f"use one of {'|'.join(SERIAL_PROTOCOLS)}",
-            )
+        PROTOCOLS["serial"].get_or_fail(self.protocol, where)
         _check_rate(where, self.rate_hz)
         if not 0 < self.read_timeout_s <= 1.0:
             _fail(where, f"read_timeout_s must be in (0, 1], got {self.read_timeout_s}")
@@ -142,7 +85,7 @@ class BleImuConfig:
 
     address: str
     placement: str = "left_arm"
-    protocol: str = "nus"
+    protocol: str = field(default_factory=lambda: default_protocol("ble"))
     text: TextFormat = field(default_factory=lambda: TextFormat(where="ble nus"))
     rate_hz: float | None = None
     connect_timeout_s: float = 10.0
@@ -164,11 +107,7 @@ class BleImuConfig:
             _fail(
                 where, f"unknown placement {self.placement!r}; use one of {', '.join(PLACEMENTS)}"
             )
-        if self.protocol not in BLE_PROTOCOLS:
-            _fail(
-                where,
-                f"unknown BLE protocol {self.protocol!r}; use one of {'|'.join(BLE_PROTOCOLS)}",
-            )
+        PROTOCOLS["ble"].get_or_fail(self.protocol, where)
         _check_rate(where, self.rate_hz)
         if not self.connect_timeout_s > 0:
             _fail(where, f"connect_timeout_s must be positive, got {self.connect_timeout_s}")

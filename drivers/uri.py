@@ -3,10 +3,13 @@
 Syntax: up to four items, either all ``PLACEMENT=URI`` (placements left_arm, right_arm, left_leg,
 right_leg) or all bare URIs (assigned in that order). URIs:
 
-- ``/dev/ttyUSB0`` or ``serial:/dev/ttyUSB0?baud=115200&protocol=csv`` — serial; protocol
-  ``csv`` (default) or ``witmotion``; csv options ``cols=ax,ay,az,t`` (``_`` skips a column),
-  ``scale=`` g per unit, ``gscale=`` deg/s per unit, ``tunit=ms|s|us``; ``rate=`` nominal Hz.
-- ``ble:AA:BB:CC:DD:EE:FF?protocol=nus|witmotion`` — BLE; nus takes the csv options too.
+- ``/dev/ttyUSB0`` or ``serial:/dev/ttyUSB0?baud=115200&protocol=NAME`` — serial; ``rate=``
+  nominal Hz.
+- ``ble:AA:BB:CC:DD:EE:FF?protocol=NAME`` — BLE.
+
+The protocol names, each transport's default and which protocols take the text-line options
+(``cols=ax,ay,az,t`` with ``_`` skipping a column, ``scale=`` g per unit, ``gscale=`` deg/s per
+unit, ``tunit=ms|s|us``) come from :data:`drivers.protocols.PROTOCOLS`.
 - ``synthetic[?seed=..&rate=..]`` — a simulated IMU.
 
 Every problem raises :class:`~evimae_stream.errors.InputError` with one line naming the item.
@@ -17,19 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from drivers.config import (
-    BleImuConfig,
-    ImuSourceConfig,
-    SerialImuConfig,
-    SyntheticImuConfig,
-    TextFormat,
-)
+from drivers.config import BleImuConfig, ImuSourceConfig, SerialImuConfig, SyntheticImuConfig
+from drivers.protocols import PROTOCOLS, TextFormat, default_protocol
 from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
 
 MAX_IMUS = len(PLACEMENTS)
 _PLACEMENT_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_TEXT_KEYS = ("cols", "scale", "gscale", "tunit")
 _WINDOWS_COM = re.compile(r"^COM\d+$", re.IGNORECASE)
 
 
@@ -106,9 +103,16 @@ def parse_imu_uri(
         raise InputError(f"{where}: replay sources are given with --replay PATH, not --imu-ports")
     raise InputError(
         f"{where}: unknown source {uri!r}; use a serial path (/dev/ttyUSB0), "
-        "serial:PATH?baud=..&protocol=csv|witmotion, ble:ADDRESS?protocol=nus|witmotion "
-        "or synthetic"
+        f"serial:PATH?baud=..&protocol={PROTOCOLS['serial'].choices()}, "
+        f"ble:ADDRESS?protocol={PROTOCOLS['ble'].choices()} or synthetic"
     )
+
+
+def _protocol_options(transport: str, protocol: str) -> tuple[str, ...]:
+    """The URI options ``protocol`` takes beyond the transport's own (none when unknown: the
+    config names the unknown protocol)."""
+    known = PROTOCOLS[transport].get(protocol)
+    return known.text_options if known is not None else ()
 
 
 def _scheme(uri: str) -> tuple[str, str]:
@@ -167,8 +171,8 @@ def _text_format(where: str, query: dict[str, str]) -> TextFormat:
 def _serial(where: str, placement: str, path: str, query: dict[str, str]) -> SerialImuConfig:
     if not path:
         raise InputError(f"{where}: no serial port path; write serial:/dev/ttyUSB0")
-    protocol = query.get("protocol", "csv")
-    allowed = ["baud", "protocol", "rate", *(_TEXT_KEYS if protocol == "csv" else ())]
+    protocol = query.get("protocol", default_protocol("serial"))
+    allowed = ["baud", "protocol", "rate", *_protocol_options("serial", protocol)]
     _take(where, query, allowed)
     baud_text = query.get("baud", "115200")
     if not baud_text.isdigit() or int(baud_text) <= 0:
@@ -187,8 +191,8 @@ def _serial(where: str, placement: str, path: str, query: dict[str, str]) -> Ser
 def _ble(where: str, placement: str, address: str, query: dict[str, str]) -> BleImuConfig:
     if not address:
         raise InputError(f"{where}: no BLE address; write ble:AA:BB:CC:DD:EE:FF")
-    protocol = query.get("protocol", "nus")
-    allowed = ["protocol", "rate", *(_TEXT_KEYS if protocol == "nus" else ())]
+    protocol = query.get("protocol", default_protocol("ble"))
+    allowed = ["protocol", "rate", *_protocol_options("ble", protocol)]
     _take(where, query, allowed)
     return BleImuConfig(
         address=address,

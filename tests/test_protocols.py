@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.config import TextFormat
 from drivers.protocols import (
     CsvParser,
     NusParser,
+    TextFormat,
     WitmotionBleParser,
     WitmotionSerialParser,
     make_parser,
@@ -23,6 +23,7 @@ from drivers.protocols.witmotion import (
     encode_serial_frame,
     encode_serial_sample,
 )
+from evimae_stream.errors import InputError
 
 
 def feed_in_chunks(parser, data: bytes, sizes) -> list:
@@ -196,5 +197,5 @@ def test_make_parser_picks_by_transport_and_protocol():
     assert isinstance(make_parser("serial", "witmotion"), WitmotionSerialParser)
     assert isinstance(make_parser("ble", "nus"), NusParser)
     assert isinstance(make_parser("ble", "witmotion"), WitmotionBleParser)
-    with pytest.raises(ValueError, match="no parser"):
+    with pytest.raises(InputError, match="unknown BLE protocol 'csv'; use one of nus, witmotion"):
         make_parser("ble", "csv")

@@ -9,8 +9,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.config import TextFormat
-from drivers.protocols import CsvParser, NusParser, WitmotionBleParser, WitmotionSerialParser
+from drivers.protocols import (
+    CsvParser,
+    NusParser,
+    TextFormat,
+    WitmotionBleParser,
+    WitmotionSerialParser,
+)
 from drivers.protocols.text_lines import encode_csv, encode_nus
 from drivers.protocols.witmotion import ACC_SCALE, encode_ble_packet, encode_serial_sample
 

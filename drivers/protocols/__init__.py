@@ -1,35 +1,42 @@
 """Byte-stream parsers (and encoders) of the IMU link protocols; pure, no I/O.
 
-:func:`make_parser` picks the parser for a (transport, protocol) pair from a source config.
+Each protocol registers itself in :data:`~drivers.protocols.base.PROTOCOLS` (by transport and
+name) in the module that defines its parser; :func:`make_parser` builds one from that registry.
+Adding a protocol is adding one module here that calls
+:func:`~drivers.protocols.base.register_protocol`.
 """
 
 from __future__ import annotations
 
-from drivers.config import TextFormat
-from drivers.protocols.base import ImuSample, ParseCounters, StreamParser
-from drivers.protocols.text_lines import CsvParser, NusParser
+from drivers.protocols.base import (
+    PROTOCOLS,
+    ImuSample,
+    ParseCounters,
+    Protocol,
+    StreamParser,
+    default_protocol,
+    register_protocol,
+)
+from drivers.protocols.text_lines import CsvParser, NusParser, TextFormat
 from drivers.protocols.witmotion import WitmotionBleParser, WitmotionSerialParser
 
 __all__ = [
+    "PROTOCOLS",
     "CsvParser",
     "ImuSample",
     "NusParser",
     "ParseCounters",
+    "Protocol",
     "StreamParser",
+    "TextFormat",
     "WitmotionBleParser",
     "WitmotionSerialParser",
+    "default_protocol",
     "make_parser",
+    "register_protocol",
 ]
 
 
 def make_parser(transport: str, protocol: str, text: TextFormat | None = None) -> StreamParser:
     """A fresh parser for ``transport`` ('serial' or 'ble') and ``protocol``."""
-    if transport == "serial" and protocol == "csv":
-        return CsvParser(text)
-    if transport == "serial" and protocol == "witmotion":
-        return WitmotionSerialParser()
-    if transport == "ble" and protocol == "nus":
-        return NusParser(text)
-    if transport == "ble" and protocol == "witmotion":
-        return WitmotionBleParser()
-    raise ValueError(f"no parser for protocol {protocol!r} over {transport}")
+    return PROTOCOLS[transport].get_or_fail(protocol, transport).make_parser(text)

@@ -22,11 +22,75 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.config import TIME_UNITS, TextFormat
-from drivers.protocols.base import ImuSample, StreamParser
+from drivers.protocols.base import ImuSample, Protocol, StreamParser, register_protocol
+from evimae_stream.errors import InputError
+
+#: column names a text-line protocol may map (``_`` skips a column)
+CSV_COLUMN_NAMES: frozenset[str] = frozenset({"ax", "ay", "az", "gx", "gy", "gz", "t", "_"})
+#: device-time units and their factor to seconds
+TIME_UNITS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+#: the URI options of a text-line protocol (the fields of :class:`TextFormat`)
+TEXT_OPTIONS: tuple[str, ...] = ("cols", "scale", "gscale", "tunit")
+
+NUS_SERVICE_UUID = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
+NUS_RX_UUID = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"  # write (host -> device)
+NUS_TX_UUID = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"  # notify (device -> host)
+
+
+def _fail(where: str, what: str) -> None:
+    raise InputError(f"{where}: {what}")
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a text-line protocol (``csv``, ``nus``) maps columns to values.
+
+    ``cols`` names each comma-separated column (``ax,ay,az`` required, ``gx,gy,gz`` all or none,
+    ``t`` at most once, ``_`` to skip); None means "decide by the field count of the first valid
+    line". ``scale`` converts acceleration units to g, ``gscale`` gyro units to deg/s, ``tunit``
+    is the unit of ``t``.
+    """
+
+    cols: tuple[str, ...] | None = None
+    scale: float = 1.0
+    gscale: float = 1.0
+    tunit: str = "ms"
+    where: str = "text format"
+
+    def __post_init__(self) -> None:
+        if self.cols is not None:
+            cols = self.cols
+            unknown = [c for c in cols if c not in CSV_COLUMN_NAMES]
+            if unknown:
+                _fail(
+                    self.where,
+                    f"cols: unknown column {unknown[0]!r}; use names from "
+                    f"{','.join(sorted(CSV_COLUMN_NAMES))}",
+                )
+            for name in ("ax", "ay", "az", "gx", "gy", "gz", "t"):
+                if cols.count(name) > 1:
+                    _fail(self.where, f"cols: column {name!r} appears twice")
+            if not all(a in cols for a in ("ax", "ay", "az")):
+                _fail(self.where, "cols: must name ax, ay and az")
+            gyro = [g in cols for g in ("gx", "gy", "gz")]
+            if any(gyro) and not all(gyro):
+                _fail(self.where, "cols: name all of gx, gy, gz or none")
+        for name in ("scale", "gscale"):
+            value = getattr(self, name)
+            if not (value > 0 and value < float("inf")):
+                _fail(self.where, f"{name} must be a positive number, got {value}")
+        if self.tunit not in TIME_UNITS:
+            _fail(self.where, f"tunit must be one of {'|'.join(TIME_UNITS)}, got {self.tunit!r}")
+
+    @property
+    def has_gyro(self) -> bool | None:
+        """Whether the layout has gyro columns; None while the layout is automatic."""
+        return None if self.cols is None else "gx" in self.cols
+
 
 #: longest line accepted; anything longer is garbage (e.g. a binary stream at the wrong baud)
 MAX_LINE_BYTES = 256
@@ -214,3 +278,16 @@ def encode_nus(samples, t_ms) -> bytes:
     return "".join(
         format_nus_line(int(t), acc) for t, acc in zip(t_ms, samples, strict=True)
     ).encode("ascii")
+
+
+register_protocol(Protocol("serial", CsvParser, text_options=TEXT_OPTIONS, default=True))
+register_protocol(
+    Protocol(
+        "ble",
+        NusParser,
+        text_options=TEXT_OPTIONS,
+        default=True,
+        notify_uuid=NUS_TX_UUID,
+        advertised=r"bangle|puck|espruino",
+    )
+)

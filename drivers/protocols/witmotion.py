@@ -19,7 +19,7 @@ import struct
 
 import numpy as np
 
-from drivers.protocols.base import ImuSample, StreamParser
+from drivers.protocols.base import ImuSample, Protocol, StreamParser, register_protocol
 
 ACC_SCALE = 16.0 / 32768.0
 GYRO_SCALE = 2000.0 / 32768.0
@@ -30,6 +30,7 @@ TYPE_TIME, TYPE_ACC, TYPE_GYRO, TYPE_ANGLE = 0x50, 0x51, 0x52, 0x53
 _KNOWN_TYPES = frozenset(range(0x50, 0x5B))
 
 BLE_PACKET_LEN = 20
+BLE_NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
 BLE_DATA, BLE_REGISTER = 0x61, 0x71
 
 _FOUR = struct.Struct("<4h")
@@ -194,3 +195,14 @@ def encode_ble_packet(acc_g, gyro_dps=(0.0, 0.0, 0.0), angle_deg=(0.0, 0.0, 0.0)
     """One 20-byte WT901BLE data packet."""
     raw = _int16(acc_g, ACC_SCALE) + _int16(gyro_dps, GYRO_SCALE) + _int16(angle_deg, ANGLE_SCALE)
     return bytes([0x55, BLE_DATA]) + _NINE.pack(*raw)
+
+
+register_protocol(Protocol("serial", WitmotionSerialParser))
+register_protocol(
+    Protocol(
+        "ble",
+        WitmotionBleParser,
+        notify_uuid=BLE_NOTIFY_UUID,
+        advertised=r"^(wt|witmotion)",
+    )
+)

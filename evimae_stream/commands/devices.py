@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import shlex
 
 from evimae_stream.errors import InputError
@@ -53,23 +54,30 @@ def imu_port_arg(uri: str, placement: str = "left_arm") -> str:
 def _serial_ports() -> None:
     from serial.tools import list_ports
 
+    from drivers.protocols import PROTOCOLS, default_protocol
+
     ports = sorted(list_ports.comports(), key=lambda p: p.device)
     print(f"Serial ports ({len(ports)}):")
     for port in ports:
         details = ", ".join(x for x in (port.description, port.hwid) if x and x != "n/a")
         print(f"  {port.device}{'  ' + details if details else ''}")
-        print(f"      --imu-ports {imu_port_arg(f'serial:{port.device}?baud=115200&protocol=csv')}")
+        uri = f"serial:{port.device}?baud=115200&protocol={default_protocol('serial')}"
+        print(f"      --imu-ports {imu_port_arg(uri)}")
     if not ports:
         print("  none")
+    print(f"  protocols: {PROTOCOLS['serial'].choices()}")
 
 
-def _ble_guess(name: str) -> str:
+def ble_protocol_for(name: str) -> str:
+    """The BLE protocol a device's advertised ``name`` suggests (each protocol's ``advertised``
+    pattern), else the BLE default."""
+    from drivers.protocols import PROTOCOLS, default_protocol
+
     lowered = name.lower()
-    if "bangle" in lowered or "puck" in lowered or "espruino" in lowered:
-        return "nus"
-    if lowered.startswith(("wt", "witmotion")):
-        return "witmotion"
-    return "nus"
+    for protocol in PROTOCOLS["ble"].values():
+        if protocol.advertised and re.search(protocol.advertised, lowered):
+            return protocol.name
+    return default_protocol("ble")
 
 
 def _ble_devices(timeout_s: float) -> None:
@@ -84,15 +92,18 @@ def _ble_devices(timeout_s: float) -> None:
             "start bluetoothd with an adapter attached, or use serial IMUs"
         )
         return
+    from drivers.protocols import PROTOCOLS
+
     devices = sorted(found.values(), key=lambda da: -(da[1].rssi or -999))
     print(f"BLE devices ({len(devices)}, scanned {timeout_s:g} s):")
     for device, adv in devices:
         name = device.name or adv.local_name or "?"
         print(f"  {device.address}  {name}  RSSI {adv.rssi} dBm")
-        uri = f"ble:{device.address}?protocol={_ble_guess(name)}"
+        uri = f"ble:{device.address}?protocol={ble_protocol_for(name)}"
         print(f"      --imu-ports {imu_port_arg(uri)}")
     if not devices:
         print("  none")
+    print(f"  protocols: {PROTOCOLS['ble'].choices()}")
 
 
 def _cameras(max_index: int) -> None:

@@ -27,6 +27,10 @@ DEMO_SESSION = ASSETS / "demo_session"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the main command."""
+    from drivers.protocols import PROTOCOLS
+    from evimae_stream.datasets import PROFILES
+    from evimae_stream.runtime.backends import PRECISIONS, backend_choices
+
     src = parser.add_argument_group("sources")
     src.add_argument(
         "--camera", metavar="IDX|PATH|URL|synthetic", help="head camera: index, device, file, URL"
@@ -36,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--imu-ports",
         nargs="+",
         metavar="PLACEMENT=URI",
-        help="up to four IMUs: /dev/ttyUSB0, serial:PATH?protocol=csv|witmotion, ble:ADDR, "
+        help="up to four IMUs: /dev/ttyUSB0, "
+        f"serial:PATH?protocol={PROTOCOLS['serial'].choices()}, "
+        f"ble:ADDR?protocol={PROTOCOLS['ble'].choices()}, "
         "synthetic (bare URIs go to left_arm, right_arm, left_leg, right_leg)",
     )
     src.add_argument("--replay", type=Path, metavar="PATH", help="a recorded session to replay")
@@ -51,14 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mdl.add_argument(
         "--model", type=Path, metavar="DIR|official.pth", help="model artifact (default: demo)"
     )
-    mdl.add_argument(
-        "--dataset", choices=("wear", "cmummac"), help="for an official .pth: its dataset"
-    )
+    mdl.add_argument("--dataset", choices=tuple(PROFILES), help="for an official .pth: its dataset")
     mdl.add_argument("--labels", type=Path, metavar="CSV", help="class_labels_indices.csv")
-    mdl.add_argument(
-        "--backend", default="auto", choices=("auto", "eager", "compile", "aot", "tensorrt")
-    )
-    mdl.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None)
+    mdl.add_argument("--backend", default="auto", choices=backend_choices())
+    mdl.add_argument("--precision", choices=PRECISIONS, default=None)
     mdl.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"
     )
@@ -111,10 +113,13 @@ def load_model(args: argparse.Namespace):
         raise ArtifactError(f"--model {path}: no such file or directory")
     if path.suffix not in (".pth", ".pt"):
         raise ArtifactError(f"--model {path}: not a model directory or an official .pth checkpoint")
+    from evimae_stream.datasets import PROFILES
     from evimae_stream.model.checkpoint import load_official
 
     if args.dataset is None:
-        raise InputError(f"--model {path}: an official checkpoint needs --dataset wear|cmummac")
+        raise InputError(
+            f"--model {path}: an official checkpoint needs --dataset {'|'.join(PROFILES)}"
+        )
     model, meta = load_official(path, args.dataset, args.labels)
     return model, meta, f"{file_sha256(path)[:16]}-{args.dataset}"
 

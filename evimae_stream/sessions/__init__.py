@@ -1,8 +1,9 @@
 """Sessions: our crash-safe recording format, and readers for published data.
 
 Write with :class:`SessionWriter`; read anything with :func:`open_session`, which returns a
-:class:`~evimae_stream.sessions.base.Session` (``.kind``: ``"recording"``, ``"wear"``,
-``"cmummac"``). EVI-MAE release clips are read with :class:`ReleaseClipDataset`.
+:class:`~evimae_stream.sessions.base.Session` whose ``.kind`` names the reader that opened it (one
+of :data:`~evimae_stream.sessions.base.READERS`, each registered by its own module). EVI-MAE
+release clips are read with :class:`ReleaseClipDataset`.
 """
 
 from evimae_stream.sessions.base import ImuStream, Session, VideoInfo

@@ -8,17 +8,23 @@ where the data came from.
 Time base: every timestamp a reader returns is float64 seconds from the session start
 (``t = 0`` is the session's first instant, ``t0_ns`` maps it back to host nanoseconds where the
 source has them).
+
+Each reader registers itself once in :data:`READERS` (a :class:`SessionReader`: its kind, how
+it recognises a path, the options it takes) in the module that defines it;
+:func:`~evimae_stream.sessions.detect.open_session` asks them in turn, so a new session format is
+one new module in this package.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from evimae_stream.registry import Registry
 from evimae_stream.types import Segment
 
 
@@ -65,7 +71,7 @@ class Session(ABC):
     """
 
     path: Path
-    kind: str  # "recording" (ours) | "wear" | "cmummac" | ... (see sessions.open_session)
+    kind: str  # the reader's kind (see READERS)
     imu: dict[str, ImuStream] = field(default_factory=dict)
     video: VideoInfo | None = None
     labels: list[Segment] = field(default_factory=list)
@@ -115,3 +121,26 @@ class Session(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class SessionReader:
+    """One session format: ``kind`` (the :attr:`Session.kind` it opens), ``detect(path)`` (True
+    when the path is in this format; readers' formats must not overlap), ``open(path, **hints)``,
+    the ``hints`` (options) it takes, and ``describes``: what such a path is, for the error text
+    of a path no reader recognises."""
+
+    kind: str
+    detect: Callable[[Path], bool]
+    open: Callable[..., Session]
+    describes: str
+    hints: tuple[str, ...] = ()
+
+
+#: session kind -> its reader (each reader module of this package registers its own)
+READERS: Registry[SessionReader] = Registry("session format", "evimae_stream.sessions")
+
+
+def register_reader(reader: SessionReader) -> SessionReader:
+    """Add ``reader`` to :data:`READERS` under its kind."""
+    return READERS.register(reader.kind, reader)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evimae_stream.sessions.base import ImuStream
+from evimae_stream.sessions.base import ImuStream, SessionReader, register_reader
 from evimae_stream.sessions.filevideo import FileVideo, FileVideoSession
 from evimae_stream.sessions.table import (
     check_increasing,
@@ -199,3 +199,14 @@ class CmuMmacSession(FileVideoSession):
 
 def _id_key(step_id: str) -> tuple[int, str]:
     return (int(step_id), "") if step_id.isdigit() else (1 << 30, step_id)
+
+
+register_reader(
+    SessionReader(
+        "cmummac",
+        detect=lambda p: p.is_file() and p.suffix.lower() == ".csv" and is_cmummac_csv(p),
+        open=CmuMmacSession.open,
+        describes="a CMU-MMAC session CSV",
+        hints=("video", "labels", "video_offset_s"),
+    )
+)

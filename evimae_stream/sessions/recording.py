@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from evimae_stream.errors import FormatError, InputError
-from evimae_stream.sessions.base import ImuStream, Session, VideoInfo
+from evimae_stream.sessions.base import (
+    ImuStream,
+    Session,
+    SessionReader,
+    VideoInfo,
+    register_reader,
+)
 from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
 from evimae_stream.sessions.table import (
     check_increasing,
@@ -346,3 +352,13 @@ def _check_recorded_rate(
         if not 1 / RECORDED_RATE_FACTOR <= rate / nominal_hz <= RECORDED_RATE_FACTOR:
             raise
         log.warning("%s; read as recorded", exc)
+
+
+register_reader(
+    SessionReader(
+        "recording",
+        detect=lambda p: p.is_dir() and (p / SESSION_JSON).is_file(),
+        open=RecordingSession.open,
+        describes=f"a recorded session directory with {SESSION_JSON}",
+    )
+)

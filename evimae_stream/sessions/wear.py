@@ -24,9 +24,10 @@ import numpy as np
 
 from evimae_stream.datasets import WEAR_CLASSES
 from evimae_stream.errors import InputError
-from evimae_stream.sessions.base import ImuStream
+from evimae_stream.sessions.base import ImuStream, SessionReader, register_reader
 from evimae_stream.sessions.filevideo import FileVideo, FileVideoSession
 from evimae_stream.sessions.table import Table, format_error, numeric_block, read_table, read_text
+from evimae_stream.sessions.writer import SESSION_JSON
 from evimae_stream.types import PLACEMENTS, Segment
 
 log = logging.getLogger(__name__)
@@ -280,3 +281,21 @@ class WearSession(FileVideoSession):
         if vpath is not None:
             s.attach_video(FileVideo(vpath))
         return s
+
+
+def _is_wear_source(path: Path) -> bool:
+    """A WEAR ``sbj_N.csv``, or a directory of them that is not one of our recordings."""
+    if path.is_dir():
+        return not (path / SESSION_JSON).is_file() and any(path.glob("sbj_*.csv"))
+    return path.suffix.lower() == ".csv" and is_wear_csv(path)
+
+
+register_reader(
+    SessionReader(
+        "wear",
+        detect=_is_wear_source,
+        open=WearSession.open,
+        describes="a WEAR sbj_N.csv or a directory of them",
+        hints=("subject", "video", "split"),
+    )
+)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from bleak.exc import BleakCharacteristicNotFoundError, BleakDeviceNotFoundError, BleakError
 
-from drivers.ble_imu import NOTIFY_UUIDS
+from drivers.protocols import PROTOCOLS
 from drivers.protocols.text_lines import encode_nus
 from drivers.protocols.witmotion import encode_ble_packet
 
@@ -122,7 +122,7 @@ class FakeBleakClient:
 
     async def start_notify(self, char_specifier, callback, **kwargs) -> None:
         peripheral = self.adapter.peripherals[self.address]
-        if str(char_specifier).lower() != NOTIFY_UUIDS[peripheral.protocol]:
+        if str(char_specifier).lower() != PROTOCOLS["ble"][peripheral.protocol].notify_uuid:
             raise BleakCharacteristicNotFoundError(char_specifier)
         self._task = asyncio.get_running_loop().create_task(
             self._stream(peripheral, FakeChar(str(char_specifier)), callback)

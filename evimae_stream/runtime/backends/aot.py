@@ -32,6 +32,7 @@ from evimae_stream.runtime.backends.base import (
     DTYPES,
     BackendUnavailable,
     ModeModule,
+    register_backend,
 )
 from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 from evimae_stream.runtime.backends.eager import cast_matmul_weights
@@ -54,6 +55,7 @@ class _Autocast(nn.Module):
             return self.inner(*xs).float()
 
 
+@register_backend
 class AotBackend(CachedBackend):
     """One AOTInductor package per mode, built once and then loaded from the cache."""
 

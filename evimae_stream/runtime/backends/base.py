@@ -1,9 +1,13 @@
-"""The backend interface, the model inputs it takes, and the check against eager fp32.
+"""The backend interface and registry, the model inputs it takes, and the check against eager fp32.
 
 A backend turns one window's model inputs into logits for one forward mode. Every backend but
 eager fp32 is checked at start against eager fp32 on a real window (:func:`verify`): the largest
 absolute logit difference must stay within the precision's tolerance and the top-1 class must
 agree, or the runtime does not use it.
+
+Each backend registers its class once, by its ``name``, with :func:`register_backend` in the
+module that defines it; :data:`BACKENDS` finds every module of this package, and ``--backend``'s
+choices, its error text and ``auto``'s candidates come from it: a new backend is one new file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from torch import nn
 
 from evimae_stream.device import check_precision_device
 from evimae_stream.errors import InputError
+from evimae_stream.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +109,30 @@ class ModeModule(nn.Module):
 
 class Backend(ABC):
     """Runs the model for one window. ``prepare`` once (compile, export, warm up), then
-    ``forward`` per window; logits come back float32 on the CPU, shape (1, classes)."""
+    ``forward`` per window; logits come back float32 on the CPU, shape (1, classes).
+
+    ``name`` is what ``--backend`` calls it; ``auto_rank`` places it among ``auto``'s candidates
+    (None: ``auto`` never tries it; higher: preferred when ``auto`` does not time them);
+    ``cuda_precision`` is what an explicit request without ``--precision`` gets on CUDA.
+    """
 
     name = ""
+    auto_rank: int | None = None
+    cuda_precision = "fp32"
+
+    @classmethod
+    def create(
+        cls, model: nn.Module, precision: str, device: torch.device, model_id: str, cache_dir
+    ) -> Backend:
+        """A backend of this class (``model_id`` and ``cache_dir`` matter to cached ones)."""
+        del model_id, cache_dir
+        return cls(model, precision, device)
+
+    @classmethod
+    def offered_by_auto(cls, device: torch.device) -> bool:
+        """Whether ``auto`` tries this backend on ``device`` (default: whenever it has a rank)."""
+        del device
+        return cls.auto_rank is not None
 
     def __init__(self, model: nn.Module, precision: str, device: torch.device) -> None:
         if precision not in DTYPES:
@@ -196,3 +222,13 @@ def verify(
             why = f"max |Δlogit| {diff:.3g} > {limit:.3g}" if diff > limit else "top-1 differs"
             return VerifyResult(False, worst, agree, f"{mode}: drifts from eager fp32 ({why})")
     return VerifyResult(True, worst, agree, "")
+
+
+#: backend name -> its class (each module of this package registers its own)
+BACKENDS: Registry[type[Backend]] = Registry("backend", "evimae_stream.runtime.backends")
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Class decorator: add a backend to :data:`BACKENDS` under its ``name``."""
+    BACKENDS.register(cls.name, cls)
+    return cls

@@ -46,6 +46,11 @@ class CachedBackend(Backend):
     what = "engine"
     suffix = ".pt2"
 
+    @classmethod
+    def create(cls, model, precision, device, model_id, cache_dir) -> Backend:
+        """A backend of this class caching under ``cache_dir`` by ``model_id``."""
+        return cls(model, precision, device, model_id=model_id, cache_dir=cache_dir)
+
     def __init__(
         self, model, precision: str, device: torch.device, model_id: str, cache_dir: Path
     ) -> None:

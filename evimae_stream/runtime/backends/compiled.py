@@ -11,15 +11,22 @@ import logging
 
 import torch
 
-from evimae_stream.runtime.backends.base import Backend, ModelInputs, ModeModule
+from evimae_stream.runtime.backends.base import Backend, ModelInputs, ModeModule, register_backend
 
 log = logging.getLogger(__name__)
 
 
+@register_backend
 class CompiledBackend(Backend):
     """One ``torch.compile``d module per mode (static shapes: batch 1, one window size)."""
 
     name = "compile"
+    auto_rank = 1
+
+    @classmethod
+    def offered_by_auto(cls, device: torch.device) -> bool:
+        """On CUDA only (on a CPU the compile costs tens of seconds for little gain)."""
+        return device.type == "cuda"
 
     def __init__(self, model, precision: str = "fp32", device: torch.device | None = None) -> None:
         device = device or torch.device("cpu")

@@ -8,7 +8,7 @@ import copy
 import torch
 from torch import nn
 
-from evimae_stream.runtime.backends.base import DTYPES, Backend, ModelInputs
+from evimae_stream.runtime.backends.base import DTYPES, Backend, ModelInputs, register_backend
 
 #: layers whose weights autocast would cast to the low precision on every call
 _MATMUL_LAYERS = (nn.Linear, nn.Conv2d, nn.Conv3d)
@@ -29,10 +29,12 @@ def cast_matmul_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     return twin
 
 
+@register_backend
 class EagerBackend(Backend):
     """The model as is (fp32), or under autocast with pre-cast matmul weights (bf16/fp16)."""
 
     name = "eager"
+    auto_rank = 0
 
     def __init__(self, model, precision: str = "fp32", device: torch.device | None = None) -> None:
         device = device or torch.device("cpu")

@@ -16,7 +16,6 @@ eager fp32 — the usual order of speed, decided without a clock.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -25,20 +24,19 @@ from torch import nn
 
 from evimae_stream.device import check_precision_device, cpu_has_amx, default_device
 from evimae_stream.errors import InputError
-from evimae_stream.runtime.backends.aot import AotBackend
 from evimae_stream.runtime.backends.base import (
+    BACKENDS,
     Backend,
     BackendUnavailable,
     ModelInputs,
     verify,
 )
-from evimae_stream.runtime.backends.compiled import CompiledBackend
 from evimae_stream.runtime.backends.eager import EagerBackend
-from evimae_stream.runtime.backends.tensorrt import TensorRTBackend
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("auto", "eager", "compile", "aot", "tensorrt")
+#: what ``auto`` is called: not a backend, the choice among them
+AUTO = "auto"
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 
@@ -56,31 +54,30 @@ def complete_example(example: ModelInputs, model: nn.Module) -> ModelInputs:
     return ModelInputs(imu, video)
 
 
+def backend_choices() -> tuple[str, ...]:
+    """``--backend``'s choices: ``auto`` and every registered backend."""
+    return (AUTO, *BACKENDS)
+
+
 def _make(kind: str, precision: str, model: nn.Module, device, model_id, cache_dir) -> Backend:
-    if kind == "eager":
-        return EagerBackend(model, precision, device)
-    if kind == "compile":
-        return CompiledBackend(model, precision, device)
-    if kind == "aot":
-        return AotBackend(model, precision, device, model_id=model_id, cache_dir=cache_dir)
-    return TensorRTBackend(model, precision, device, model_id=model_id, cache_dir=cache_dir)
+    return BACKENDS[kind].create(model, precision, device, model_id, cache_dir)
 
 
 def _candidates(precision: str | None, device: torch.device) -> list[tuple[str, str]]:
+    """``auto``'s (backend, precision) pairs in rising preference: every backend it offers on
+    ``device`` (by ``auto_rank``) in the low precision that runs fast there; eager fp32 is the
+    reference, not a candidate."""
     cuda = device.type == "cuda"
-    out: list[tuple[str, str]] = []
     precs = (
         [precision] if precision else (["fp16"] if cuda else (["bf16"] if cpu_has_amx() else []))
     )
-    for p in precs:
-        if p != "fp32":
-            out.append(("eager", p))
-    if cuda:
-        for p in [precision] if precision else ["fp16"]:
-            out.append(("compile", p))
-            if importlib.util.find_spec("torch_tensorrt") is not None:
-                out.append(("tensorrt", p))
-    return out
+    offered = sorted(
+        (cls for cls in BACKENDS.values() if cls.offered_by_auto(device)),
+        key=lambda cls: cls.auto_rank,
+    )
+    return [
+        (cls.name, p) for cls in offered for p in precs if not (cls is EagerBackend and p == "fp32")
+    ]
 
 
 def select_backend(
@@ -98,19 +95,18 @@ def select_backend(
     """The backend to run, prepared for ``modes`` and verified on ``example`` (a real window).
     ``timed``: ``auto`` keeps the fastest verified candidate; False: the most preferred one
     (see the module doc), so the same machine always makes the same choice."""
-    if name not in BACKENDS:
-        raise InputError(f"--backend: unknown {name!r}; use one of {', '.join(BACKENDS)}")
+    if name != AUTO:
+        BACKENDS.get_or_fail(name, "--backend")
     if precision is not None and precision not in PRECISIONS:
         raise InputError(f"--precision: unknown {precision!r}; use one of {', '.join(PRECISIONS)}")
     device = device or default_device()
     check_precision_device(precision, device)
     example = complete_example(example, model)
     reference = EagerBackend(model, "fp32", device)
-    if name == "eager" and precision in (None, "fp32"):
+    if BACKENDS.get(name) is EagerBackend and precision in (None, "fp32"):
         return reference
-    if name != "auto":
-        default = "fp16" if (name == "tensorrt" and device.type == "cuda") else "fp32"
-        wanted = precision or default
+    if name != AUTO:
+        wanted = precision or (BACKENDS[name].cuda_precision if device.type == "cuda" else "fp32")
         try:
             backend = _make(name, wanted, model, device, model_id, cache_dir)
             backend.prepare(example, modes)

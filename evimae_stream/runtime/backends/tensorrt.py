@@ -21,6 +21,7 @@ index); without it this backend raises :class:`BackendUnavailable` and the runti
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import logging
 import os
@@ -33,16 +34,25 @@ from evimae_stream.runtime.backends.base import (
     DTYPES,
     BackendUnavailable,
     ModeModule,
+    register_backend,
 )
 from evimae_stream.runtime.backends.cached import CachedBackend, tmp_path
 
 log = logging.getLogger(__name__)
 
 
+@register_backend
 class TensorRTBackend(CachedBackend):
     """Compiled TensorRT engines, one per mode, loaded from the cache when present."""
 
     name = "tensorrt"
+    auto_rank = 2
+    cuda_precision = "fp16"
+
+    @classmethod
+    def offered_by_auto(cls, device: torch.device) -> bool:
+        """On CUDA, when ``torch_tensorrt`` is installed."""
+        return device.type == "cuda" and importlib.util.find_spec("torch_tensorrt") is not None
 
     def __init__(
         self,
