@@ -25,7 +25,6 @@ from training.windows import (
     WindowSpec,
     balance_report,
     cut_session,
-    fill_slots,
     make_label_fn,
     window_ends,
 )
@@ -88,14 +87,6 @@ def test_imu_is_on_the_model_grid_and_missing_slots_are_filled(session_dir: Path
     np.testing.assert_allclose(it.imu[:, 9:12], right, atol=1e-5)  # right_leg
     assert set(it.filled) == {"right_arm", "left_leg"}
     assert none == [] and st.imu_missing > 0
-
-
-def test_fill_slots_one_sensor_feeds_all_four() -> None:
-    assert fill_slots(["right_arm"], True) == dict.fromkeys(
-        ("left_arm", "right_arm", "left_leg", "right_leg"), "right_arm"
-    )
-    assert fill_slots(["right_arm"], False) is None
-    assert fill_slots(["left_leg", "right_arm"], True)["right_leg"] == "left_leg"
 
 
 def test_frames_are_the_nearest_to_the_span_grid(session_dir: Path) -> None:

@@ -4,8 +4,9 @@ A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``. Window en
 ``window_s`` to the session's end every ``stride_s``. The IMU is linearly resampled onto the
 model grid (``rate × window_s`` points, :func:`evimae_stream.window.imu_grid` +
 :func:`~evimae_stream.window.resample_imu` — the code the live runtime uses, so a gap of more
-than 3 nominal periods is never interpolated across); the video frames are the ones nearest to
-:func:`~evimae_stream.window.frame_grid` over ``video_span_s`` ending at ``t_ref``.
+than 3 nominal periods is never interpolated across) and missing slots are filled by the
+runtime's :func:`~evimae_stream.runtime.policy.fill_slots`; the video frames are the ones nearest
+to :func:`~evimae_stream.window.frame_grid` over ``video_span_s`` ending at ``t_ref``.
 
 **Window label = the label at the window's centre** (``t_ref − window_s / 2``), after
 ``label_map``; a window whose centre has no label is skipped unless an ``unlabelled`` class is
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from evimae_stream.runtime.policy import fill_slots
 from evimae_stream.sessions.base import ImuStream, Session
 from evimae_stream.types import PLACEMENTS
 from evimae_stream.window import frame_grid, imu_grid, pick_frames, resample_imu
@@ -29,14 +31,6 @@ from evimae_stream.window import frame_grid, imu_grid, pick_frames, resample_imu
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-
-#: substitutes for a missing slot, best first: the same limb on the other side, then the rest
-_FILL_ORDER: dict[str, tuple[str, ...]] = {
-    "left_arm": ("right_arm", "left_leg", "right_leg"),
-    "right_arm": ("left_arm", "right_leg", "left_leg"),
-    "left_leg": ("right_leg", "left_arm", "right_arm"),
-    "right_leg": ("left_leg", "right_arm", "left_arm"),
-}
 
 
 @dataclass(frozen=True)
@@ -135,26 +129,6 @@ def make_label_fn(
     return fn
 
 
-def fill_slots(present: list[str], fill_missing: bool) -> dict[str, str] | None:
-    """Slot → the placement whose samples feed it, or None when a slot cannot be fed.
-
-    With ``fill_missing`` every missing slot takes the mirror placement when present, else the
-    nearest other one (:data:`_FILL_ORDER`): one sensor feeds all four slots (the published
-    one-IMU recipe).
-    """
-    if not present:
-        return None
-    out = {}
-    for slot in PLACEMENTS:
-        if slot in present:
-            out[slot] = slot
-        elif fill_missing:
-            out[slot] = next(p for p in _FILL_ORDER[slot] if p in present)
-        else:
-            return None
-    return out
-
-
 def _ns(t_s: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(t_s, dtype=np.float64) * _NS).astype(np.int64)
 
@@ -187,7 +161,7 @@ def imu_window(
             why = f"{p}: {reason}"
             continue
         got[p] = vals
-    slots = fill_slots(list(got), fill_missing)
+    slots = fill_slots(got, fill_missing)
     if slots is None:
         return None, (), why or "IMU slots missing (set imu.fill_missing: true to fill them)"
     filled = tuple(s for s, src in slots.items() if s != src)

@@ -12,11 +12,13 @@ A mode the model does not support is never chosen: with both modalities present 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from evimae_stream.types import PLACEMENTS
 
-#: the IMU that stands in for a missing one, best first
+#: the IMU that stands in for a missing one, best first: its mirror on the other side, the other
+#: limb on the same side, then the last one
 FILL_ORDER: dict[str, tuple[str, ...]] = {
     "left_arm": ("right_arm", "left_leg", "right_leg"),
     "right_arm": ("left_arm", "right_leg", "left_leg"),
@@ -42,6 +44,28 @@ class Plan:
     reason: str | None = None
 
 
+def fill_slots(present: Iterable[str], fill_missing: bool = True) -> dict[str, str] | None:
+    """Slot → the placement whose samples feed it (itself when present), or None when no
+    placement is present, or a slot is missing and ``fill_missing`` is off.
+
+    Each missing slot takes the first present placement of its :data:`FILL_ORDER`: one sensor
+    feeds all four slots (the published one-IMU recipe). Used by the runtime's policy and by
+    training, so a model is trained on the fills it sees live.
+    """
+    have = set(present)
+    if not have:
+        return None
+    slots = {}
+    for slot in PLACEMENTS:
+        if slot in have:
+            slots[slot] = slot
+        elif fill_missing:
+            slots[slot] = next(p for p in FILL_ORDER[slot] if p in have)
+        else:
+            return None
+    return slots
+
+
 def plan_window(
     imu_present: dict[str, bool],
     video_present: bool,
@@ -61,14 +85,9 @@ def plan_window(
     else:
         return Plan(None, reason=_why_not(available, video_present, modes, missing))
     slots: dict[str, str] = {}
-    filled: dict[str, str] = {}
     if mode != "video_only":
-        for p in PLACEMENTS:
-            if p in available:
-                slots[p] = p
-            else:
-                src = next(q for q in FILL_ORDER[p] if q in available)
-                slots[p] = filled[p] = src
+        slots = fill_slots(available) or {}
+    filled = {slot: src for slot, src in slots.items() if slot != src}
     modalities = {"multimodal": ("imu", "video"), "imu_only": ("imu",), "video_only": ("video",)}
     return Plan(mode, slots, filled, modalities[mode])
 
