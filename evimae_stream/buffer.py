@@ -19,7 +19,7 @@ from evimae_stream.errors import InputError
 from evimae_stream.rings import FrameRing, ImuRing, Ring, StreamCounters
 from evimae_stream.time_map import TimeMap
 from evimae_stream.types import CAMERA, PLACEMENTS
-from evimae_stream.window import Window, frame_grid, imu_grid, pick_frames, resample_imu
+from evimae_stream.window import Window, WindowGeometry, pick_frames, resample_imu
 
 _NS = 1_000_000_000
 
@@ -180,21 +180,10 @@ class StreamBuffer:
         valid = [t for t in newest if t is not None]
         return min(valid) if valid else None
 
-    def assemble_window(
-        self,
-        t_ref_ns: int | None = None,
-        window_s: float = 2.0,
-        imu_rate_hz: float = 50.0,
-        num_frames: int = 16,
-    ) -> Window:
-        """Build the window ending at ``t_ref_ns`` (default :meth:`default_t_ref`; when no
-        stream is available, "now" with every stream missing). See :mod:`evimae_stream.window`
-        for the grids and the missing rules."""
-        if not window_s > 0 or not imu_rate_hz > 0 or num_frames < 1:
-            raise InputError(
-                f"window: window_s ({window_s}) and imu_rate_hz ({imu_rate_hz}) must be > 0 "
-                f"and num_frames ({num_frames}) >= 1"
-            )
+    def assemble_window(self, geometry: WindowGeometry, t_ref_ns: int | None = None) -> Window:
+        """Build the window of ``geometry`` ending at ``t_ref_ns`` (default
+        :meth:`default_t_ref`; when no stream is available, "now" with every stream missing).
+        See :mod:`evimae_stream.window` for the grids and the missing rules."""
         now = self.clock()
         unavailable = {name: self._unavailable(r, now) for name, r in self._rings().items()}
         if t_ref_ns is None:
@@ -202,8 +191,7 @@ class StreamBuffer:
         if t_ref_ns is None:
             t_ref_ns = now
         t_ref = int(t_ref_ns)
-        grid = imu_grid(t_ref, window_s, imu_rate_hz)
-        fgrid = frame_grid(t_ref, window_s, num_frames)
+        grid = geometry.imu_grid(t_ref)
         missing: dict[str, str] = {}
         newest: list[int] = []
         imu: dict[str, np.ndarray | None] = {}
@@ -222,7 +210,7 @@ class StreamBuffer:
                 snap.t_ns,
                 snap.values,
                 grid,
-                ring.nominal_rate_hz or imu_rate_hz,
+                ring.nominal_rate_hz or geometry.imu_rate_hz,
                 self.config.max_gap_periods,
             )
             if vals is None:
@@ -230,14 +218,12 @@ class StreamBuffer:
                 continue
             imu[p] = vals
             newest.append(int(snap.t_ns[-1]))
-        frames, ftimes = self._frames(fgrid, window_s, num_frames, unavailable, missing)
+        fgrid, frames, ftimes = self._frames(geometry, t_ref, unavailable, missing)
         if ftimes is not None:
             newest.append(int(ftimes.max()))
         return Window(
             t_ref_ns=t_ref,
-            t_start_ns=t_ref - round(window_s * _NS),
-            window_s=float(window_s),
-            imu_rate_hz=float(imu_rate_hz),
+            geometry=geometry,
             imu_times_ns=grid,
             imu=imu,
             frame_grid_ns=fgrid,
@@ -249,29 +235,20 @@ class StreamBuffer:
 
     def _frames(
         self,
-        fgrid: np.ndarray,
-        window_s: float,
-        num_frames: int,
+        geometry: WindowGeometry,
+        t_ref: int,
         unavailable: dict[str, str | None],
         missing: dict[str, str],
-    ) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    ) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None]:
+        """(frame grid, frames, their times) of the window; the frames None when missing."""
         cam = self.camera
-        if cam is None:
-            missing[CAMERA] = "not configured"
-            return None, None
-        down = unavailable[CAMERA]
-        if down is not None and down.startswith("down"):
-            missing[CAMERA] = down
-            return None, None
-        times, frames = cam.snapshot(int(fgrid[0]), int(fgrid[-1]), margin=1)
-        if cam.nominal_rate_hz:
-            period = _NS / cam.nominal_rate_hz
-        elif len(times) >= 2:
-            period = float(np.median(np.diff(times)))
-        else:
-            period = window_s * _NS / num_frames
-        idx, why = pick_frames(times, fgrid, 2.0 * period)
-        if idx is None:
-            missing[CAMERA] = why or "unusable"
-            return None, None
-        return [frames[i] for i in idx.tolist()], times[idx]
+        why = "not configured" if cam is None else unavailable[CAMERA]
+        if cam is None or (why is not None and why.startswith("down")):
+            missing[CAMERA] = why or "down"
+            return geometry.frame_grid(t_ref), None, None
+        times, frames = cam.snapshot(geometry.video_start_ns(t_ref), t_ref, margin=1)
+        pick = pick_frames(times, t_ref, geometry, cam.nominal_rate_hz)
+        if pick.index is None:
+            missing[CAMERA] = pick.why or "unusable"
+            return pick.grid_ns, None, None
+        return pick.grid_ns, [frames[i] for i in pick.index.tolist()], times[pick.index]

@@ -1,36 +1,105 @@
-"""One model input window, and the pure functions that build it from stream snapshots.
+"""One model input window: its geometry, and the pure functions that fill it from stream data.
 
-Grids (all host nanoseconds, ``T = window_s``, the window is ``(t_ref − T, t_ref]``):
+Geometry (:class:`WindowGeometry`, all host nanoseconds, ``T = window_s``; the window is
+``(t_ref − T, t_ref]``), the one definition the runtime and training both use:
 
 - IMU: ``n = round(T · imu_rate_hz)`` points ``t_k = t_ref − T + (k + 1) / imu_rate_hz``,
   ``k = 0 … n−1``; the last point is ``t_ref`` itself. Values are linearly interpolated between
-  the two samples around each point. A stream is MISSING for the window (its values None, the
-  reason recorded) when it has no sample at or before the first point, none at or after the
-  last, or two consecutive samples around the grid more than ``max_gap_periods`` (3) nominal
-  periods apart: a gap is never interpolated across.
-- Video: ``num_frames`` points ``f_j = t_ref − T + (j + 1) · T / num_frames`` (the same
-  end-aligned rule); each takes the frame whose timestamp is nearest (ties: the earlier). The
-  camera is missing when a point has no frame within ``max_frame_dt`` (2 frame periods).
+  the two samples around each point (:func:`resample_imu`). A stream is MISSING for the window
+  (its values None, the reason recorded) when it has no sample at or before the first point, none
+  at or after the last, or two consecutive samples around the grid more than ``max_gap_periods``
+  (3) nominal periods apart: a gap is never interpolated across.
+- Video: ``num_frames`` points ``f_j = t_ref − V + (j + 1) · V / num_frames`` over the video
+  span ``V = video_span_s`` (the same end-aligned rule); each takes the frame whose timestamp is
+  nearest (ties: the earlier, :func:`pick_frames`). The camera is missing when a point has no
+  frame within 2 frame periods.
+- Windows over a recording end every ``stride_s`` from the first one that fits
+  (:meth:`WindowGeometry.ends_s`); live, the scheduler's ticks set ``t_ref``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
 
 _NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
+class WindowGeometry:
+    """Where a model window lies on the host timeline (see the module doc): its length, the
+    model's IMU rate, and the frame count over the video span. Part of a model's input contract
+    (the artifact's ``window_s``, ``imu_rate_hz``, ``num_frames``, ``video_span_s``)."""
+
+    window_s: float
+    imu_rate_hz: float
+    num_frames: int
+    video_span_s: float
+
+    def __post_init__(self) -> None:
+        if not (self.window_s > 0 and self.imu_rate_hz > 0 and self.video_span_s > 0):
+            raise InputError(
+                f"window: window_s ({self.window_s}), imu_rate_hz ({self.imu_rate_hz}) and "
+                f"video_span_s ({self.video_span_s}) must be > 0"
+            )
+        if self.num_frames < 1:
+            raise InputError(f"window: num_frames ({self.num_frames}) must be >= 1")
+
+    @property
+    def samples(self) -> int:
+        """IMU samples per window on the model grid."""
+        return round(self.window_s * self.imu_rate_hz)
+
+    @property
+    def span_s(self) -> float:
+        """The longest stretch of a stream a window reads."""
+        return max(self.window_s, self.video_span_s)
+
+    def start_ns(self, t_ref_ns: int) -> int:
+        """The (excluded) start of the IMU window ending at ``t_ref_ns``."""
+        return t_ref_ns - round(self.window_s * _NS)
+
+    def video_start_ns(self, t_ref_ns: int) -> int:
+        """The (excluded) start of the video span ending at ``t_ref_ns``."""
+        return t_ref_ns - round(self.video_span_s * _NS)
+
+    def imu_grid(self, t_ref_ns: int) -> np.ndarray:
+        """(samples,) int64 host ns: the model's IMU grid ending at ``t_ref_ns``."""
+        k = np.arange(1, self.samples + 1, dtype=np.float64)
+        return self.start_ns(t_ref_ns) + np.round(k * (_NS / self.imu_rate_hz)).astype(np.int64)
+
+    def frame_grid(self, t_ref_ns: int) -> np.ndarray:
+        """(num_frames,) int64 host ns: the frame times over the video span, evenly spaced, the
+        last at ``t_ref_ns``."""
+        span = round(self.video_span_s * _NS)
+        j = np.arange(1, self.num_frames + 1, dtype=np.float64)
+        return self.video_start_ns(t_ref_ns) + np.round(j * (span / self.num_frames)).astype(
+            np.int64
+        )
+
+    def ends_s(self, duration_s: float, stride_s: float) -> np.ndarray:
+        """Window ends ``t_ref`` over a recording of ``duration_s`` seconds: from ``span_s`` (the
+        first window that fits) to ``duration_s`` every ``stride_s``."""
+        if duration_s < self.span_s:
+            return np.empty(0)
+        n = int(np.floor((duration_s - self.span_s) / stride_s + 1e-9)) + 1
+        return self.span_s + stride_s * np.arange(n, dtype=np.float64)
+
+
+@dataclass(frozen=True)
 class Window:
     """A time-aligned window of every stream, ready for preprocessing.
 
-    ``imu``: placement → (n, C) float32 on ``imu_times_ns``, or None when missing.
-    ``frames``: ``num_frames`` RGB arrays (H, W, 3) uint8 nearest to ``frame_grid_ns`` (their own
-    times in ``frame_times_ns``), or None when the camera is missing.
+    ``imu``: placement → (n, C) float32 on ``imu_times_ns`` (``geometry.imu_grid(t_ref_ns)``),
+    or None when missing.
+    ``frames``: ``num_frames`` RGB arrays (H, W, 3) uint8 nearest to ``frame_grid_ns``
+    (``geometry.frame_grid(t_ref_ns)``; their own times in ``frame_times_ns``), or None when the
+    camera is missing.
     ``missing``: stream name ("left_arm", …, "camera") → why it is missing. Streams the buffer
     does not have at all are listed too ("not configured").
     ``newest_sample_ns``: the newest timestamp among the samples and frames used (latency).
@@ -38,9 +107,7 @@ class Window:
     """
 
     t_ref_ns: int
-    t_start_ns: int
-    window_s: float
-    imu_rate_hz: float
+    geometry: WindowGeometry
     imu_times_ns: np.ndarray
     imu: dict[str, np.ndarray | None]
     frame_grid_ns: np.ndarray
@@ -68,20 +135,6 @@ class Window:
             if v is not None:
                 out[:, i, :] = v[:, :c]
         return out
-
-
-def imu_grid(t_ref_ns: int, window_s: float, rate_hz: float) -> np.ndarray:
-    """(n,) int64 host ns: the model's IMU grid ending at ``t_ref_ns`` (see module doc)."""
-    n = round(window_s * rate_hz)
-    k = np.arange(1, n + 1, dtype=np.float64)
-    return t_ref_ns - round(window_s * _NS) + np.round(k * (_NS / rate_hz)).astype(np.int64)
-
-
-def frame_grid(t_ref_ns: int, window_s: float, num_frames: int) -> np.ndarray:
-    """(num_frames,) int64 host ns: the frame times, evenly spaced, the last at ``t_ref_ns``."""
-    span = round(window_s * _NS)
-    j = np.arange(1, num_frames + 1, dtype=np.float64)
-    return t_ref_ns - span + np.round(j * (span / num_frames)).astype(np.int64)
 
 
 def resample_imu(
@@ -129,23 +182,58 @@ def resample_imu(
     return out, None
 
 
+class FramePick(NamedTuple):
+    """The frames of one window: ``index`` into the candidate times (one per grid time, or None
+    when the camera is missing for the window, ``why`` says why) and the grid they were picked
+    for."""
+
+    index: np.ndarray | None
+    grid_ns: np.ndarray
+    why: str | None
+
+
 def pick_frames(
-    times_ns: np.ndarray, grid_ns: np.ndarray, max_dt_ns: float
-) -> tuple[np.ndarray | None, str | None]:
-    """Index into ``times_ns`` (strictly increasing) of the frame nearest each grid time (ties:
-    the earlier), or (None, reason) when some grid time has no frame within ``max_dt_ns``."""
+    times_ns: np.ndarray,
+    t_ref_ns: int,
+    geometry: WindowGeometry,
+    nominal_fps: float | None = None,
+) -> FramePick:
+    """The frame nearest each of ``geometry.frame_grid(t_ref_ns)`` (ties: the earlier) among
+    ``times_ns`` (strictly increasing: a ring snapshot or a whole recording's frame times).
+
+    The camera is missing for the window when some grid time has no frame within 2 frame
+    periods; the period is ``1 / nominal_fps``, else the median spacing of the frames around the
+    grid, else the grid's own spacing.
+    """
+    grid = geometry.frame_grid(t_ref_ns)
     if len(times_ns) == 0:
-        return None, "no frames"
-    right = np.searchsorted(times_ns, grid_ns, side="left").clip(0, len(times_ns) - 1)
+        return FramePick(None, grid, "no frames")
+    right = np.searchsorted(times_ns, grid, side="left").clip(0, len(times_ns) - 1)
     left = (right - 1).clip(0, None)
-    d_right = np.abs(times_ns[right] - grid_ns)
-    d_left = np.abs(times_ns[left] - grid_ns)
+    d_right = np.abs(times_ns[right] - grid)
+    d_left = np.abs(times_ns[left] - grid)
     idx = np.where(d_left <= d_right, left, right)
     dt = np.minimum(d_left, d_right)
+    max_dt = 2.0 * _frame_period_ns(times_ns, grid, geometry, nominal_fps)
     worst = int(np.argmax(dt))
-    if dt[worst] > max_dt_ns:
-        return None, (
-            f"no frame within {max_dt_ns / 1e6:.1f} ms of frame time {worst} "
+    if dt[worst] > max_dt:
+        why = (
+            f"no frame within {max_dt / 1e6:.1f} ms of frame time {worst} "
             f"(nearest {dt[worst] / 1e6:.1f} ms away)"
         )
-    return idx, None
+        return FramePick(None, grid, why)
+    return FramePick(idx, grid, None)
+
+
+def _frame_period_ns(
+    times_ns: np.ndarray, grid: np.ndarray, geometry: WindowGeometry, nominal_fps: float | None
+) -> float:
+    if nominal_fps:
+        return _NS / nominal_fps
+    # the frames around the grid: what a ring snapshot of its range (one frame of margin) holds
+    lo = max(0, int(np.searchsorted(times_ns, grid[0], side="left")) - 1)
+    hi = int(np.searchsorted(times_ns, grid[-1], side="right")) + 1
+    near = times_ns[lo:hi]
+    if len(near) >= 2:
+        return float(np.median(np.diff(near)))
+    return geometry.video_span_s * _NS / geometry.num_frames

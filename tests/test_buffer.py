@@ -14,9 +14,13 @@ from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
 from evimae_stream.rings import FrameRing, ImuRing
 from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
+from evimae_stream.window import WindowGeometry
 from tests.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: the 2 s window of 16 frames and a 50 Hz IMU grid
+GEOMETRY = WindowGeometry(2.0, 50.0, 16, 2.0)
 
 
 def lin(t_ns):
@@ -54,7 +58,7 @@ def test_window_values_and_gaps(rate, seed, window_s, model_rate):
     for ti in t.tolist():
         ring.push(ti, lin(ti))
     t_ref = int(rng.integers(int(t[0]), int(t[-1]) + 1))
-    w = buf.assemble_window(t_ref, window_s, model_rate, 4)
+    w = buf.assemble_window(WindowGeometry(window_s, model_rate, 4, window_s), t_ref)
     m = round(window_s * model_rate)
     grid = t_ref - round(window_s * NS) + np.round(np.arange(1, m + 1) * NS / model_rate)
     assert np.array_equal(w.imu_times_ns, grid.astype(np.int64))
@@ -154,7 +158,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
             continue
         next_window += NS // 2
         t, v = np.array(stamps, np.int64), values[kept]
-        w = buf.assemble_window(None, 2.0, model_rate, 4)
+        w = buf.assemble_window(WindowGeometry(2.0, model_rate, 4, 2.0))
         assert w.t_ref_ns == t[-1]  # the newest stamped sample
         grid = w.t_ref_ns - 2 * NS + np.round(np.arange(1, 2 * model_rate + 1) * NS / model_rate)
         assert np.array_equal(w.imu_times_ns, grid.astype(np.int64))
@@ -207,7 +211,7 @@ def test_frames_nearest_in_time(seed, num_frames):
     for i, ti in enumerate(t.tolist()):
         cam.push_frame(ti, np.full((2, 2, 3), i % 256, np.uint8))
     t_ref = int(rng.integers(int(t[0]) + 2 * NS, int(t[-1])))
-    w = buf.assemble_window(t_ref, 2.0, 50.0, num_frames)
+    w = buf.assemble_window(WindowGeometry(2.0, 50.0, num_frames, 2.0), t_ref)
     grid = w.frame_grid_ns
     assert len(grid) == num_frames and grid[-1] == t_ref
     dist = np.abs(t[None, :] - grid[:, None])
@@ -233,7 +237,7 @@ def test_t_ref_is_oldest_newest_of_up_streams_and_down_is_missing():
         if t <= 19 * NS:
             buf.imu["right_arm"].push(t, lin(t))
     assert buf.default_t_ref() == 19 * NS
-    w = buf.assemble_window()
+    w = buf.assemble_window(GEOMETRY)
     assert w.t_ref_ns == 19 * NS and w.missing == {
         "left_leg": "not configured",
         "right_leg": "not configured",
@@ -242,7 +246,7 @@ def test_t_ref_is_oldest_newest_of_up_streams_and_down_is_missing():
     assert w.newest_sample_ns is not None and w.newest_sample_ns >= 19 * NS
     buf.imu["right_arm"].mark_down("serial port vanished")
     assert buf.default_t_ref() == 8 * NS + 599 * 20_000_000
-    w = buf.assemble_window()
+    w = buf.assemble_window(GEOMETRY)
     assert w.missing["right_arm"] == "down: serial port vanished"
     assert w.imu["left_arm"] is not None and w.imu["right_arm"] is None
     buf.imu["right_arm"].mark_up()
@@ -366,7 +370,7 @@ def test_wear_excerpt_through_ring(wear_dir):
     for i, r in enumerate(rows):
         buf.imu["right_arm"].push(NS + i * 20_000_000, r)
     clock.set_ns(NS + 1999 * 20_000_000)
-    w = buf.assemble_window(None, 5.0, 50.0, 16)
+    w = buf.assemble_window(WindowGeometry(5.0, 50.0, 16, 5.0))
     assert w.t_ref_ns == NS + 1999 * 20_000_000
     np.testing.assert_allclose(w.imu["right_arm"], rows[-250:], rtol=0, atol=1e-6)
     assert w.missing["camera"] == "not configured"

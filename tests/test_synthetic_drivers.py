@@ -16,6 +16,7 @@ from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.clock import VirtualClock
 from evimae_stream.synthetic import SyntheticWearer
 from evimae_stream.types import PLACEMENTS
+from evimae_stream.window import WindowGeometry
 
 
 def test_live_rig_streams_all_four_imus_and_the_camera_in_real_time() -> None:
@@ -45,7 +46,7 @@ def test_live_rig_streams_all_four_imus_and_the_camera_in_real_time() -> None:
     stats = {d.name: d.stats for d in drivers}
     assert all(s.state == "stopped" and s.samples > 0 for s in stats.values())
     assert len(buf.camera) >= 10  # rendering may drop frames, never lag behind
-    window = buf.assemble_window(window_s=1.0, imu_rate_hz=50.0, num_frames=4)
+    window = buf.assemble_window(WindowGeometry(1.0, 50.0, 4, 1.0))
     assert not window.missing, window.missing
 
 

@@ -116,10 +116,10 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
     it."""
     from drivers.replay import ReplaySource
     from evimae_stream.clock import VirtualClock
-    from evimae_stream.runtime.inputs import ModelSpec, pick_video
+    from evimae_stream.runtime.inputs import ModelSpec
     from evimae_stream.runtime.pipeline import make_rig
     from evimae_stream.sessions import open_session
-    from training.windows import WindowSpec, cut_session, make_label_fn
+    from training.windows import cut_session, make_label_fn
 
     size, n = 64, 4
     path = _textured_session(tmp_path / "session")
@@ -130,7 +130,7 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
     pcfg = PreprocessConfig(num_frames=n, img_size=size)
     with open_session(path) as session:
         items, _ = cut_session(
-            session, WindowSpec(1.0, 50.0, n, 1.0), 0.5, make_label_fn({}, None),
+            session, spec.geometry, 0.5, make_label_fn({}, None),
             need_imu=False, need_video=True, store=store,
         )  # fmt: skip
         origin = int(session.t0_ns)
@@ -144,7 +144,43 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
     ds = WindowDataset(items, store, ["moving"], pcfg, need_imu=False, need_video=True)
     for k, it in enumerate(items):
         t_ref_ns = origin + round(it.t_ref * 1e9)
-        frames, _, why = pick_video(buffer.camera, t_ref_ns, spec.video_span_s, n)
-        assert frames is not None, why
-        runtime = frames_to_video_tensor(frames, spec.img_size)  # what build_inputs feeds
+        window = buffer.assemble_window(spec.geometry, t_ref_ns)
+        assert window.frames is not None, window.missing
+        runtime = frames_to_video_tensor(window.frames, spec.img_size)  # what build_inputs feeds
         assert torch.equal(ds[k]["video"], runtime), f"window ending at {it.t_ref} s"
+
+
+def test_training_imu_window_is_the_runtimes_for_the_same_window(tmp_path: Path) -> None:
+    """The training window's (samples, 12) IMU input is bit for bit what the runtime feeds the
+    spectrogram for the same window: the session replayed into the runtime's rig, the window
+    cut by the buffer with the model's geometry, the missing slots filled by the runtime's
+    policy."""
+    from drivers.replay import ReplaySource
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.runtime.inputs import ModelSpec
+    from evimae_stream.runtime.pipeline import make_rig
+    from evimae_stream.runtime.policy import plan_window
+    from evimae_stream.sessions import open_session
+    from evimae_stream.types import PLACEMENTS
+    from training.windows import cut_session, make_label_fn
+
+    path = _textured_session(tmp_path / "session")
+    spec = ModelSpec(classes=("moving",), modes=("imu_only",), imu_rate_hz=50.0, window_s=1.0,
+                     num_frames=4, img_size=32, video_span_s=1.0, norm_mean=0.0,
+                     norm_std=1.0)  # fmt: skip
+    with open_session(path) as session:
+        items, _ = cut_session(
+            session, spec.geometry, 0.5, make_label_fn({}, None), fill_missing=True
+        )
+        origin = int(session.t0_ns)
+        buffer, gates = make_rig(spec, {"left_arm": 50.0}, None, VirtualClock(origin))
+        ReplaySource(session, gates.imu, None, t0_ns=origin).advance_to(session.duration_s + 1)
+        gates.release(None)
+    assert len(items) >= 4
+    for it in items:
+        window = buffer.assemble_window(spec.geometry, origin + round(it.t_ref * 1e9))
+        plan = plan_window(window.imu_present, False, spec.modes, window.missing)
+        assert plan.mode == "imu_only", plan.reason
+        runtime = np.concatenate([window.imu[plan.slots[p]][:, :3] for p in PLACEMENTS], axis=1)
+        assert np.array_equal(it.imu, runtime), f"window ending at {it.t_ref} s"
+        assert set(it.filled) == set(plan.filled) == {"right_arm", "left_leg", "right_leg"}

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
+from evimae_stream.window import WindowGeometry
 from tests.fixtures_sessions import (
     build_release,
     build_wear,
@@ -20,14 +19,7 @@ from tests.fixtures_sessions import (
     read_wear_excerpt,
     write_session,
 )
-from training.windows import (
-    FrameStore,
-    WindowSpec,
-    balance_report,
-    cut_session,
-    make_label_fn,
-    window_ends,
-)
+from training.windows import FrameStore, balance_report, cut_session, make_label_fn
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +27,8 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_session(tmp_path_factory.mktemp("s") / "sess", seconds=2.0)
 
 
-def test_window_ends_cover_the_session_at_the_stride() -> None:
-    np.testing.assert_allclose(window_ends(3.0, 1.0, 0.5), [1.0, 1.5, 2.0, 2.5, 3.0])
-    assert len(window_ends(0.5, 1.0, 0.5)) == 0
-
-
 def test_label_is_taken_at_the_window_centre(session_dir: Path) -> None:
-    spec = WindowSpec(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=1.0)
+    spec = WindowGeometry(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=1.0)
     with open_session(session_dir) as s:
         items, stats = cut_session(s, spec, 0.25, make_label_fn({}, None), fill_missing=True)
     got = {round(it.t_ref, 3): it.labels[0] for it in items}
@@ -58,7 +45,7 @@ def test_unlabelled_windows_skipped_or_mapped(tmp_path: Path) -> None:
     labels = path / "labels.csv"
     lines = labels.read_text().splitlines()
     labels.write_text("\n".join(lines[:2]) + "\n")  # keep only walking [0, 1)
-    spec = WindowSpec(1.0, 50.0, 4, 1.0)
+    spec = WindowGeometry(1.0, 50.0, 4, 1.0)
     with open_session(path) as s:
         skipped, st = cut_session(s, spec, 0.25, make_label_fn({}, None), fill_missing=True)
         mapped, _ = cut_session(s, spec, 0.25, make_label_fn({}, "null"), fill_missing=True)
@@ -72,7 +59,7 @@ def test_unlabelled_windows_skipped_or_mapped(tmp_path: Path) -> None:
 
 
 def test_imu_is_on_the_model_grid_and_missing_slots_are_filled(session_dir: Path) -> None:
-    spec = WindowSpec(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=1.0)
+    spec = WindowGeometry(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=1.0)
     with open_session(session_dir) as s:
         items, _ = cut_session(s, spec, 0.5, make_label_fn({}, None), fill_missing=True)
         none, st = cut_session(s, spec, 0.5, make_label_fn({}, None), fill_missing=False)
@@ -90,7 +77,7 @@ def test_imu_is_on_the_model_grid_and_missing_slots_are_filled(session_dir: Path
 
 
 def test_frames_are_the_nearest_to_the_span_grid(session_dir: Path) -> None:
-    spec = WindowSpec(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=0.8)
+    spec = WindowGeometry(window_s=1.0, imu_rate_hz=50.0, num_frames=4, video_span_s=0.8)
     store = FrameStore(96)
     with open_session(session_dir) as s:
         items, _ = cut_session(
@@ -107,7 +94,7 @@ def test_wear_subject_windows_match_the_raw_labels(wear_dir: Path, tmp_path: Pat
     excerpt = wear_dir / "right_wrist_0_10.csv"
     csv_path = build_wear(tmp_path / "wear", excerpt, rows=50 * 240)
     _, _, raw = read_wear_excerpt(excerpt)
-    spec = WindowSpec(window_s=5.0, imu_rate_hz=50.0, num_frames=4, video_span_s=5.0)
+    spec = WindowGeometry(window_s=5.0, imu_rate_hz=50.0, num_frames=4, video_span_s=5.0)
     with open_session(csv_path) as s:
         items, _ = cut_session(s, spec, 2.5, make_label_fn({}, "null"))
     assert items
@@ -156,20 +143,3 @@ def test_balance_report_counts_per_split() -> None:
     text = balance_report({"train": [w("a"), w("a"), w("b")], "val": [w("b")]}, ["a", "b"])
     rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:]}
     assert rows["a"] == ["2", "0"] and rows["b"] == ["1", "1"] and rows["total"] == ["3", "1"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    duration=st.floats(0.0, 600.0),
-    window=st.floats(0.1, 20.0),
-    stride=st.floats(0.05, 10.0),
-)
-def test_window_ends_property(duration: float, window: float, stride: float) -> None:
-    ends = window_ends(duration, window, stride)
-    if duration < window:
-        assert len(ends) == 0
-        return
-    assert ends[0] == pytest.approx(window)
-    assert np.all(ends <= duration + 1e-6)  # every window lies inside the session
-    np.testing.assert_allclose(np.diff(ends), stride, rtol=1e-9, atol=1e-9)
-    assert ends[-1] + stride > duration - 1e-6  # no further window would fit

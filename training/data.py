@@ -25,14 +25,13 @@ from torch.utils.data import Dataset
 from evimae_stream.errors import InputError
 from evimae_stream.preprocess import PreprocessConfig, frame_indices_for_window, preprocess_imu
 from evimae_stream.sessions import ReleaseClipDataset, open_session
-from evimae_stream.window import imu_grid, resample_imu
+from evimae_stream.window import WindowGeometry, resample_imu
 from training.augment import add_imu_noise, multiscale_crop, video_tensor
 from training.config import SourceConfig, TrainConfig
 from training.windows import (
     CutStats,
     FrameStore,
     WindowItem,
-    WindowSpec,
     cut_session,
     make_label_fn,
 )
@@ -55,9 +54,9 @@ class DataBundle:
         return {s: len(v) for s, v in self.splits.items()}
 
 
-def window_spec(cfg: TrainConfig, num_frames: int) -> WindowSpec:
+def window_geometry(cfg: TrainConfig, num_frames: int) -> WindowGeometry:
     """The window geometry of a config (frame count from the model)."""
-    return WindowSpec(cfg.imu.window_s, cfg.imu.rate_hz, num_frames, cfg.video_span_s)
+    return WindowGeometry(cfg.imu.window_s, cfg.imu.rate_hz, num_frames, cfg.video_span_s)
 
 
 def preprocess_config(cfg: TrainConfig, num_frames: int, img_size: int) -> PreprocessConfig:
@@ -107,7 +106,7 @@ def ensure_synthetic(cfg: TrainConfig, src: SourceConfig) -> Path:
 
 def _release_items(
     src: SourceConfig,
-    spec: WindowSpec,
+    spec: WindowGeometry,
     need_imu: bool,
     need_video: bool,
     store: FrameStore,
@@ -133,7 +132,7 @@ def _release_items(
             k = np.arange(-1, n + 1)
             t_ns = np.round(k / clip.imu_rate * _NS).astype(np.int64)
             padded = np.concatenate([clip.imu[:1], clip.imu, clip.imu[-1:]])
-            grid = imu_grid(int(t_ns[-2]), spec.window_s, spec.imu_rate_hz)
+            grid = spec.imu_grid(int(t_ns[-2]))
             imu, why = resample_imu(t_ns, padded, grid, clip.imu_rate)
             if imu is None:
                 raise InputError(
@@ -214,7 +213,7 @@ def load_data(
     the tail of each session, a seeded random subset of each release's clips (never the test
     split's).
     """
-    spec = window_spec(cfg, num_frames)
+    spec = window_geometry(cfg, num_frames)
     d = cfg.data
     label_fn = make_label_fn(d.label_map, d.unlabelled if labelled else "")
     store = FrameStore(img_size)

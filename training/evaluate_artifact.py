@@ -25,9 +25,10 @@ from evimae_stream.artifact import load_artifact
 from evimae_stream.errors import EvimaeError, InputError
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
+from evimae_stream.window import WindowGeometry
 from training.data import WindowDataset, collate
 from training.evaluate import evaluate
-from training.windows import FrameStore, WindowSpec, cut_session, make_label_fn
+from training.windows import FrameStore, cut_session, make_label_fn
 
 
 def evaluate_sessions(
@@ -35,7 +36,7 @@ def evaluate_sessions(
 ) -> dict:
     """Per-mode metrics of the artifact over the windows of ``sessions``."""
     model, meta = load_artifact(art_dir)
-    spec = WindowSpec(meta.window_s, meta.imu_rate_hz, meta.num_frames, meta.video_span_s)
+    spec = WindowGeometry(meta.window_s, meta.imu_rate_hz, meta.num_frames, meta.video_span_s)
     pcfg = PreprocessConfig(
         norm_mean=meta.norm_mean,
         norm_std=meta.norm_std,

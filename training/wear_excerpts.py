@@ -35,13 +35,14 @@ import numpy as np
 from evimae_stream.errors import EvimaeError, FormatError, InputError
 from evimae_stream.sessions.base import ImuStream, Session
 from evimae_stream.types import Segment
+from evimae_stream.window import WindowGeometry
 from training.baseline import (
     Standardiser,
     feature_matrix,
     logistic_regression,
     nearest_centroid,
 )
-from training.windows import FrameStore, WindowItem, WindowSpec, cut_session, make_label_fn
+from training.windows import FrameStore, WindowItem, cut_session, make_label_fn
 
 log = logging.getLogger("training.wear_excerpts")
 
@@ -160,7 +161,7 @@ class ExcerptSession(Session):
 def cut_split(
     session: ExcerptSession,
     ranges: dict[str, list[tuple[float, float]]],
-    spec: WindowSpec,
+    spec: WindowGeometry,
     stride_s: float,
 ) -> list[WindowItem]:
     """Windows lying wholly inside the given ranges, labelled at their centre."""
@@ -273,7 +274,7 @@ def _main(args: argparse.Namespace) -> int:
         "train.select_metric=accuracy",
     ]
     cfg = load_config(args.config, defaults + args.sets)
-    spec = WindowSpec(cfg.imu.window_s, cfg.imu.rate_hz, 1, cfg.imu.window_s)
+    spec = WindowGeometry(cfg.imu.window_s, cfg.imu.rate_hz, 1, cfg.imu.window_s)
     session = ExcerptSession(args.data, times, acc, labels)
     sets = find_sets(label_runs(labels, RATE_HZ), args.merge_gap)
     split = split_sets(sets, args.val_fraction, spec.window_s)

@@ -1,12 +1,13 @@
-"""Cutting labelled sessions into model windows, with the runtime's own grid functions.
+"""Cutting labelled sessions into model windows, with the runtime's own window geometry.
 
-A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``. Window ends run from
-``window_s`` to the session's end every ``stride_s``. The IMU is linearly resampled onto the
-model grid (``rate × window_s`` points, :func:`evimae_stream.window.imu_grid` +
+A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``; its geometry is the
+runtime's :class:`~evimae_stream.window.WindowGeometry`. Window ends run from the first that fits
+to the session's end every ``stride_s`` (:meth:`~evimae_stream.window.WindowGeometry.ends_s`).
+The IMU is linearly resampled onto the model grid (``rate × window_s`` points,
 :func:`~evimae_stream.window.resample_imu` — the code the live runtime uses, so a gap of more
 than 3 nominal periods is never interpolated across) and missing slots are filled by the
-runtime's :func:`~evimae_stream.runtime.policy.fill_slots`; the video frames are the ones nearest
-to :func:`~evimae_stream.window.frame_grid` over ``video_span_s`` ending at ``t_ref``.
+runtime's :func:`~evimae_stream.runtime.policy.fill_slots`; the video frames are picked by the
+runtime's :func:`~evimae_stream.window.pick_frames` over ``video_span_s`` ending at ``t_ref``.
 
 **Window label = the label at the window's centre** (``t_ref − window_s / 2``), after
 ``label_map``; a window whose centre has no label is skipped unless an ``unlabelled`` class is
@@ -26,31 +27,11 @@ import numpy as np
 from evimae_stream.runtime.policy import fill_slots
 from evimae_stream.sessions.base import ImuStream, Session
 from evimae_stream.types import PLACEMENTS
-from evimae_stream.window import frame_grid, imu_grid, pick_frames, resample_imu
+from evimae_stream.window import WindowGeometry, pick_frames, resample_imu
 
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """Geometry of one model window."""
-
-    window_s: float
-    imu_rate_hz: float
-    num_frames: int
-    video_span_s: float
-
-    @property
-    def samples(self) -> int:
-        """IMU samples per window on the model grid."""
-        return round(self.window_s * self.imu_rate_hz)
-
-    @property
-    def span_s(self) -> float:
-        """The longest stretch of a session a window reads."""
-        return max(self.window_s, self.video_span_s)
 
 
 @dataclass
@@ -101,14 +82,6 @@ class FrameStore:
         return sum(f.nbytes for f in self.frames)
 
 
-def window_ends(duration_s: float, window_s: float, stride_s: float) -> np.ndarray:
-    """Window end times ``t_ref`` from ``window_s`` to ``duration_s`` every ``stride_s``."""
-    if duration_s < window_s:
-        return np.empty(0)
-    n = int(np.floor((duration_s - window_s) / stride_s + 1e-9)) + 1
-    return window_s + stride_s * np.arange(n, dtype=np.float64)
-
-
 def window_label(
     label_at: Callable[[float], str | None], t_ref: float, window_s: float
 ) -> str | None:
@@ -145,11 +118,11 @@ def stream_arrays(streams: dict[str, ImuStream]) -> dict[str, StreamArrays]:
 def imu_window(
     streams: dict[str, StreamArrays],
     t_ref: float,
-    spec: WindowSpec,
+    geometry: WindowGeometry,
     fill_missing: bool,
 ) -> tuple[np.ndarray | None, tuple[str, ...], str | None]:
     """The (samples, 12) IMU window ending at ``t_ref`` s; (None, (), reason) when unusable."""
-    grid = imu_grid(round(t_ref * _NS), spec.window_s, spec.imu_rate_hz)
+    grid = geometry.imu_grid(round(t_ref * _NS))
     got: dict[str, np.ndarray] = {}
     why = None
     for p in PLACEMENTS:
@@ -188,7 +161,7 @@ class CutStats:
 
 def cut_session(
     session: Session,
-    spec: WindowSpec,
+    geometry: WindowGeometry,
     stride_s: float,
     label_fn: Callable[[str | None], str | None],
     *,
@@ -208,14 +181,14 @@ def cut_session(
     stats = CutStats()
     name = name or str(session.path)
     lo, hi = t_range if t_range is not None else (0.0, session.duration_s)
-    ends = window_ends(hi - lo, spec.span_s, stride_s) + lo
+    ends = geometry.ends_s(hi - lo, stride_s) + lo
     fgrid_all: list[np.ndarray] = []
     pending: list[tuple[float, str, np.ndarray | None, tuple[str, ...]]] = []
     arrays = stream_arrays(session.imu) if need_imu else {}
     ftimes_ns = _ns(session.frame_times()) if (need_video and session.has_video) else None
-    period_ns = _NS / session.video.fps if session.video and session.video.fps else None
+    fps = session.video.fps if session.video else None
     for t_ref in ends.tolist():
-        label = label_fn(window_label(session.label_at, t_ref, spec.window_s))
+        label = label_fn(window_label(session.label_at, t_ref, geometry.window_s))
         if label is None:
             stats.no_label += 1
             continue
@@ -224,7 +197,7 @@ def cut_session(
             continue
         imu, filled = None, ()
         if need_imu:
-            imu, filled, _ = imu_window(arrays, t_ref, spec, fill_missing)
+            imu, filled, _ = imu_window(arrays, t_ref, geometry, fill_missing)
             if imu is None:
                 stats.imu_missing += 1
                 continue
@@ -233,9 +206,7 @@ def cut_session(
             if ftimes_ns is None or not len(ftimes_ns):
                 stats.video_missing += 1
                 continue
-            fg = frame_grid(round(t_ref * _NS), spec.video_span_s, spec.num_frames)
-            max_dt = 2.0 * (period_ns or spec.video_span_s * _NS / spec.num_frames)
-            idx, _ = pick_frames(ftimes_ns, fg, max_dt)
+            idx = pick_frames(ftimes_ns, round(t_ref * _NS), geometry, fps).index
             if idx is None:
                 stats.video_missing += 1
                 continue

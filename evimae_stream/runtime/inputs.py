@@ -1,5 +1,5 @@
 """Window → model inputs: the IMU slots resampled at the model's rate turned into normalised
-spectrograms, the camera frames over the model's video span turned into the video tensor.
+spectrograms, the camera frames picked over the model's video span turned into the video tensor.
 
 The artifact (``ModelMeta``) says the IMU rate and window length, the spectrogram normalisation,
 the frame count, frame size and the seconds the frames span (DESIGN §6–§7).
@@ -8,18 +8,16 @@ the frame count, frame size and the seconds the frames span (DESIGN §6–§7).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
 from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
-from evimae_stream.rings import FrameRing
 from evimae_stream.runtime.backends.base import ModelInputs
 from evimae_stream.runtime.policy import Plan
 from evimae_stream.types import PLACEMENTS
-from evimae_stream.window import Window, frame_grid, pick_frames
-
-_NS = 1_000_000_000
+from evimae_stream.window import Window, WindowGeometry
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,11 @@ class ModelSpec:
             spec_freq=int(getattr(cfg, "spec_freq", 128)),
         )
 
+    @cached_property
+    def geometry(self) -> WindowGeometry:
+        """The model's window: where its IMU grid and frame times lie."""
+        return WindowGeometry(self.window_s, self.imu_rate_hz, self.num_frames, self.video_span_s)
+
     @property
     def preprocess(self) -> PreprocessConfig:
         """The preprocessing settings of this model."""
@@ -73,29 +76,6 @@ class ModelSpec:
             spec_time=self.spec_time,
             spec_freq=self.spec_freq,
         )
-
-
-def pick_video(
-    camera: FrameRing | None, t_ref_ns: int, span_s: float, num_frames: int
-) -> tuple[list[np.ndarray] | None, np.ndarray | None, str | None]:
-    """The ``num_frames`` frames nearest an even grid over ``span_s`` ending at ``t_ref_ns``
-    (frames, their times, None) or (None, None, reason)."""
-    if camera is None:
-        return None, None, "not configured"
-    if not camera.up:
-        return None, None, f"down: {camera.down_reason}"
-    grid = frame_grid(t_ref_ns, span_s, num_frames)
-    times, frames = camera.snapshot(int(grid[0]), int(grid[-1]), margin=1)
-    if camera.nominal_rate_hz:
-        period = _NS / camera.nominal_rate_hz
-    elif len(times) >= 2:
-        period = float(np.median(np.diff(times)))
-    else:
-        period = span_s * _NS / num_frames
-    idx, why = pick_frames(times, grid, 2.0 * period)
-    if idx is None:
-        return None, None, why
-    return [frames[i] for i in idx.tolist()], times[idx], None
 
 
 def build_inputs(

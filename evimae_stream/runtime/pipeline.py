@@ -37,7 +37,7 @@ from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.runtime.gate import FrameGate, Gates, ImuGate
 from evimae_stream.runtime.health import Percentiles, stream_health
-from evimae_stream.runtime.inputs import ModelSpec, build_inputs, pick_video, softmax
+from evimae_stream.runtime.inputs import ModelSpec, build_inputs, softmax
 from evimae_stream.runtime.policy import Plan, plan_window
 from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
 from evimae_stream.runtime.smoothing import Smoother
@@ -207,17 +207,9 @@ class Recognizer:
         spec = self.spec
         t0 = time.perf_counter()
         t_ref = buffer.default_t_ref(tick)
-        window = buffer.assemble_window(
-            t_ref if t_ref is not None else tick, spec.window_s, spec.imu_rate_hz, spec.num_frames
-        )
+        window = buffer.assemble_window(spec.geometry, t_ref if t_ref is not None else tick)
         missing = dict(window.missing)
-        frames, ftimes, why = pick_video(
-            buffer.camera, window.t_ref_ns, spec.video_span_s, spec.num_frames
-        )
-        if frames is None:
-            missing["camera"] = why or "unusable"
-        else:
-            missing.pop("camera", None)
+        frames, ftimes = window.frames, window.frame_times_ns
         present = window.imu_present
         plan = plan_window(present, frames is not None, spec.modes, missing)
         t1 = time.perf_counter()
@@ -241,8 +233,6 @@ class Recognizer:
             if "imu" in plan.modalities:
                 imus = [p for p in PLACEMENTS if present[p]]
             newest = window.newest_sample_ns
-            if "video" in plan.modalities and ftimes is not None:
-                newest = max(newest or 0, int(ftimes.max()))
         t2 = time.perf_counter()
         return Job(
             index=index,
