@@ -16,10 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_all import _print_replay, demo_artifact, replay_max
+from common import demo_artifact
+from replay import _print_replay, replay_max
 
 
 def main() -> int:

@@ -19,12 +19,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from dataclasses import dataclass
 
 from drivers.config import BackoffConfig
 from drivers.protocols.base import StreamParser
 from evimae_stream.clock import Clock
 from evimae_stream.errors import DeviceError, InputError
+from evimae_stream.health import DriverStats
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
@@ -49,27 +49,6 @@ class EndOfStream(Exception):
 
 class LinkStalled(Exception):
     """No data for longer than the stall timeout: treated like a read error."""
-
-
-@dataclass(frozen=True)
-class DriverStats:
-    """A snapshot of one driver's health and counters."""
-
-    name: str
-    state: str
-    samples: int
-    bytes: int
-    bad_checksum: int
-    bad_parse: int
-    dropped: int
-    reconnects: int
-    last_error: str | None
-    rate_hz: float
-
-    @property
-    def bad_frames(self) -> int:
-        """Frames or lines rejected by the parser (checksum + parse)."""
-        return self.bad_checksum + self.bad_parse
 
 
 class Driver(ABC):

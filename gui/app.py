@@ -1,7 +1,7 @@
 """``run_gui``: open the monitor window over a source, optionally save a screenshot and exit.
 
 Used by ``evimae-stream --gui`` (the runtime passes its pipeline wrapped as a
-:class:`~gui.source.MonitorSource`) and by ``python -m gui``.
+:class:`~gui.protocol.MonitorSource`) and by ``python -m gui``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import QApplication
 
 from evimae_stream.errors import InputError
 from gui.main_window import MonitorWindow
-from gui.source import MonitorSource
+from gui.protocol import MonitorSource
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Start/stop, record to a folder, and the replay controls (pause, seek slider, speed).
 
-Every control calls the :class:`~gui.source.MonitorSource` and shows what it said: a control
+Every control calls the :class:`~gui.protocol.MonitorSource` and shows what it said: a control
 that fails reports its one-line error through :attr:`Controls.on_message` instead of raising in
 the event loop. The slider does not track while dragged (one seek on release), and status
 updates never move it under the user's hand.
@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from evimae_stream.errors import EvimaeError
-from gui.source import MAX_SPEED, SPEEDS, MonitorSource, MonitorStatus
+from gui.protocol import MAX_SPEED, SPEEDS, MonitorSource, MonitorStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ SLIDER_STEPS = 1000
 
 
 def speed_text(speed: float | None) -> str:
-    """``2.0`` → ``2×``; None → ``max (8×)`` (:data:`~gui.source.MAX_SPEED`)."""
+    """``2.0`` → ``2×``; None → ``max (8×)`` (:data:`~gui.protocol.MAX_SPEED`)."""
     return f"max ({MAX_SPEED:g}×)" if speed is None else f"{speed:g}×"
 
 

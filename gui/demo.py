@@ -1,6 +1,6 @@
 """Ready-made monitor sources without a runtime: the live synthetic rig, and a paced replay.
 
-``python -m gui`` and the tests build their :class:`~gui.source.LocalSource` here. Both are
+``python -m gui`` and the tests build their :class:`~gui.local_source.LocalSource` here. Both are
 real data paths: synthetic drivers stream the simulated wearer in real time exactly like
 hardware; a replay feeds a recorded session through a :class:`~gui.paced.PacedReplay`.
 """
@@ -10,15 +10,25 @@ from __future__ import annotations
 import os
 import time
 
-from drivers.config import SyntheticImuConfig
-from drivers.synthetic import SyntheticCameraDriver, SyntheticImuDriver, SyntheticRig
-from evimae_stream.buffer import BufferConfig, StreamBuffer
+from drivers.synthetic import SyntheticRig
+from evimae_stream.buffer import StreamBuffer
 from evimae_stream.clock import Clock, ScaledClock
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import Session, open_session
+from evimae_stream.streams import StreamSpec
 from evimae_stream.types import PLACEMENTS, Segment
+from gui.local_source import LocalSource
 from gui.paced import PacedReplay
-from gui.source import LocalSource
+
+
+def synthetic_plan(seed: int = 0, imu_rate_hz: float = 50.0, camera: bool = True):
+    """The :class:`~drivers.factory.SourcePlan` of the simulated wearer ``seed``: four synthetic
+    IMUs at ``imu_rate_hz`` and (``camera``) the synthetic head camera."""
+    from drivers.factory import plan_sources
+
+    rate = f"{imu_rate_hz:g}"
+    ports = [f"{p}=synthetic?seed={seed}&rate={rate}" for p in PLACEMENTS]
+    return plan_sources(ports, "synthetic" if camera else None)
 
 
 def synthetic_source(
@@ -27,24 +37,16 @@ def synthetic_source(
     """Four synthetic IMUs and (``camera``) the synthetic head camera of one simulated wearer,
     not yet started. The ground-truth lane shows the wearer's script (the simulation knows
     what the person does). Extra keyword arguments go to :class:`LocalSource`."""
+    from drivers.factory import make_drivers
+
     rig = SyntheticRig.shared(seed)
     wearer = rig.wearer(imu_rate_hz)
-    buffer = StreamBuffer(
-        BufferConfig(
-            imu_rate_hz=imu_rate_hz,
-            imu_channels=len(wearer.channels),  # the wearer sends acc + gyro
-            camera=camera,
-            camera_fps=30.0,
-        )
-    )
-    drivers = {
-        p: SyntheticImuDriver(
-            SyntheticImuConfig(placement=p, seed=seed, rate_hz=imu_rate_hz), buffer.imu_sink(p)
-        )
-        for p in PLACEMENTS
-    }
-    if camera:
-        drivers["camera"] = SyntheticCameraDriver(buffer.frame_sink(), seed=seed)
+    plan = synthetic_plan(seed, imu_rate_hz, camera)
+    streams = plan.streams(imu_rate_hz)
+    # the wearer sends acc + gyro
+    buffer = StreamBuffer(streams.buffer_config(imu_channels=len(wearer.channels)))
+    frame_sink = buffer.frame_sink() if camera else None
+    drivers = make_drivers(plan, {p: buffer.imu_sink(p) for p in PLACEMENTS}, frame_sink)
     kwargs.setdefault("labels", [Segment(a, b, label) for a, b, label in wearer.script])
     kwargs.setdefault("classes", wearer.classes)
     kwargs.setdefault("timeline_t0_ns", rig.start_ns)
@@ -54,24 +56,15 @@ def synthetic_source(
 def buffer_for(session: Session, clock: Clock = time.monotonic_ns) -> StreamBuffer:
     """Rings sized for ``session``: its placements, rates and channels, its camera if any;
     ``clock``: the host clock their counters read (default: the wall clock)."""
-    placements = tuple(p for p in PLACEMENTS if p in session.imu)
-    channels = {session.imu[p].values.shape[1] for p in placements}
+    streams = StreamSpec.from_session(session)
+    channels = {session.imu[p].values.shape[1] for p in streams.placements}
     if len(channels) > 1:
         raise InputError(
             f"{session.path}: IMU streams have different channel counts {sorted(channels)}; "
             "the monitor needs one count for every placement"
         )
-    fps = session.video.fps if session.has_video and session.video is not None else None
-    return StreamBuffer(
-        BufferConfig(
-            placements=placements,
-            imu_channels=channels.pop() if channels else 3,
-            imu_rate_hz={p: session.imu[p].rate_hz for p in placements},
-            camera=session.has_video,
-            camera_fps=fps or 30.0,
-        ),
-        clock=clock,
-    )
+    config = streams.buffer_config(imu_channels=channels.pop() if channels else 3)
+    return StreamBuffer(config, clock=clock)
 
 
 def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwargs) -> LocalSource:
@@ -96,27 +89,13 @@ def synthetic_pipeline_source(
 ) -> LocalSource:
     """The live synthetic rig recognised by the model artifact at ``model_dir`` through the
     runtime's pipeline (see :mod:`gui.runtime_source`), not yet started."""
-    from gui.runtime_source import pipeline_source
+    from gui.runtime_source import live_pipeline_source
 
     rig = SyntheticRig.shared(seed)
     wearer = rig.wearer(imu_rate_hz)
-
-    def make_drivers(imu_sinks, frame_sink):
-        drivers = {
-            p: SyntheticImuDriver(
-                SyntheticImuConfig(placement=p, seed=seed, rate_hz=imu_rate_hz), sink
-            )
-            for p, sink in imu_sinks.items()
-        }
-        if frame_sink is not None:
-            drivers["camera"] = SyntheticCameraDriver(frame_sink, seed=seed)
-        return drivers
-
-    return pipeline_source(
+    return live_pipeline_source(
         model_dir,
-        make_drivers,
-        dict.fromkeys(PLACEMENTS, imu_rate_hz),
-        30.0 if camera else None,
+        synthetic_plan(seed, imu_rate_hz, camera),
         origin_ns=rig.start_ns,  # the timeline is the rig's: the script is the ground truth
         labels=[Segment(a, b, label) for a, b, label in wearer.script],
     )

@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import (
     QTableWidgetItem,
 )
 
-from gui.source import StreamHealth
+from evimae_stream.health import StreamHealth
 
 COLUMNS: tuple[str, ...] = (
     "stream",

@@ -16,32 +16,31 @@ import time
 from pathlib import Path
 
 from gui.app import run_gui
-from gui.runtime_source import pipeline_source, replay_pipeline_source
+from gui.runtime_source import live_pipeline_source, replay_pipeline_source
 
 log = logging.getLogger(__name__)
 
 
-def launch(args, model_dir: Path, spec, config, session_path: Path | None, speed) -> int:
-    """Build the monitor's source for the run ``args`` describes and show the window.
-
-    ``speed`` None is "max" (:data:`gui.source.MAX_SPEED` here). Without ``--speed`` the
-    monitor plays at 1×, the bundled demo too (the command line alone runs the demo at max, on
-    a virtual clock, because nobody watches it)."""
+def launch(
+    model_dir: Path,
+    config,
+    plan,
+    session_path: Path | None,
+    speed: float | None,
+    screenshot: Path | None = None,
+    duration: float | None = None,
+) -> int:
+    """Build the monitor's source for the run and show the window: the live sensors of
+    ``plan`` (a :class:`~drivers.factory.SourcePlan`), else a paced replay of ``session_path``
+    at ``speed``× (None: "max", :data:`gui.protocol.MAX_SPEED` here). The command line passes
+    1× when no ``--speed`` was given, the bundled demo too (the command line alone runs the demo
+    at max, on a virtual clock, because nobody watches it)."""
     config = dataclasses.replace(config, topk=max(5, config.topk))
     if session_path is None:
-        from evimae_stream.commands.run import make_live_drivers, plan_live
-
-        imu_cfgs, camera_src, rates, camera_fps = plan_live(args, spec)
-
-        def make_drivers(imu_sinks, frame_sink):
-            return make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink)
-
-        source = pipeline_source(model_dir, make_drivers, rates, camera_fps, config)
+        source = live_pipeline_source(model_dir, plan, config)
     else:
-        if getattr(args, "speed", None) is None:
-            speed = 1.0
         source = replay_pipeline_source(model_dir, session_path, speed, config)
     started = time.monotonic()
-    code = run_gui(source, screenshot=args.screenshot, duration=args.duration)
+    code = run_gui(source, screenshot=screenshot, duration=duration)
     log.info("monitor closed after %.1f s", time.monotonic() - started)
     return code

@@ -2,7 +2,7 @@
 controls, and latency/backend in the status bar.
 
 The GUI thread only paints: a QTimer (~30 Hz) pulls snapshots from the
-:class:`~gui.source.MonitorSource` (rings, health, new prediction events, status); the
+:class:`~gui.protocol.MonitorSource` (rings, health, new prediction events, status); the
 pipeline and the drivers run in their own threads. Only the newest camera frame is converted,
 plots are redrawn from ring snapshots, and the health table is refreshed at 10 Hz, so the cost
 of a refresh does not grow with the replay speed.
@@ -24,11 +24,12 @@ from PyQt6.QtWidgets import (
 )
 
 from evimae_stream.errors import EvimaeError
+from evimae_stream.runtime.events import Prediction
 from gui.controls import Controls, speed_text
 from gui.health_panel import HealthPanel
 from gui.imu_plots import ImuPlots
 from gui.prediction_panel import PredictionPanel
-from gui.source import MonitorSource, MonitorStatus, Prediction, parse_event
+from gui.protocol import MonitorSource, MonitorStatus
 from gui.timeline import Timeline
 from gui.video_view import VideoView
 
@@ -119,7 +120,6 @@ class MonitorWindow(QMainWindow):
 
         self.latest: Prediction | None = None
         self.predictions_seen = 0
-        self.bad_events = 0
         self._message = ""
         self._ticks = 0
         self.timer = QTimer(self)
@@ -153,16 +153,7 @@ class MonitorWindow(QMainWindow):
                 self.video.set_frame(*latest)
         else:
             self.video.clear("no camera in this rig")
-        for event in src.pull_predictions():
-            try:
-                pred = parse_event(event)
-            except EvimaeError as exc:
-                self.bad_events += 1
-                if self.bad_events == 1:
-                    log.warning("ignoring a bad prediction event: %s", exc)
-                continue
-            if pred is None:
-                continue
+        for pred in src.pull_predictions():
             self.timeline.add_prediction(pred)
             self.latest = pred
             self.predictions_seen += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from gui.source import Prediction
+from evimae_stream.runtime.events import Prediction
 
 TOP_K = 5
 #: progress bars count in thousandths of the score

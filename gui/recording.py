@@ -1,6 +1,6 @@
 """Recording what the monitor sees: the buffer's rings copied into a session, off the GUI thread.
 
-:class:`Recorder` polls the rings of a :class:`~evimae_stream.buffer.StreamBuffer` a few times a
+:class:`RingRecorder` polls the rings of a :class:`~evimae_stream.buffer.StreamBuffer` a few times a
 second in its own thread and appends every new sample and frame to a
 :class:`~evimae_stream.sessions.SessionWriter`, so it works over any source that fills a buffer
 (live drivers, replay) without touching the drivers. The IMU rows hold the ring's host timeline
@@ -40,7 +40,7 @@ def new_session_dir(folder: str | Path) -> Path:
     return path
 
 
-class Recorder:
+class RingRecorder:
     """Copies new ring contents into a session directory every :data:`POLL_S` seconds."""
 
     def __init__(self, buffer: StreamBuffer, writer: SessionWriter) -> None:
@@ -54,7 +54,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._loop, name="gui-recorder", daemon=True)
 
     @classmethod
-    def start(cls, buffer: StreamBuffer, folder: str | Path) -> Recorder:
+    def start(cls, buffer: StreamBuffer, folder: str | Path) -> RingRecorder:
         """Open a new session in ``folder`` and start copying from now on."""
         path = new_session_dir(folder)
         cfg = buffer.config

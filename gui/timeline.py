@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from evimae_stream.runtime.events import Prediction
 from evimae_stream.types import Segment
-from gui.source import Prediction
 
 #: seconds of timeline shown
 SPAN_S = 60.0

@@ -71,21 +71,16 @@ def replay_at_max_speed(
     (eager fp32, the given sinks), leaving out the IMUs ``skip_imus`` and, without ``camera``,
     the camera; ``wrap_source`` may wrap the replay source. Returns (Outputs, Recognizer)."""
     from evimae_stream.artifact import load_artifact
+    from evimae_stream.runtime.config import RuntimeConfig
     from evimae_stream.runtime.inputs import ModelSpec
-    from evimae_stream.runtime.pipeline import (
-        Outputs,
-        Recognizer,
-        RuntimeConfig,
-        replay_session_max,
-    )
+    from evimae_stream.runtime.run import Composer, Hooks, LoadedModel
     from evimae_stream.sessions import open_session
 
     model, meta = load_artifact(art)
     spec = ModelSpec.from_meta(meta, model)
-    recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager", stride_s=stride_s))
-    outputs = Outputs(list(sinks), timings=False)
+    config = RuntimeConfig(backend="eager", stride_s=stride_s)
+    composer = Composer(LoadedModel(model, spec), config, Hooks(sinks=list(sinks)))
     with open_session(sess) as session:
-        replay_session_max(session, recognizer, outputs, session.duration_s,
-                           skip_imus=skip_imus, camera=camera, progress=False, overlap=overlap,
-                           wrap_source=wrap_source)  # fmt: skip
-    return outputs, recognizer
+        result = composer.replay(session, None, skip_imus=skip_imus, camera=camera,
+                                 overlap=overlap, wrap_source=wrap_source)  # fmt: skip
+    return result.outputs, composer.recognizer

@@ -26,10 +26,11 @@ from gui.app import WINDOW_SIZE, run_gui, save_screenshot
 from gui.controls import SLIDER_STEPS, speed_text
 from gui.demo import replay_source, synthetic_source
 from gui.imu_plots import SPAN_S
+from gui.local_source import LocalSource
 from gui.main_window import MonitorWindow
-from gui.source import MAX_SPEED, LocalSource
+from gui.protocol import MAX_SPEED
 from tests.pty_device import PtyDevice
-from tests.test_gui_source import runtime_event
+from tests.test_gui_source import runtime_prediction
 
 pytestmark = pytest.mark.gui
 
@@ -143,7 +144,7 @@ def test_predictions_fill_the_panel_timeline_and_status(replay, session_dir, qtb
     }  # fmt: skip
     lats = [10.0, 20.0, 30.0, 40.0, 50.0]
     for i, (label, lat) in enumerate(zip(labels, lats, strict=True)):
-        src.post_prediction(runtime_event(0.5 * (i + 1), label, topk[label], latency_ms=lat))
+        src.emit(runtime_prediction(0.5 * (i + 1), label, topk[label], latency_ms=lat))
     win.refresh()
     assert win.prediction.action.text() == "chopping"
     assert win.prediction.score.text() == "score 0.64"
@@ -163,15 +164,13 @@ def test_predictions_fill_the_panel_timeline_and_status(replay, session_dir, qtb
     status = win.status_label.text()
     assert "latency p50 30 ms · p95 48 ms" in status and "paused" in status
     # a window without a prediction: the reason is shown, the timeline leaves a gap
-    src.post_prediction(runtime_event(3.0, None, [], latency_ms=None))
-    src.post_prediction(runtime_event(3.5, "jogging", topk["jogging"]))
-    src.post_prediction({"t_s": "oops"})  # a bad event is skipped, the rest still shows
+    src.emit(runtime_prediction(3.0, None, [], latency_ms=None))
+    src.emit(runtime_prediction(3.5, "jogging", topk["jogging"]))
     win.refresh()
-    assert win.bad_events == 1
     assert win.prediction.action.text() == "jogging"
     assert [(e.start, e.end, e.label) for e in win.timeline.entries][-1] == (3.0, 3.5, "jogging")
     # seeking back drops the entries after the new position
-    src.post_prediction(runtime_event(1.0, "idle", [("idle", 0.9)]))
+    src.emit(runtime_prediction(1.0, "idle", [("idle", 0.9)]))
     win.refresh()
     spans = [(e.start, e.end, e.label) for e in win.timeline.entries]
     assert spans == [(0.0, 0.5, "jogging"), (0.5, 1.0, "idle")]
@@ -378,8 +377,8 @@ def test_screenshot_of_a_live_synthetic_rig_has_real_content(tmp_path, qtbot):
             lambda: all(r.newest_ns is not None for r in src.buffer.imu.values()), timeout=5000
         )
         qtbot.wait(300)
-        src.post_prediction(
-            runtime_event(src.timeline_now_s(), "waving", [("waving", 0.8), ("idle", 0.2)])
+        src.emit(
+            runtime_prediction(src.timeline_now_s(), "waving", [("waving", 0.8), ("idle", 0.2)])
         )
         path = save_screenshot(win, tmp_path / "shot.png")
     finally:

@@ -5,19 +5,19 @@ Start/Stop stops and restarts the pipeline, and "max" is one speed everywhere.""
 from __future__ import annotations
 
 import time
-from argparse import Namespace
 
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
 import gui.launch
-from evimae_stream.runtime.pipeline import RuntimeConfig
+from evimae_stream.commands.run import monitor_speed
+from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.sessions import open_session
 from gui.controls import Controls, speed_text
 from gui.main_window import MonitorWindow
+from gui.protocol import MAX_SPEED, SPEEDS
 from gui.runtime_source import replay_pipeline_source
-from gui.source import MAX_SPEED, SPEEDS
 from tests.runtime_helpers import make_artifact, make_session
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
@@ -69,9 +69,9 @@ class Arrivals:
             self.rows.append(
                 {
                     "t_s": p.t_s,
-                    "t_ref_s": p.raw.get("t_ref_s"),
+                    "t_ref_s": p.t_ref_s,
                     "label": p.label,
-                    "emitted": p.raw["time"],
+                    "emitted": p.emitted_unix,
                     "position": self.src.status().position_s,
                     "now_line": win.timeline.now_line.value(),
                 }
@@ -248,8 +248,7 @@ def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, mon
         return 0
 
     monkeypatch.setattr(gui.launch, "run_gui", show)
-    args = Namespace(speed="max", screenshot=None, duration=None)
-    assert gui.launch.launch(args, art, None, _config(), session, None) == 0  # --speed max
+    assert gui.launch.launch(art, _config(), None, session, monitor_speed("max")) == 0
     src = shown[-1]
     try:
         assert src.replay.speed == MAX_SPEED == 8.0
@@ -267,15 +266,13 @@ def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, mon
     finally:
         src.close()
     # no --speed: the monitor plays the session (the bundled demo too) at 1×
-    gui.launch.launch(Namespace(speed=None, screenshot=None, duration=None), art, None,
-                      _config(), session, None)  # fmt: skip
+    gui.launch.launch(art, _config(), None, session, monitor_speed(None))
     try:
         assert shown[-1].replay.speed == 1.0 and shown[-1].status().speed == 1.0
     finally:
         shown[-1].close()
     # a speed the menu lacks is added to it, in order
-    gui.launch.launch(Namespace(speed="3", screenshot=None, duration=None), art, None,
-                      _config(), session, 3.0)  # fmt: skip
+    gui.launch.launch(art, _config(), None, session, monitor_speed("3"))
     src = shown[-1]
     try:
         controls = Controls(src)  # the window's control bar, as the window refreshes it

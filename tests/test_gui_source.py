@@ -1,4 +1,4 @@
-"""The monitor's adapter without a window: event parsing, health merging, recording, controls."""
+"""The monitor's adapter without a window: predictions, health merging, recording, controls."""
 
 from __future__ import annotations
 
@@ -8,93 +8,70 @@ import time
 import numpy as np
 import pytest
 
-from drivers.base import DriverStats
 from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
+from evimae_stream.health import DriverStats, StreamHealth
+from evimae_stream.runtime.events import Prediction
 from evimae_stream.sessions import open_session
-from gui.recording import Recorder
-from gui.source import LocalSource, MonitorSource, merge_health, parse_event
+from gui.local_source import LocalSource
+from gui.protocol import MonitorSource
+from gui.recording import RingRecorder
 
 _NS = 1_000_000_000
 
 
-def runtime_event(t_s: float, label: str | None, topk, latency_ms=12.5, **extra) -> dict:
-    """An event in the runtime's JSONL schema (evimae_stream/runtime/events.py docstring)."""
-    ev = {
-        "type": "prediction",
-        "window": round(t_s / 0.5),
-        "t_s": t_s,
-        "t_ref_s": t_s - 0.02,
-        "label": label,
-        "score": topk[0][1] if label is not None else None,
-        "topk": [{"label": a, "score": s} for a, s in topk],
-        "mode": "multimodal",
-        "modalities": ["imu", "video"],
-        "reason": None if label is not None else "all streams missing",
-        "latency_ms": latency_ms,
-        "time": 1_763_000_000.0,  # UNIX emission time: not a timeline position
-    }
-    ev.update(extra)
-    return ev
+def runtime_prediction(
+    t_s: float, label: str | None, topk, latency_ms=12.5, origin_ns: int = 10 * _NS
+) -> Prediction:
+    """One of the runtime's predictions for the window ending at ``t_s`` on its timeline."""
+    tick = origin_ns + round(t_s * _NS)
+    return Prediction(
+        index=round(t_s / 0.5),
+        tick_ns=tick,
+        origin_ns=origin_ns,
+        t_ref_ns=tick - 20_000_000,
+        label=label,
+        score=topk[0][1] if label is not None else None,
+        topk=list(topk),
+        mode="multimodal",
+        modalities=("imu", "video"),
+        reason=None if label is not None else "all streams missing",
+        latency_ms=latency_ms,
+        emitted_unix=1_763_000_000.0,  # UNIX emission time: not a timeline position
+    )
 
 
-def test_parse_runtime_event_uses_tick_time_not_unix_time():
-    ev = runtime_event(12.5, "jogging", [("jogging", 0.8), ("walking", 0.15)], latency_ms=40.0)
-    p = parse_event(ev)
-    assert p is not None
-    assert p.t_s == 12.5 and p.label == "jogging" and p.score == 0.8
-    assert p.topk == (("jogging", 0.8), ("walking", 0.15))
-    assert p.modalities == ("imu", "video") and p.latency_ms == 40.0
-
-
-def test_parse_event_without_prediction_keeps_the_reason():
-    p = parse_event(runtime_event(3.0, None, [], latency_ms=None))
-    assert p is not None and p.label is None and p.reason == "all streams missing"
-    assert p.score == 0.0 and p.latency_ms is None
-
-
-def test_parse_event_other_types_and_bad_fields():
-    assert parse_event({"type": "start", "classes": ["a"]}) is None
-    assert parse_event({"type": "end", "windows": 3}) is None
-    with pytest.raises(InputError, match="t_s"):
-        parse_event({"type": "prediction", "label": "a", "time": 5.0})
-    with pytest.raises(InputError, match="topk"):
-        parse_event({"t_s": 1.0, "label": "a", "topk": [{"label": "a"}]})
-    with pytest.raises(InputError, match="topk"):
-        parse_event({"t_s": 1.0, "label": "a", "topk": "a"})
-    p = parse_event({"t_s": 2.0, "label": "a", "topk": [["a", 0.5], ["b", 0.25]]})
-    assert p is not None and p.topk == (("a", 0.5), ("b", 0.25)) and p.score == 0.5
-
-
-def test_runtime_prediction_objects_are_accepted_as_a_sink():
-    events = pytest.importorskip("evimae_stream.runtime.events")
-    pred = events.Prediction(
+def test_runtime_predictions_reach_the_window_as_they_are():
+    # the monitor reads the runtime's own objects: tick time on the run's timeline, no JSON
+    pred = Prediction(
         index=3, tick_ns=11_500_000_000, origin_ns=10_000_000_000, t_ref_ns=11_480_000_000,
         label="waving", score=0.7, topk=[("waving", 0.7), ("idle", 0.2)], mode="imu_only",
         modalities=("imu",), latency_ms=21.0,
     )  # fmt: skip
     src = LocalSource(StreamBuffer(BufferConfig(camera=False)))
     src.emit(pred)
-    (ev,) = src.pull_predictions()
-    p = parse_event(ev)
-    assert p is not None and p.t_s == pytest.approx(1.5) and p.label == "waving"
-    assert p.topk == (("waving", 0.7), ("idle", 0.2)) and p.latency_ms == 21.0
+    (p,) = src.pull_predictions()
+    assert p is pred
+    assert p.t_s == pytest.approx(1.5) and p.label == "waving"
+    assert p.topk == [("waving", 0.7), ("idle", 0.2)] and p.latency_ms == 21.0
+    none = runtime_prediction(3.0, None, [], latency_ms=None)
+    assert none.t_s == pytest.approx(3.0) and none.reason == "all streams missing"
 
 
 def test_latency_percentiles_and_pull_drains():
     src = LocalSource(StreamBuffer(BufferConfig(camera=False)), backend="eager", precision="fp32")
     assert isinstance(src, MonitorSource)
     for i, lat in enumerate([10.0, 20.0, 30.0, 40.0, 50.0]):
-        src.post_prediction(runtime_event(0.5 * (i + 1), "a", [("a", 0.9)], latency_ms=lat))
+        src.emit(runtime_prediction(0.5 * (i + 1), "a", [("a", 0.9)], latency_ms=lat))
     st = src.status()
     assert st.latency_p50_ms == 30.0
     assert st.latency_p95_ms == pytest.approx(48.0)  # linear interpolation between 40 and 50
     assert st.backend == "eager" and st.precision == "fp32" and not st.replay
     assert len(src.pull_predictions()) == 5
     assert src.pull_predictions() == []
-    src.post_prediction({"label": "x"})  # queued as is: the window skips and counts it
-    assert src.pull_predictions() == [{"label": "x"}]
+    src.emit(runtime_prediction(3.0, None, [], latency_ms=None))  # no latency: not counted
+    assert [p.label for p in src.pull_predictions()] == [None]
     assert src.status().latency_p50_ms == 30.0
     with pytest.raises(InputError, match="live"):
         src.pause()
@@ -104,14 +81,14 @@ def _stats(state="up", bad=0, reconnects=0, err=None) -> DriverStats:
     return DriverStats("x", state, 10, 100, bad, 1, 0, reconnects, err, 50.0)
 
 
-def test_merge_health_down_reasons():
+def test_stream_health_down_reasons():
     buf = StreamBuffer(BufferConfig(placements=("left_arm",), camera=False))
     ring = buf.imu["left_arm"]
     ring.push(1, np.zeros(3))
-    up = merge_health(buf.health()["left_arm"], _stats(bad=2, reconnects=3))
+    up = StreamHealth(buf.health()["left_arm"], _stats(bad=2, reconnects=3))
     assert up.up and up.reason is None and up.bad_frames == 3 and up.reconnects == 3
     ring.mark_down("SerialException: device reports readiness to read but returned no data")
-    down = merge_health(buf.health()["left_arm"], _stats("down", err="SerialException: gone"))
+    down = StreamHealth(buf.health()["left_arm"], _stats("down", err="SerialException: gone"))
     assert (
         not down.up
         and "readiness to read" in down.reason
@@ -119,11 +96,11 @@ def test_merge_health_down_reasons():
     )
     # stopped by the user: not streaming, and it says so
     ring.mark_up()
-    stopped = merge_health(buf.health()["left_arm"], _stats("stopped"))
+    stopped = StreamHealth(buf.health()["left_arm"], _stats("stopped"))
     assert not stopped.up and stopped.reason.startswith("stopped")
     # the ring is up but the driver says down: down, with the driver's error
     ring.mark_up()
-    d2 = merge_health(buf.health()["left_arm"], _stats("down", err="OSError: EIO"))
+    d2 = StreamHealth(buf.health()["left_arm"], _stats("down", err="OSError: EIO"))
     assert not d2.up and "OSError: EIO" in d2.reason
 
 
@@ -136,7 +113,7 @@ def test_recorder_copies_the_rings_into_a_readable_session(tmp_path):
     rng = np.random.default_rng(0)
     frame0 = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
     buf.camera.push_frame(clock() - 1, frame0)  # before the start: not recorded
-    rec = Recorder.start(buf, tmp_path)
+    rec = RingRecorder.start(buf, tmp_path)
     values = rng.normal(size=(100, 3)).astype(np.float32)
     frames = []
     for i in range(100):  # 2 s at 50 Hz, frames at 10 Hz
@@ -165,7 +142,7 @@ def test_recording_into_a_file_path_is_a_clear_error(tmp_path):
     f.write_text("x")
     buf = StreamBuffer(BufferConfig(camera=False))
     with pytest.raises(InputError, match="not-a-dir"):
-        Recorder.start(buf, f)
+        RingRecorder.start(buf, f)
 
 
 def test_local_source_start_stop_runs_the_worker():

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.replay import ReplaySource
 from evimae_stream.clock import VirtualClock
 from evimae_stream.rings import ImuRing
 from evimae_stream.runtime.gate import ImuGate
 from evimae_stream.sessions import open_session
+from evimae_stream.sessions.playback import ReplaySource
 from tests.test_replay import _write_session
 
 RATE = 50.0

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from drivers.base import LinkState
-from drivers.replay import ReplayDriver, ReplaySource
+from drivers.replay import ReplayDriver
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter, open_session
+from evimae_stream.sessions.playback import ReplaySource
 
 T0 = 5_000_000_000
 

@@ -17,20 +17,18 @@ from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
 from evimae_stream.evaluation import window_truth
 from evimae_stream.rings import FrameRing, ImuRing
+from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.gate import FrameGate, ImuGate
-from evimae_stream.runtime.health import Percentiles
 from evimae_stream.runtime.inputs import ModelSpec
-from evimae_stream.runtime.pipeline import (
-    Outputs,
-    Recognizer,
-    RuntimeConfig,
-    make_rig,
-)
+from evimae_stream.runtime.percentiles import Percentiles
 from evimae_stream.runtime.policy import plan_window
-from evimae_stream.runtime.recorder import Recorder
+from evimae_stream.runtime.recognizer import Recognizer
+from evimae_stream.runtime.recorder import GateRecorder
+from evimae_stream.runtime.rig import build_rig
 from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.sessions import open_session
+from evimae_stream.streams import StreamSpec
 from evimae_stream.types import MODES, PLACEMENTS, Segment
 from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
 
@@ -133,7 +131,8 @@ def test_frame_gate_resizes_for_the_ring_only():
 
 
 def test_recorder_keeps_stamps_increasing_and_all_channels(tmp_path):
-    rec = Recorder(tmp_path / "rec", 1_000, {"left_arm": 50.0}, {"left_arm": "x"}, None)
+    streams = StreamSpec(imu_rates={"left_arm": 50.0}, imu_uris={"left_arm": "x"})
+    rec = GateRecorder(tmp_path / "rec", 1_000, streams)
     for k in range(3):  # one batched read: three samples with the same arrival stamp
         rec.add_imu("left_arm", 5_000, np.array([k, 0, 1, 2, 3, 4], np.float32), 0.02 * k)
     rec.add_imu("left_arm", 4_000_000_000, np.array([9, 0, 1, 2, 3, 4], np.float32), 0.1)
@@ -199,22 +198,21 @@ def _paced_live_run(
 ):
     """A LiveRun over a paced (8x) replay of ``sess`` until the replay ends (eager fp32 unless
     ``config``); windows from ``start_after_s`` after the origin when given."""
-    from drivers.replay import ReplayDriver
+    from drivers.factory import make_replay_driver
     from evimae_stream.clock import ScaledClock
-    from evimae_stream.runtime.pipeline import LiveRun
+    from evimae_stream.runtime.run import Composer, LoadedModel
 
     model, meta = load_artifact(art)
     spec = ModelSpec.from_meta(meta, model)
+    composer = Composer(LoadedModel(model, spec), config or RuntimeConfig(backend="eager"))
     with open_session(sess) as session:
-        clock, ticks = ScaledClock(8.0), VirtualClock()
-        rates = {p: s.rate_hz for p, s in session.imu.items()}
-        buffer, gates = make_rig(spec, rates, None, ticks)
-        driver = ReplayDriver(session, gates.imu, None, clock=clock)
+        clock = ScaledClock(8.0)
+        streams = StreamSpec.from_session(session, camera=False)
         origin = clock()
         start = None if start_after_s is None else origin + round(start_after_s * 1e9)
-        recognizer = Recognizer(model, spec, config or RuntimeConfig(backend="eager"))
-        live = LiveRun(buffer, gates, ticks, recognizer, Outputs(sinks, timings=True), origin,
-                       host_clock=clock, speed=8.0, start_ns=start)  # fmt: skip
+        rig = composer.rig(streams, origin, start)
+        driver = make_replay_driver(session, rig.gates.imu, None, clock)
+        live = composer.live_run(rig, composer.outputs(sinks), host_clock=clock, speed=8.0)
         driver.start()
         try:
             live.run(lambda: not driver.running)
@@ -230,7 +228,7 @@ def test_an_expected_error_in_the_inference_thread_is_one_log_line(small_run, ca
     config = RuntimeConfig(backend="eager", precision="fp16")
     with caplog.at_level(logging.DEBUG), pytest.raises(InputError, match="fp16"):
         _paced_live_run(art, sess, [], config=config)
-    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
+    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.live"]
     errors = [r for r in mine if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None
     assert "fp16 needs a CUDA GPU" in errors[0].getMessage()
@@ -274,7 +272,7 @@ def test_a_failing_sink_ends_the_live_run_and_reaches_the_caller(small_run, capl
     with caplog.at_level(logging.DEBUG), pytest.raises(BrokenPipeError):
         _paced_live_run(art, sess, [sink])
     assert sink.calls == 3  # nothing emitted after the failure
-    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.pipeline"]
+    mine = [r for r in caplog.records if r.name == "evimae_stream.runtime.live"]
     assert not [r for r in mine if r.levelno >= logging.ERROR]  # the caller reports it
 
 
@@ -321,7 +319,8 @@ def _rig_with_imus(spec, until_ns: dict[str, int], seed: int = 4):
     """A camera-less rig whose four IMU gates hold 3 s of 50 Hz samples, each up to its
     ``until_ns`` (pushed, not released)."""
     ticks = VirtualClock(0)
-    buffer, gates = make_rig(spec, dict.fromkeys(PLACEMENTS, 50.0), None, ticks)
+    rig = build_rig(spec, StreamSpec(imu_rates=dict.fromkeys(PLACEMENTS, 50.0)), ticks)
+    buffer, gates = rig.buffer, rig.gates
     rng = np.random.default_rng(seed)
     t = np.arange(150, dtype=np.int64) * 20_000_000
     values = {p: rng.normal(size=(150, 3)).astype(np.float32) for p in PLACEMENTS}

@@ -114,11 +114,12 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
     computes for the same window: the session replayed into the runtime's rig (its camera gate
     resizes each frame once to the model size), frames picked by the runtime, preprocessed by
     it."""
-    from drivers.replay import ReplaySource
     from evimae_stream.clock import VirtualClock
     from evimae_stream.runtime.inputs import ModelSpec
-    from evimae_stream.runtime.pipeline import make_rig
+    from evimae_stream.runtime.rig import build_rig
     from evimae_stream.sessions import open_session
+    from evimae_stream.sessions.playback import ReplaySource
+    from evimae_stream.streams import StreamSpec
     from training.windows import cut_session, make_label_fn
 
     size, n = 64, 4
@@ -135,7 +136,9 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
         )  # fmt: skip
         origin = int(session.t0_ns)
         clock = VirtualClock(origin)
-        buffer, gates = make_rig(spec, {"left_arm": 50.0}, session.video.fps, clock)
+        streams = StreamSpec(imu_rates={"left_arm": 50.0}, camera_fps=session.video.fps)
+        rig = build_rig(spec, streams, clock)
+        buffer, gates = rig.buffer, rig.gates
         ReplaySource(session, gates.imu, gates.camera, t0_ns=origin).advance_to(
             session.duration_s + 1.0
         )
@@ -155,12 +158,13 @@ def test_training_imu_window_is_the_runtimes_for_the_same_window(tmp_path: Path)
     spectrogram for the same window: the session replayed into the runtime's rig, the window
     cut by the buffer with the model's geometry, the missing slots filled by the runtime's
     policy."""
-    from drivers.replay import ReplaySource
     from evimae_stream.clock import VirtualClock
     from evimae_stream.runtime.inputs import ModelSpec
-    from evimae_stream.runtime.pipeline import make_rig
     from evimae_stream.runtime.policy import plan_window
+    from evimae_stream.runtime.rig import build_rig
     from evimae_stream.sessions import open_session
+    from evimae_stream.sessions.playback import ReplaySource
+    from evimae_stream.streams import StreamSpec
     from evimae_stream.types import PLACEMENTS
     from training.windows import cut_session, make_label_fn
 
@@ -173,7 +177,9 @@ def test_training_imu_window_is_the_runtimes_for_the_same_window(tmp_path: Path)
             session, spec.geometry, 0.5, make_label_fn({}, None), fill_missing=True
         )
         origin = int(session.t0_ns)
-        buffer, gates = make_rig(spec, {"left_arm": 50.0}, None, VirtualClock(origin))
+        streams = StreamSpec(imu_rates={"left_arm": 50.0})
+        rig = build_rig(spec, streams, VirtualClock(origin))
+        buffer, gates = rig.buffer, rig.gates
         ReplaySource(session, gates.imu, None, t0_ns=origin).advance_to(session.duration_s + 1)
         gates.release(None)
     assert len(items) >= 4

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 
-from evimae_stream.errors import ArtifactError, DeviceError, InputError
+from evimae_stream.errors import ArtifactError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +95,12 @@ def parse_speed(text: str | None, default: str) -> float | None:
     return value
 
 
+def monitor_speed(text: str | None) -> float | None:
+    """``--speed`` for the monitor: 1× when not given (the bundled demo too; the command line
+    alone runs the demo at max, on a virtual clock, because nobody watches it)."""
+    return parse_speed(text, "1")
+
+
 def load_model(args: argparse.Namespace):
     """(model, ModelMeta, model id) from ``--model`` (artifact directory or official .pth)."""
     from evimae_stream.artifact import file_sha256, load_artifact, model_hash
@@ -155,9 +160,11 @@ def _check_session_fits(session, spec) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run recognition; returns the exit code."""
+    """Run recognition; returns the exit code. The options become typed configs here, once;
+    the runtime's composer (:mod:`evimae_stream.runtime.run`) builds and runs the run."""
+    from evimae_stream.runtime.config import RuntimeConfig
     from evimae_stream.runtime.inputs import ModelSpec
-    from evimae_stream.runtime.pipeline import RuntimeConfig
+    from evimae_stream.runtime.run import LoadedModel, plan_sources
 
     if args.screenshot is not None and not args.gui:
         raise InputError("--screenshot saves the GUI window; add --gui")
@@ -189,16 +196,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
     model, meta, model_id = load_model(args)
     spec = ModelSpec.from_meta(meta, model)
-    if args.gui:
-        return _launch_gui(args, spec, config, live, speed)
-    about = {"model": str(args.model or DEMO_MODEL), "variant": meta.variant}
+    plan = None
     if live:
-        return _run_live(args, model, spec, config, model_id, about)
-    session_path = args.replay if args.replay is not None else DEMO_SESSION
-    return _run_replay(args, model, spec, config, model_id, session_path, speed, demo, about)
+        plan = plan_sources(args.imu_ports, None if args.no_camera else args.camera)
+    session_path = None if live else (args.replay if args.replay is not None else DEMO_SESSION)
+    if args.gui:
+        return _launch_gui(args, config, plan, session_path, monitor_speed(args.speed))
+    loaded = LoadedModel(model, spec, model_id, str(args.model or DEMO_MODEL), meta.variant)
+    if live:
+        return _run_live(args, loaded, config, plan)
+    return _run_replay(args, loaded, config, session_path, speed, demo)
 
 
-def _launch_gui(args, spec, config, live: bool, speed) -> int:
+def _launch_gui(args, config, plan, session_path: Path | None, speed) -> int:
     """Hand the run to the GUI front end, found through the ``evimae_stream.frontends`` entry
     point (the core never imports ``gui``)."""
     from importlib.metadata import entry_points
@@ -212,78 +222,32 @@ def _launch_gui(args, spec, config, live: bool, speed) -> int:
             f"--gui --model {model_dir}: the GUI runs model directories; convert an official "
             "checkpoint first with `evimae-stream convert`"
         )
-    session = None if live else (args.replay or DEMO_SESSION)
-    return int(found[0].load()(args, model_dir, spec, config, session, speed))
+    launch = found[0].load()
+    return int(launch(model_dir, config, plan, session_path, speed, args.screenshot, args.duration))
 
 
-def _outputs(args, timings: bool, truth_fn, progress_bar: bool):
-    from evimae_stream.runtime.pipeline import Outputs
-    from evimae_stream.runtime.sinks import JsonlSink, TerminalLine
+def _output_config(args, truth: bool = False, progress: bool = False):
+    from evimae_stream.runtime.run import OutputConfig
 
-    sinks: list = []
-    jsonl = None
-    if args.jsonl:
-        jsonl = JsonlSink(args.jsonl, timings=timings, truth=truth_fn is not None)
-        sinks.append(jsonl)
-    status = None
-    if not args.quiet and args.jsonl != "-" and not progress_bar:
-        status = TerminalLine()
-        sinks.append(status)
-    return Outputs(sinks, timings=timings, truth=truth_fn), jsonl, status
+    return OutputConfig(
+        jsonl=args.jsonl,
+        status_line=not args.quiet and args.jsonl != "-",
+        # the bar only on a terminal: in a log file or a pipe it would be \r-separated noise
+        progress=progress and not args.quiet and sys.stderr.isatty(),
+        truth=truth,
+    )
 
 
-def _start_event(spec, config, source: str, about: dict) -> dict:
-    """The first JSONL event (schema in :mod:`evimae_stream.runtime.events`); ``about``: the
-    model's path as given and its variant."""
-    return {
-        "type": "start",
-        "model": about["model"],
-        "variant": about["variant"],
-        "classes": list(spec.classes),
-        "modes": list(spec.modes),
-        "stride_s": config.stride_s,
-        "window_s": spec.window_s,
-        "source": source,
-    }
-
-
-def _finish(args, outputs, jsonl, status, backend, streams, extra: dict | None = None) -> dict:
+def _print_summary(args, summary: dict) -> None:
     from evimae_stream.runtime.sinks import summary_lines
 
-    if status is not None:
-        status.close()
-    summary = outputs.summary(backend, streams)
-    if jsonl is not None:
-        jsonl.write(
-            {
-                "type": "end",
-                "windows": summary["windows"],
-                "predicted": summary["predicted"],
-                "skipped": summary["skipped"],
-            }
-        )
-        jsonl.close()
     if not args.quiet:
         for line in summary_lines(summary):
             print(line, file=sys.stderr)
-        for line in (extra or {}).get("lines", []):
-            print(line, file=sys.stderr)
-    return summary
 
 
-def _run_replay(
-    args, model, spec, config, model_id, path: Path, speed, demo: bool, about: dict
-) -> int:
-    from drivers.replay import ReplayDriver
-    from evimae_stream.clock import ScaledClock, VirtualClock
-    from evimae_stream.evaluation import window_truth
-    from evimae_stream.runtime.pipeline import (
-        LiveRun,
-        Recognizer,
-        make_rig,
-        replay_session_max,
-        stream_summary,
-    )
+def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
+    from evimae_stream.runtime.run import Composer
     from evimae_stream.sessions import open_session
 
     if demo and not path.exists():
@@ -294,72 +258,14 @@ def _run_replay(
         raise InputError("--record records live sensors; a replay is already a recording")
     session = open_session(path)
     try:
-        _check_session_fits(session, spec)
+        _check_session_fits(session, loaded.spec)
         if args.eval and not session.labels:
             raise InputError(f"{path}: --eval needs a labelled session (it has no labels)")
-        truth_fn = None
+        out = _output_config(args, truth=args.eval, progress=speed is None)
+        result = Composer(loaded, config).replay(session, speed, out)
+        _print_summary(args, result.summary)
         if args.eval:
-
-            def truth_fn(pred):
-                t_end = pred.t_ref_s if pred.t_ref_s is not None else pred.t_s
-                return window_truth(session.labels, t_end, spec.window_s)
-
-        recognizer = Recognizer(model, spec, config, model_id)
-        end_s = session.duration_s
-        if config.duration_s is not None:
-            end_s = min(end_s, config.duration_s)
-        if speed is None:
-            outputs, jsonl, status = _outputs(args, False, truth_fn, progress_bar=True)
-            if jsonl is not None:
-                jsonl.write(_start_event(spec, config, str(path), about))
-            # the bar only on a terminal: in a log file or a pipe it would be \r-separated noise
-            buffer = replay_session_max(
-                session, recognizer, outputs, end_s, stale_after_s=config.stale_after_s,
-                progress=not args.quiet and sys.stderr.isatty(),
-            )  # fmt: skip
-            drivers = {}
-        else:
-            # session time runs `speed`× faster than the wall: stamps, windows and the model see
-            # the data at its real rate; latency is reported in wall milliseconds
-            clock = ScaledClock(speed)
-            tick_clock = VirtualClock()
-            rates = {p: s.rate_hz for p, s in session.imu.items()}
-            fps = session.video.fps if session.has_video else None
-            buffer, gates = make_rig(
-                spec, rates, fps, tick_clock, stale_after_s=config.stale_after_s
-            )
-            origin = clock()
-            driver = ReplayDriver(session, gates.imu, gates.camera, speed=1.0, clock=clock)
-            outputs, jsonl, status = _outputs(args, True, truth_fn, progress_bar=False)
-            outputs.time_scale = speed
-            if jsonl is not None:
-                jsonl.write(_start_event(spec, config, str(path), about))
-            live = LiveRun(
-                buffer, gates, tick_clock, recognizer, outputs, origin, host_clock=clock,
-                status=status, speed=speed,
-            )  # fmt: skip
-            driver.start()
-            ended_at: list[float] = []
-
-            def stop_when() -> bool:
-                now = time.monotonic()
-                if (clock() - origin) / 1e9 >= end_s:
-                    return True
-                if not driver.running:
-                    ended_at.append(now)
-                    return now - ended_at[0] > 2 * config.stride_s
-                return False
-
-            try:
-                live.run(stop_when)
-            finally:
-                driver.stop()
-            drivers = {}
-        summary = _finish(
-            args, outputs, jsonl, status, recognizer.backend, stream_summary(buffer, drivers)
-        )
-        if args.eval:
-            _write_eval(args, outputs, session, spec, config, path, summary)
+            _write_eval(args, result.outputs, session, loaded.spec, config, path, result.summary)
     finally:
         session.close()
     return 0
@@ -388,119 +294,12 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
     print(f"report {jpath}, timeline {ppath}", file=stream)
 
 
-def plan_live(args, spec):
-    """What a live run reads: ``(imu configs by placement, camera source or None, IMU rates,
-    camera fps or None)`` from ``--imu-ports`` / ``--camera`` (InputError on bad ones)."""
-    from drivers.camera import parse_camera_source
-    from drivers.uri import parse_imu_ports
+def _run_live(args, loaded, config, plan) -> int:
+    from evimae_stream.runtime.run import Composer
 
-    imu_cfgs = parse_imu_ports(args.imu_ports) if args.imu_ports else {}
-    camera_src = None
-    if args.camera is not None and not args.no_camera:
-        camera_src = args.camera.strip()
-        if camera_src.lower() != "synthetic":
-            camera_src = parse_camera_source(camera_src)
-    rates = {}
-    for p, c in imu_cfgs.items():
-        rate = getattr(c, "rate_hz", None)
-        rates[p] = float(rate) if rate else spec.imu_rate_hz
-    camera_fps = 30.0 if camera_src is not None else None
-    return imu_cfgs, camera_src, rates, camera_fps
-
-
-def make_live_drivers(imu_cfgs, camera_src, imu_sinks, frame_sink) -> dict:
-    """The (not started) drivers of a live rig, keyed by stream name, feeding the given sinks."""
-    from drivers.camera import CameraConfig, CameraDriver
-    from drivers.config import SyntheticImuConfig
-    from drivers.factory import make_imu_driver
-
-    drivers: dict = {p: make_imu_driver(c, imu_sinks[p]) for p, c in imu_cfgs.items()}
-    if camera_src is not None:
-        if camera_src == "synthetic":
-            from drivers.synthetic import SyntheticCameraDriver
-
-            seeds = [c.seed for c in imu_cfgs.values() if isinstance(c, SyntheticImuConfig)]
-            drivers["camera"] = SyntheticCameraDriver(frame_sink, seed=seeds[0] if seeds else 0)
-        else:
-            drivers["camera"] = CameraDriver(CameraConfig(camera_src, fourcc="MJPG"), frame_sink)
-    return drivers
-
-
-def _run_live(args, model, spec, config, model_id, about: dict) -> int:
-    from drivers.config import SerialImuConfig
-    from drivers.serial_imu import check_port_free
-    from evimae_stream.clock import VirtualClock
-    from evimae_stream.runtime.pipeline import LiveRun, Recognizer, make_rig, stream_summary
-    from evimae_stream.runtime.recorder import Recorder
-
-    imu_cfgs, camera_src, rates, camera_fps = plan_live(args, spec)
-    origin = time.monotonic_ns()
-    tick_clock = VirtualClock(origin)
-    recorder = None
-    if args.record is not None:
-        if (args.record / "session.json").exists():
-            raise InputError(f"--record {args.record}: already holds a session; choose a new DIR")
-        recorder = Recorder(
-            args.record,
-            origin,
-            rates,
-            {p: getattr(c, "uri", "") or str(c) for p, c in imu_cfgs.items()},
-            None if camera_src is None else (camera_fps, str(camera_src)),
-            meta={"recorded_by": "evimae-stream", "model_classes": list(spec.classes)},
-        )
-    buffer, gates = make_rig(
-        spec, rates, camera_fps, tick_clock, recorder, stale_after_s=config.stale_after_s
-    )
-    drivers = make_live_drivers(imu_cfgs, camera_src, gates.imu, gates.camera)
-    try:
-        for c in imu_cfgs.values():
-            if isinstance(c, SerialImuConfig) and sys.platform != "win32":
-                check_port_free(c.port)
-        for d in drivers.values():
-            d.connect()  # a bad port, busy device or missing camera fails here, one line
-        cam = drivers.get("camera")
-        if cam is not None:
-            # the camera's own rate once open (files and devices differ); the synthetic one: 30
-            fps = float(getattr(cam, "source_fps", None) or camera_fps)
-            buffer.camera.nominal_rate_hz = fps
-            if recorder is not None and recorder.camera is not None:
-                recorder.camera = (fps, recorder.camera[1])
-        recognizer = Recognizer(model, spec, config, model_id)
-        outputs, jsonl, status = _outputs(args, True, None, progress_bar=False)
-        if jsonl is not None:
-            source = " ".join(
-                [
-                    *(args.imu_ports or []),
-                    *([f"camera={camera_src}"] if camera_src is not None else []),
-                ]
-            )
-            jsonl.write(_start_event(spec, config, source, about))
-        live = LiveRun(buffer, gates, tick_clock, recognizer, outputs, origin, status=status)
-        for d in drivers.values():
-            d.start()
-
-        def stop_when() -> bool:
-            if config.duration_s is not None:
-                return (time.monotonic_ns() - origin) / 1e9 >= config.duration_s
-            return not any(d.running for d in drivers.values())
-
-        try:
-            live.run(stop_when)
-        except KeyboardInterrupt:  # the usual way to end a live run: stop cleanly, summarise
-            log.info("stopped by the user")
-        finally:
-            for d in drivers.values():
-                d.stop()
-            gates.release(None)  # what arrived after the last tick still goes to the recording
-            if recorder is not None:
-                recorder.close()
-    except DeviceError:
-        for d in drivers.values():
-            d.stop()
-        if recorder is not None:
-            recorder.close()
-        raise
-    _finish(args, outputs, jsonl, status, recognizer.backend, stream_summary(buffer, drivers))
-    if recorder is not None and not args.quiet:
+    meta = {"recorded_by": "evimae-stream", "model_classes": list(loaded.spec.classes)}
+    result = Composer(loaded, config).live(plan, _output_config(args), args.record, meta)
+    _print_summary(args, result.summary)
+    if args.record is not None and not args.quiet:
         print(f"recorded {args.record}", file=sys.stderr)
     return 0

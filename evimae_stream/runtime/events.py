@@ -109,3 +109,30 @@ class Prediction:
 def dumps(obj: dict) -> str:
     """One JSON line (no NaN: it is not JSON)."""
     return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+def start_event(
+    model: str, variant: str, classes, modes, stride_s: float, window_s: float, source: str
+) -> dict:
+    """The first JSONL event (schema above): the model's path as given and its variant, what
+    it recognises, and the source as given."""
+    return {
+        "type": "start",
+        "model": model,
+        "variant": variant,
+        "classes": list(classes),
+        "modes": list(modes),
+        "stride_s": stride_s,
+        "window_s": window_s,
+        "source": source,
+    }
+
+
+def end_event(summary: dict) -> dict:
+    """The last JSONL event (schema above), from a run's summary."""
+    return {
+        "type": "end",
+        "windows": summary["windows"],
+        "predicted": summary["predicted"],
+        "skipped": summary["skipped"],
+    }

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
+from evimae_stream.streams import StreamSpec
 from evimae_stream.types import ACC_AXES, GYRO_AXES
 
 log = logging.getLogger(__name__)
@@ -23,23 +24,17 @@ log = logging.getLogger(__name__)
 SETTLE_S = 3.0
 
 
-class Recorder:
-    """Tees released samples into a :class:`SessionWriter` (thread-safe through the writer)."""
+class GateRecorder:
+    """Tees the samples the gates release into a :class:`SessionWriter` (thread-safe through the
+    writer). ``streams``: what is recorded; its camera fps may be updated (:attr:`streams`) until
+    the writer opens."""
 
     def __init__(
-        self,
-        path: str | Path,
-        t0_ns: int,
-        imu_rates: dict[str, float],
-        imu_sources: dict[str, str],
-        camera: tuple[float, str] | None,
-        meta: dict | None = None,
+        self, path: str | Path, t0_ns: int, streams: StreamSpec, meta: dict | None = None
     ) -> None:
         self.path = Path(path)
         self.t0_ns = int(t0_ns)
-        self.imu_rates = dict(imu_rates)
-        self.imu_sources = dict(imu_sources)
-        self.camera = camera  # (fps, source) or None
+        self.streams = streams
         self.meta = dict(meta or {})
         self._pending: list[tuple] = []
         self._channels: dict[str, int] = {}
@@ -51,22 +46,23 @@ class Recorder:
         self._last: dict[str, int] = {}
 
     def _ready(self, t_ns: int) -> bool:
-        seen_all = set(self._channels) >= set(self.imu_rates) and (
-            self.camera is None or self._frame_size is not None
+        seen_all = set(self._channels) >= set(self.streams.imu_rates) and (
+            not self.streams.camera or self._frame_size is not None
         )
         return seen_all or (t_ns - self.t0_ns) / 1e9 >= SETTLE_S
 
     def _open(self) -> None:
+        streams = self.streams
         imu = {}
-        for p, rate in self.imu_rates.items():
+        for p, rate in streams.imu_rates.items():
             c = self._channels.get(p, 3)
             channels = ACC_AXES + GYRO_AXES if c >= 6 else ACC_AXES
-            imu[p] = ImuSpec(rate_hz=rate, channels=channels, source=self.imu_sources.get(p, ""))
+            imu[p] = ImuSpec(rate_hz=rate, channels=channels, source=streams.imu_uris.get(p, ""))
         cam = None
-        if self.camera is not None and self._frame_size is not None:
+        if streams.camera_fps is not None and self._frame_size is not None:
             w, h = self._frame_size
-            cam = CameraSpec(width=w, height=h, fps=self.camera[0], source=self.camera[1])
-        elif self.camera is not None:
+            cam = CameraSpec(width=w, height=h, fps=streams.camera_fps, source=streams.camera_uri)
+        elif streams.camera_fps is not None:
             log.warning(
                 "--record: no camera frame in the first %.0f s; recording IMUs only", SETTLE_S
             )

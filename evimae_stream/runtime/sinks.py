@@ -10,7 +10,7 @@ from typing import IO, TextIO
 
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.events import Prediction, dumps
-from evimae_stream.runtime.health import Percentiles
+from evimae_stream.runtime.percentiles import Percentiles
 
 _SHORT = {"left_arm": "LA", "right_arm": "RA", "left_leg": "LL", "right_leg": "RL", "camera": "cam"}
 

@@ -1,24 +1,8 @@
-"""Stream health for events and the summary, and latency statistics (p50/p95/p99)."""
+"""Latency statistics: p50/p95/p99 over a bounded history."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from evimae_stream.buffer import StreamBuffer
-
-
-def stream_health(buffer: StreamBuffer, missing: dict[str, str]) -> dict[str, dict]:
-    """Per configured stream: link up, effective rate, estimated drops, why it is missing from
-    this window (None when used)."""
-    out = {}
-    for name, c in buffer.health().items():
-        out[name] = {
-            "up": bool(c.up),
-            "rate_hz": round(float(c.effective_rate_hz), 1),
-            "drops": int(c.drops),
-            "missing": missing.get(name),
-        }
-    return out
 
 
 class Percentiles:

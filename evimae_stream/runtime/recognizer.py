@@ -1,0 +1,227 @@
+"""The per-window work shared by every run mode (:class:`Recognizer`): assemble the window from
+the rings, plan its mode, preprocess; then forward, postprocess and smoothing.
+
+``on_stage``: the stage-timing hook, ``fn(event, window index)`` called as the work passes
+``assemble`` (start of an assembly: early, during the guard, and at the cut), ``assembled``
+(handed over to inference), ``forward`` (its start) and ``postprocessed`` (the prediction is
+made); a benchmark reads its own clocks there. None (the default) costs one test per event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from evimae_stream.buffer import StreamBuffer
+from evimae_stream.health import StreamHealth
+from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
+from evimae_stream.runtime.config import RuntimeConfig
+from evimae_stream.runtime.events import Prediction
+from evimae_stream.runtime.inputs import ModelSpec, build_inputs, softmax
+from evimae_stream.runtime.policy import Plan, plan_window
+from evimae_stream.runtime.smoothing import Smoother
+from evimae_stream.types import PLACEMENTS
+
+log = logging.getLogger(__name__)
+
+STAGES = ("wait", "assemble", "preprocess", "forward", "postprocess")
+#: the stage-timing hook: ``fn(event, window index)``
+StageHook = Callable[[str, int], None]
+
+
+@dataclass
+class Job:
+    """One assembled, preprocessed window on its way to inference."""
+
+    index: int
+    tick_ns: int
+    t_ref_ns: int | None
+    plan: Plan
+    inputs: ModelInputs | None
+    newest_ns: int | None
+    health: dict
+    imus: list[str]
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    queued_at: float = 0.0
+    raw: RawInputs | None = None
+    #: the inputs were preprocessed early, during the guard, and were still exact at the cut
+    early: bool = False
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """What a window's model inputs are computed from (preprocessing is deterministic: equal
+    raw inputs give equal model inputs)."""
+
+    t_ref_ns: int
+    plan: Plan
+    imu: tuple[np.ndarray, ...]
+    frame_times: np.ndarray | None
+    frames: tuple[np.ndarray, ...]
+
+    def same(self, other: RawInputs | None) -> bool:
+        """Whether ``other`` holds exactly these values (same plan, samples and frames)."""
+        if other is None or (self.t_ref_ns, self.plan) != (other.t_ref_ns, other.plan):
+            return False
+        if (self.frame_times is None) != (other.frame_times is None):
+            return False
+        if self.frame_times is not None and not np.array_equal(self.frame_times, other.frame_times):
+            return False
+        if (len(self.imu), len(self.frames)) != (len(other.imu), len(other.frames)):
+            return False
+        pairs = [
+            *zip(self.imu, other.imu, strict=True),
+            *zip(self.frames, other.frames, strict=True),
+        ]
+        return all(np.array_equal(a, b) for a, b in pairs)
+
+
+def window_health(buffer: StreamBuffer, missing: dict[str, str]) -> dict[str, dict]:
+    """Every configured stream's health in a window's event, with why it is missing from it."""
+    return {
+        name: StreamHealth(c).event(
+            None if missing.get(name) == "not configured" else missing.get(name)
+        )
+        for name, c in buffer.health().items()
+    }
+
+
+class Recognizer:
+    """Per-window work shared by every run mode: assemble, plan, preprocess; then forward,
+    postprocess and smoothing. The backend is chosen on the first window that has inputs (a real
+    window to verify it on)."""
+
+    def __init__(
+        self,
+        model,
+        spec: ModelSpec,
+        config: RuntimeConfig,
+        model_id: str = "model",
+        backend: Backend | None = None,
+        on_stage: StageHook | None = None,
+    ) -> None:
+        self.model = model
+        self.spec = spec
+        self.config = config
+        self.model_id = model_id
+        self.backend = backend
+        self.smoother = Smoother(config.smooth)
+        self.on_stage = on_stage
+        if config.threads is not None and torch.get_num_threads() != config.threads:
+            torch.set_num_threads(config.threads)
+
+    def assemble(
+        self, buffer: StreamBuffer, tick: int, index: int, early: Job | None = None
+    ) -> Job:
+        """Build window ``index`` ending at tick time ``tick`` (buffers already released).
+
+        ``early``: the same window assembled and preprocessed before the cut (during the guard);
+        when its raw inputs are exactly the ones found now, its model inputs are used instead of
+        preprocessing again (health and everything else is computed afresh)."""
+        spec = self.spec
+        if self.on_stage is not None:
+            self.on_stage("assemble", index)
+        t0 = time.perf_counter()
+        t_ref = buffer.default_t_ref(tick)
+        window = buffer.assemble_window(spec.geometry, t_ref if t_ref is not None else tick)
+        missing = dict(window.missing)
+        frames, ftimes = window.frames, window.frame_times_ns
+        present = window.imu_present
+        plan = plan_window(present, frames is not None, spec.modes, missing)
+        t1 = time.perf_counter()
+        inputs = None
+        newest = None
+        imus: list[str] = []
+        raw = None
+        reused = False
+        if plan.mode is not None:
+            raw = RawInputs(
+                window.t_ref_ns,
+                plan,
+                tuple(window.imu[plan.slots[p]] for p in PLACEMENTS if p in plan.slots),
+                ftimes if frames is not None else None,
+                tuple(frames) if frames is not None else (),
+            )
+            if early is not None and early.tick_ns == tick and raw.same(early.raw):
+                inputs, reused = early.inputs, True
+            else:
+                inputs = build_inputs(window, frames, plan, spec)
+            if "imu" in plan.modalities:
+                imus = [p for p in PLACEMENTS if present[p]]
+            newest = window.newest_sample_ns
+        t2 = time.perf_counter()
+        job = Job(
+            index=index,
+            tick_ns=tick,
+            t_ref_ns=t_ref,
+            plan=plan,
+            inputs=inputs,
+            newest_ns=newest,
+            health=window_health(buffer, missing),
+            imus=imus,
+            stages_ms={"assemble": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3},
+            queued_at=time.perf_counter(),
+            raw=raw,
+            early=reused,
+        )
+        if self.on_stage is not None:
+            self.on_stage("assembled", index)
+        return job
+
+    def ensure_backend(self, example: ModelInputs) -> Backend:
+        """Select and verify the backend on ``example`` if not done yet."""
+        if self.backend is None:
+            self.backend = select_backend(
+                self.config.backend,
+                self.config.precision,
+                self.model,
+                example,
+                self.spec.modes,
+                model_id=self.model_id,
+                cache_dir=self.config.cache_dir,
+                timed=self.config.timed_auto,
+            )
+            log.info("backend: %s %s", self.backend.label, self.backend.note)
+        return self.backend
+
+    def infer(self, job: Job, origin_ns: int) -> Prediction:
+        """Forward, softmax, smoothing and top-k for one job."""
+        pred = Prediction(
+            index=job.index,
+            tick_ns=job.tick_ns,
+            origin_ns=origin_ns,
+            t_ref_ns=job.t_ref_ns,
+            mode=job.plan.mode,
+            modalities=job.plan.modalities,
+            imus=job.imus,
+            filled=dict(job.plan.filled),
+            reason=job.plan.reason,
+            newest_ns=job.newest_ns,
+            health=job.health,
+            stages_ms=dict(job.stages_ms),
+        )
+        if job.inputs is None or job.plan.mode is None:
+            return pred
+        backend = self.ensure_backend(job.inputs)
+        if self.on_stage is not None:
+            self.on_stage("forward", job.index)
+        t0 = time.perf_counter()
+        logits = backend.forward(job.inputs, job.plan.mode)
+        t1 = time.perf_counter()
+        probs = self.smoother.update(job.index, softmax(logits))
+        order = np.argsort(-probs, kind="stable")[: self.config.topk]
+        classes = self.spec.classes
+        pred.probs = probs
+        pred.label = classes[int(order[0])]
+        pred.score = float(probs[order[0]])
+        pred.topk = [(classes[int(i)], float(probs[i])) for i in order]
+        pred.stages_ms["forward"] = (t1 - t0) * 1e3
+        pred.stages_ms["postprocess"] = (time.perf_counter() - t1) * 1e3
+        if self.on_stage is not None:
+            self.on_stage("postprocessed", job.index)
+        return pred
