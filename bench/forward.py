@@ -69,6 +69,17 @@ def _timing_row(times: list[float], batch: int, gflop: float, peak: float) -> di
     }
 
 
+def _print_row(r: dict) -> None:
+    """One measured row of the table."""
+    diff = r.get("max_abs_logit_diff_vs_eager_fp32")
+    print(
+        f"{r['variant']:13s} {r['mode']:10s} {r['backend']:8s} {r['precision']:5s} "
+        f"{r['threads']:3d} {r['batch']:2d} {r['p50_ms_per_window']:9.2f} "
+        f"{r['p95_ms_per_window']:9.2f} {r['gflops']:8.1f} {100 * r['peak_fraction']:5.1f}  "
+        f"{'' if diff is None else f'{diff:.2e}'}"
+    )
+
+
 def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
     """Model forward per variant × mode × backend × precision × threads × batch."""
     from evimae_stream.model import create_model
@@ -142,22 +153,14 @@ def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
                                 if ref is None:
                                     ref = out
                             elif ref is not None:
-                                first = out[:1]
                                 r["max_abs_logit_diff_vs_eager_fp32"] = float(
-                                    (first - ref).abs().max()
+                                    (out[:1] - ref).abs().max()
                                 )
                                 r["top1_agree_vs_eager_fp32"] = bool(
                                     (out.argmax(-1) == ref.argmax(-1)).all()
                                 )
                             rows.append(r)
-                            diff = r.get("max_abs_logit_diff_vs_eager_fp32")
-                            print(
-                                f"{variant:13s} {mode:10s} {bname:8s} {prec:5s} {threads:3d} "
-                                f"{batch:2d} {r['p50_ms_per_window']:9.2f} "
-                                f"{r['p95_ms_per_window']:9.2f} {r['gflops']:8.1f} "
-                                f"{100 * r['peak_fraction']:5.1f}  "
-                                f"{'' if diff is None else f'{diff:.2e}'}"
-                            )
+                            _print_row(r)
         del model
     for r in rows:
         if "unsupported" in r and r["threads"] == 1 and r["backend"] == "eager":

@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "gpu_checks.json"
 MODES = ("multimodal", "imu_only", "video_only")

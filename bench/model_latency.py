@@ -143,6 +143,90 @@ def percentile(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
 
 
+def _peaks_and_precisions(thread_counts: list[int], cuda: bool) -> tuple[dict, list[tuple]]:
+    """The matmul peak at each thread count (so every row is compared with what its threads
+    can do) and the cases to measure: (label, device, runtime precision, CPU threads, peak
+    key)."""
+    peaks = {}
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        peaks[f"cpu-fp32-t{threads}"] = matmul_peak(torch.float32, "cpu")
+        peaks[f"cpu-bf16-t{threads}"] = matmul_peak(torch.bfloat16, "cpu")
+    if cuda:
+        peaks["cuda-fp32"] = matmul_peak(torch.float32, "cuda", 8192, 10)
+        peaks["cuda-fp16"] = matmul_peak(torch.float16, "cuda", 8192, 10)
+    for name, p in peaks.items():
+        print(f"matmul peak {name}: {p['gflops']:.1f} GFLOP/s ({p['size']}^3)")
+
+    # (label, device, runtime precision, CPU threads, peak key)
+    precisions = []
+    for threads in thread_counts:
+        precisions += [
+            ("cpu-fp32", "cpu", "fp32", threads, f"cpu-fp32-t{threads}"),
+            ("cpu-bf16", "cpu", "bf16", threads, f"cpu-bf16-t{threads}"),
+        ]
+    if cuda:
+        precisions += [
+            ("cuda-fp32", "cuda", "fp32", None, "cuda-fp32"),
+            ("cuda-fp16", "cuda", "fp16", None, "cuda-fp16"),
+        ]
+
+    return peaks, precisions
+
+
+def _variant_rows(variant: str, args, peaks: dict, precisions: list[tuple]) -> list[dict]:
+    """One row per mode × case of ``variant``: timings, or why a case was skipped."""
+    rows: list[dict] = []
+    model = create_model(variant, args.classes).eval()
+    cfg = model.cfg
+    params = sum(p.numel() for p in model.parameters())
+    for mode in args.modes:
+        model.to(device="cpu")
+        gflop = count_gflop(model, cfg, mode)
+        for prec, device, rt_prec, threads, peak_key in precisions:
+            row = {
+                "variant": variant,
+                "mode": mode,
+                "precision": prec,
+                "params_m": round(params / 1e6, 3),
+                "gflop": round(gflop, 3),
+                "threads": threads,
+            }
+            peak = peaks[peak_key]["gflops"]
+            predicted = gflop / peak
+            if predicted > args.case_budget_s:
+                row["skipped"] = (
+                    f"one forward predicted {predicted:.0f} s at the measured "
+                    f"{peak:.2f} GFLOP/s {prec} matmul peak"
+                )
+                rows.append(row)
+                print(f"{variant:13s} {mode:10s} {prec:9s} t={threads} skipped: {row['skipped']}")
+                continue
+            if threads:
+                torch.set_num_threads(threads)
+            warmup = 1 if predicted > 1.0 else 2
+            times = time_case(
+                model, cfg, mode, device, rt_prec, args.repeats, args.case_budget_s, warmup
+            )
+            p50 = statistics.median(times)
+            row |= {
+                "n": len(times),
+                "p50_ms": round(p50 * 1e3, 2),
+                "p95_ms": round(percentile(times, 95) * 1e3, 2),
+                "gflops_achieved": round(gflop / p50, 2),
+                "peak_fraction": round(gflop / p50 / peak, 4),
+            }
+            rows.append(row)
+            print(
+                f"{variant:13s} {mode:10s} {prec:9s} t={threads} p50 {row['p50_ms']:9.2f} ms  "
+                f"p95 {row['p95_ms']:9.2f} ms  {gflop:8.2f} GFLOP  "
+                f"{row['gflops_achieved']:7.1f} GFLOP/s  "
+                f"{100 * row['peak_fraction']:5.1f}% peak  (n={len(times)})"
+            )
+    del model
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["evimae_tiny", "evimae_small"])
@@ -163,83 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
 
     cuda = torch.cuda.is_available()
-    # the peak at each thread count, so every row is compared with what its threads can do
-    peaks = {}
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        peaks[f"cpu-fp32-t{threads}"] = matmul_peak(torch.float32, "cpu")
-        peaks[f"cpu-bf16-t{threads}"] = matmul_peak(torch.bfloat16, "cpu")
-    if cuda:
-        peaks["cuda-fp32"] = matmul_peak(torch.float32, "cuda", 8192, 10)
-        peaks["cuda-fp16"] = matmul_peak(torch.float16, "cuda", 8192, 10)
-    for name, p in peaks.items():
-        print(f"matmul peak {name}: {p['gflops']:.1f} GFLOP/s ({p['size']}^3)")
-
-    # (label, device, runtime precision, CPU threads, peak key)
-    precisions = []
-    for threads in args.threads:
-        precisions += [
-            ("cpu-fp32", "cpu", "fp32", threads, f"cpu-fp32-t{threads}"),
-            ("cpu-bf16", "cpu", "bf16", threads, f"cpu-bf16-t{threads}"),
-        ]
-    if cuda:
-        precisions += [
-            ("cuda-fp32", "cuda", "fp32", None, "cuda-fp32"),
-            ("cuda-fp16", "cuda", "fp16", None, "cuda-fp16"),
-        ]
-
-    results = []
-    for variant in args.variants:
-        model = create_model(variant, args.classes).eval()
-        cfg = model.cfg
-        params = sum(p.numel() for p in model.parameters())
-        for mode in args.modes:
-            model.to(device="cpu")
-            gflop = count_gflop(model, cfg, mode)
-            for prec, device, rt_prec, threads, peak_key in precisions:
-                row = {
-                    "variant": variant,
-                    "mode": mode,
-                    "precision": prec,
-                    "params_m": round(params / 1e6, 3),
-                    "gflop": round(gflop, 3),
-                    "threads": threads,
-                }
-                peak = peaks[peak_key]["gflops"]
-                predicted = gflop / peak
-                if predicted > args.case_budget_s:
-                    row["skipped"] = (
-                        f"one forward predicted {predicted:.0f} s at the measured "
-                        f"{peak:.2f} GFLOP/s {prec} matmul peak"
-                    )
-                    results.append(row)
-                    print(
-                        f"{variant:13s} {mode:10s} {prec:9s} t={threads} skipped: {row['skipped']}"
-                    )
-                    continue
-                if threads:
-                    torch.set_num_threads(threads)
-                warmup = 1 if predicted > 1.0 else 2
-                times = time_case(
-                    model, cfg, mode, device, rt_prec, args.repeats, args.case_budget_s, warmup
-                )
-                p50 = statistics.median(times)
-                row |= {
-                    "n": len(times),
-                    "p50_ms": round(p50 * 1e3, 2),
-                    "p95_ms": round(percentile(times, 95) * 1e3, 2),
-                    "gflops_achieved": round(gflop / p50, 2),
-                    "peak_fraction": round(gflop / p50 / peak, 4),
-                }
-                results.append(row)
-                print(
-                    f"{variant:13s} {mode:10s} {prec:9s} t={threads} p50 {row['p50_ms']:9.2f} ms  "
-                    f"p95 {row['p95_ms']:9.2f} ms  {gflop:8.2f} GFLOP  "
-                    f"{row['gflops_achieved']:7.1f} GFLOP/s  "
-                    f"{100 * row['peak_fraction']:5.1f}% peak  (n={len(times)})"
-                )
-        del model
-
+    peaks, precisions = _peaks_and_precisions(args.threads, cuda)
+    results = [
+        row for variant in args.variants for row in _variant_rows(variant, args, peaks, precisions)
+    ]
     doc = {
         "machine": {
             "cpu": cpu_model(),

@@ -114,15 +114,8 @@ class StreamHealth:
         return self.counters.last_sample_age_s
 
     def event(self, missing: str | None) -> dict:
-        """The per-window JSONL form: link up (the ring's), effective rate, estimated drops, why
-        the stream is missing from this window (None when used)."""
-        c = self.counters
-        return {
-            "up": bool(c.up),
-            "rate_hz": round(float(c.effective_rate_hz), 1),
-            "drops": int(c.drops),
-            "missing": missing,
-        }
+        """The per-window JSONL form (see :func:`event_health`)."""
+        return event_health(self.counters, missing)
 
     def summary(self) -> dict:
         """The run summary's form: ring totals, plus the driver's when one fed the stream."""
@@ -144,6 +137,19 @@ class StreamHealth:
                 "last_error": st.last_error,
             }
         return out
+
+
+def event_health(counters: StreamCounters, missing: str | None) -> dict:
+    """A stream's health in one window's event: link up (the ring's), effective rate, estimated
+    drops, why the stream is missing from this window (None when used). The per-window form of
+    :meth:`StreamHealth.event`, straight from the ring's counters: it runs for every stream of
+    every window, so it makes no record first."""
+    return {
+        "up": bool(counters.up),
+        "rate_hz": round(float(counters.effective_rate_hz), 1),
+        "drops": int(counters.drops),
+        "missing": missing,
+    }
 
 
 def buffer_health(buffer, drivers: dict | None = None) -> dict[str, StreamHealth]:

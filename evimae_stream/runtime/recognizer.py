@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import StreamBuffer
-from evimae_stream.health import StreamHealth
+from evimae_stream.health import event_health
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.events import Prediction
@@ -84,9 +84,7 @@ class RawInputs:
 def window_health(buffer: StreamBuffer, missing: dict[str, str]) -> dict[str, dict]:
     """Every configured stream's health in a window's event, with why it is missing from it."""
     return {
-        name: StreamHealth(c).event(
-            None if missing.get(name) == "not configured" else missing.get(name)
-        )
+        name: event_health(c, None if missing.get(name) == "not configured" else missing.get(name))
         for name, c in buffer.health().items()
     }
 
