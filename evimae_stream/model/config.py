@@ -127,7 +127,11 @@ class EviMaeConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Decoder, masking and loss settings of the pretraining model (published defaults)."""
+    """Decoder, masking and loss settings of the pretraining model (published defaults).
+
+    Every default is the published WEAR/CMU-MMAC pretraining setting; ``contrast_bidirectional``
+    and ``graph_detach_target`` are the two departures one may opt into (both off as published).
+    """
 
     decoder_embed_dim: int = 192
     decoder_depth: int = 8
@@ -139,6 +143,12 @@ class PretrainConfig:
     contrast_temperature: float = 0.05
     graph_weight: float = 10.0
     norm_pix_loss: bool = True
+    #: average InfoNCE over both directions (published ``bidirect_contrast``, off by default:
+    #: only each video picks its IMU, a softmax over the batch's IMU features)
+    contrast_bidirectional: bool = False
+    #: stop the graph term's gradient through its target, the masked nodes' own encoder
+    #: features (published: not detached, so it also flows through the target into ``blocks_a``)
+    graph_detach_target: bool = False
 
     def __post_init__(self) -> None:
         for name in ("decoder_embed_dim", "decoder_depth", "decoder_heads"):
@@ -154,6 +164,9 @@ class PretrainConfig:
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
                 raise ValueError(f"{name} must be in (0, 1), got {value}")
+        for name in ("norm_pix_loss", "contrast_bidirectional", "graph_detach_target"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.contrast_weight < 0 or self.graph_weight < 0:
             raise ValueError("contrast_weight and graph_weight must be >= 0")
         if not self.contrast_temperature > 0:

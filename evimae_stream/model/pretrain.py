@@ -4,10 +4,11 @@ Encoder parameters carry the fine-tune model's names, so a pretraining checkpoin
 loading its encoder keys. Per batch ``(imu, video)``:
 
 1. IMU tokens (per IMU) → graph path: every IMU's full sequence through ``blocks_a`` → mean →
-   node features; a random half of the nodes (at least one) is replaced by
+   node features; a random half of the batch's nodes (at least one) is replaced by
    ``graph_enc_mask_token``; GIN encoder → ``graph_encoder_to_decoder`` → masked rows zeroed →
    one-layer GIN ``graph_decoder`` → reconstructed node features; loss = mean(1 − cos) against
-   the (detached) original features of the masked nodes.
+   the masked nodes' own encoder features — not detached, as published, so the gradient also
+   flows through the target into ``blocks_a``.
 2. IMU main path: the n sequences averaged, 75 % of the tokens masked (so every IMU loses the
    same positions), ``blocks_a`` → 2d → d pooling. Video: 90 % of the tokens masked,
    ``blocks_video``.
@@ -17,19 +18,27 @@ loading its encoder keys. Per batch ``(imu, video)``:
    ``decoder_modality_*``, ``decoder_blocks``, ``decoder_norm``, ``decoder_pred_a`` (each IMU patch
    position rebuilds all 12 channels) and ``decoder_pred_video``.
 5. Loss = MSE on masked IMU patches + MSE on masked video patches (targets normalised per patch)
-   + 0.01 × symmetric InfoNCE (temperature 0.05) of the mean-pooled IMU-only / video-only
-   features + 10 × graph loss.
+   + 0.01 × InfoNCE (temperature 0.05) of the mean-pooled IMU-only / video-only features, one
+   direction as published + 10 × graph loss.
+
+The masks come from :class:`MaskNoise`, drawn in the published order (graph permutation, IMU
+noise, video noise) from ``generator`` or handed in whole, so a test, a resumed run or the parity
+harness (``bench/pretrain_parity.py``, which checks every loss term and parameter gradient
+against the published code) can fix every mask.
 
 ``blocks_a`` runs with the shared norm pair, as in the published code (CAV-MAE's modality-specific
 stacks call their blocks without a modality), so the fine-tune model — which always uses the
 shared pair there — starts from trained norms; ``blocks_a_modality="a"`` is available for
-experiments. Two choices differ from the published code: the InfoNCE is symmetric (published: one
-direction) and the graph target is detached. The graph decoder is GraphMAE's one-layer decoding GIN
+experiments. Two departures from the published objective are options, off by default:
+``PretrainConfig.contrast_bidirectional`` (InfoNCE averaged over both directions) and
+``graph_detach_target``. The graph decoder is GraphMAE's one-layer decoding GIN
 (a bare Linear→BN→PReLU→Linear apply function, no outer norm/activation), as published, so its
 keys are ``graph_decoder.layers.0.apply_func.{linears,norms,activations}``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -41,17 +50,32 @@ from evimae_stream.model.graph import GIN
 from evimae_stream.model.layers import BLOCK_MODALITIES, Block, sinusoid_table
 
 
+@dataclass(frozen=True)
+class MaskNoise:
+    """The random draws behind one batch's masks (what the published code draws per batch).
+
+    ``graph``: a permutation of the batch's ``B·n`` node rows (row ``b·n + i`` is IMU ``i`` of
+    sample ``b``); its first ``int(mask_ratio_graph·B·n)`` rows are masked (None without the
+    graph). ``imu`` ``(B, N_a)`` and ``video`` ``(B, N_v)``: uniform noise per token; the tokens
+    with the smallest noise are kept.
+    """
+
+    graph: torch.Tensor | None
+    imu: torch.Tensor
+    video: torch.Tensor
+
+
 def random_masking(
-    x: torch.Tensor, ratio: float, generator: torch.Generator | None = None
+    x: torch.Tensor, ratio: float, noise: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-sample random token masking (MAE): keep ``int(N·(1 − ratio))`` tokens.
+    """Per-sample random token masking (MAE): keep the ``int(N·(1 − ratio))`` tokens of smallest
+    ``noise`` ``(B, N)``.
 
     ``x`` (B, N, D) → kept tokens ``(B, N_keep, D)``, mask ``(B, N)`` (1 = removed) and
     ``ids_restore`` ``(B, N)`` that puts [kept, removed] back into the original order.
     """
     b, n, d = x.shape
     keep = int(n * (1 - ratio))
-    noise = torch.rand(b, n, generator=generator, device=x.device)  # small = keep
     ids_shuffle = torch.argsort(noise, dim=1)
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     ids_keep = ids_shuffle[:, :keep]
@@ -62,12 +86,20 @@ def random_masking(
     return kept, mask, ids_restore
 
 
+def cosine_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """GraphMAE's scaled cosine error at the published ``alpha`` 1: mean over rows of
+    ``1 − cos(x_i, y_i)``, ``(M, D)`` × ``(M, D)`` → ()."""
+    x = F.normalize(x, p=2, dim=-1)
+    y = F.normalize(y, p=2, dim=-1)
+    return (1 - (x * y).sum(dim=-1)).mean()
+
+
 class EviMaePretrain(EviMaeEncoder):
-    """EVI-MAE pretraining model: ``model(imu, video, generator=None) -> dict of losses``.
+    """EVI-MAE pretraining model: ``model(imu, video, generator=None, noise=None)`` → losses.
 
     The dict holds ``loss`` (the weighted total to back-propagate) and the unweighted parts
     ``loss_imu``, ``loss_video``, ``loss_contrastive``, ``loss_graph`` (0 without the graph).
-    ``generator`` seeds every mask, so a test or a resumed run can reproduce them.
+    ``generator`` seeds every mask; ``noise`` (a :class:`MaskNoise`) fixes them outright.
     """
 
     def __init__(
@@ -142,9 +174,12 @@ class EviMaePretrain(EviMaeEncoder):
         x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, t, h, w, p0, p1, p2, C)
         return x.reshape(b, (t // tt) * (h // p) * (w // p), tt * p * p * c)
 
-    def _mae_loss(
+    def mae_loss(
         self, target: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
+        """Mean over the masked patches (``mask`` 1) of the per-patch MSE ``(B, N, P)`` → ();
+        with ``norm_pix_loss`` each target patch is first standardised by its own mean and
+        unbiased variance (+1e-6), as published."""
         if self.pcfg.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True)
@@ -154,16 +189,35 @@ class EviMaePretrain(EviMaeEncoder):
 
     # ---- parts --------------------------------------------------------------------------------
 
+    def draw_noise(
+        self,
+        batch: int,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MaskNoise:
+        """One batch's mask draws, in the published order: graph permutation, IMU, video."""
+        cfg = self.cfg
+        graph = None
+        if cfg.use_graph:
+            graph = torch.randperm(batch * cfg.num_imus, generator=generator, device=device)
+        imu = torch.rand(batch, cfg.imu_tokens, generator=generator, device=device)
+        video = torch.rand(batch, cfg.video_tokens, generator=generator, device=device)
+        return MaskNoise(graph, imu, video)
+
     def graph_loss(
-        self, tokens: torch.Tensor, generator: torch.Generator | None
+        self, tokens: torch.Tensor, perm: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """GraphMAE on the body graph; returns (loss, node mask ``(B·n,)`` bool)."""
+        """GraphMAE on the body graph; ``perm`` (B·n,) picks the masked node rows (its first
+        ``int(mask_ratio_graph·B·n)``, at least one). Returns (loss, node mask ``(B·n,)`` bool).
+
+        The target is the masked nodes' encoder features, not detached unless
+        ``graph_detach_target``: as published, the term also trains ``blocks_a`` through it.
+        """
         seqs = self.run_blocks_a(tokens, self.blocks_a_modality)  # (nB, N_a, D_a)
         nodes = self.node_features(seqs)  # (B, n, D_a)
         b, n, d = nodes.shape
         rows = b * n
         num_mask = max(1, int(self.pcfg.mask_ratio_graph * rows))
-        perm = torch.randperm(rows, generator=generator, device=nodes.device)
         node_mask = torch.zeros(rows, dtype=torch.bool, device=nodes.device)
         node_mask[perm[:num_mask]] = True
         flat = nodes.reshape(rows, d)
@@ -172,17 +226,22 @@ class EviMaePretrain(EviMaeEncoder):
         rep = self.graph_encoder_to_decoder(enc)
         rep = rep.masked_fill(node_mask.reshape(b, n, 1), 0.0)  # re-mask before decoding
         recon = self.graph_decoder(rep).reshape(rows, d)  # (B·n, D_a)
-        x = F.normalize(recon[node_mask], p=2, dim=-1)
-        y = F.normalize(flat[node_mask].detach(), p=2, dim=-1)
-        return (1 - (x * y).sum(dim=-1)).mean(), node_mask
+        target = flat[node_mask]  # (M, D_a)
+        if self.pcfg.graph_detach_target:
+            target = target.detach()
+        return cosine_loss(recon[node_mask], target), node_mask
 
     def contrastive_loss(self, ca: torch.Tensor, cv: torch.Tensor) -> torch.Tensor:
-        """Symmetric InfoNCE between L2-normalised IMU and video features ``(B, D)``."""
+        """InfoNCE between L2-normalised IMU and video features ``(B, D)``, as published:
+        ``−mean_i log_softmax(a·vᵀ / T, dim=0)[i, i]`` — each video picks its IMU among the
+        batch's. ``contrast_bidirectional`` averages it with the other direction (dim=1)."""
         a = F.normalize(ca, dim=-1)
         v = F.normalize(cv, dim=-1)
-        logits = a @ v.t() / self.pcfg.contrast_temperature  # (B, B)
-        target = torch.arange(logits.shape[0], device=logits.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        logits = a @ v.t() / self.pcfg.contrast_temperature  # (B, B): IMU rows, video columns
+        loss = -logits.log_softmax(dim=0).diagonal().mean()
+        if self.pcfg.contrast_bidirectional:
+            loss = (loss - logits.log_softmax(dim=1).diagonal().mean()) / 2
+        return loss
 
     def decode(
         self,
@@ -213,22 +272,25 @@ class EviMaePretrain(EviMaeEncoder):
         imu: torch.Tensor,
         video: torch.Tensor,
         generator: torch.Generator | None = None,
+        noise: MaskNoise | None = None,
     ) -> dict[str, torch.Tensor]:
         """Losses for one batch; see the module docstring."""
         imu = self.check_imu(imu)
         video = self.check_video(video)
         pc = self.pcfg
+        if noise is None:
+            noise = self.draw_noise(imu.shape[0], imu.device, generator)
         tokens = self.embed_imu(imu)  # (nB, N_a, D_a)
         if self.cfg.use_graph:
-            loss_graph, _ = self.graph_loss(tokens, generator)
+            loss_graph, _ = self.graph_loss(tokens, noise.graph)
         else:
             loss_graph = tokens.new_zeros(())
 
         a, mask_a, ids_restore_a = random_masking(
-            self.mean_over_imus(tokens), pc.mask_ratio_imu, generator
+            self.mean_over_imus(tokens), pc.mask_ratio_imu, noise.imu
         )
         v, mask_v, ids_restore_v = random_masking(
-            self.embed_video(video), pc.mask_ratio_video, generator
+            self.embed_video(video), pc.mask_ratio_video, noise.video
         )
         a = self.pool_imu(self.run_blocks_a(a, self.blocks_a_modality))  # (B, keep_a, D_v)
         v = self.run_blocks_video(v)  # (B, keep_v, D_v)
@@ -238,8 +300,8 @@ class EviMaePretrain(EviMaeEncoder):
         cv = self.run_blocks_u(v, "v").mean(dim=1)
 
         pred_a, pred_v = self.decode(latent, ids_restore_a, ids_restore_v, a.shape[1])
-        loss_imu = self._mae_loss(self.imu_target(imu), pred_a, mask_a)
-        loss_video = self._mae_loss(self.video_target(video), pred_v, mask_v)
+        loss_imu = self.mae_loss(self.imu_target(imu), pred_a, mask_a)
+        loss_video = self.mae_loss(self.video_target(video), pred_v, mask_v)
         loss_c = self.contrastive_loss(ca, cv)
         loss = loss_imu + loss_video + pc.contrast_weight * loss_c + pc.graph_weight * loss_graph
         return {
