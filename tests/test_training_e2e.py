@@ -121,8 +121,10 @@ def test_pretrain_runs_and_its_checkpoint_fine_tunes(tmp_path: Path, synth_dir: 
     rows = read_log(pre)
     assert np.isfinite(float(rows[0]["train_loss"])) and np.isfinite(float(rows[0]["val_loss"]))
     enc = pre / "pretrain_encoder.pt"
-    state = torch.load(enc, weights_only=False)["model"]
+    saved = torch.load(enc, weights_only=False)
+    state = saved["model"]
     assert any(k.startswith("decoder_") for k in state)
+    assert saved["imu_norm"] == [-54.33, 26.04]  # imu.norm wear: the published pretraining pair
 
     ft = tmp_path / "ft"
     proc = run_train(
@@ -134,7 +136,9 @@ def test_pretrain_runs_and_its_checkpoint_fine_tunes(tmp_path: Path, synth_dir: 
     line = next(x for x in proc.stdout.splitlines() if "loaded" in x and str(enc) in x)
     loaded, total = (int(v) for v in line.split("loaded ")[1].split(" ")[0].split("/"))
     assert 0 < loaded < total
-    model, _ = load_artifact(ft / "model")
+    model, meta = load_artifact(ft / "model")
+    # the fine-tuned artifact records (and was trained with) the fine-tuning pair
+    assert (meta.norm_mean, meta.norm_std) == (-51.17, 26.19)
     # at a vanishing learning rate the encoder is the pretrained one
     # (parameters only: BatchNorm running statistics move with every training batch)
     own = {k: p.detach() for k, p in model.named_parameters()}

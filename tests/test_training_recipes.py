@@ -17,7 +17,7 @@ from evimae_stream.model import create_pretrain_model
 from tests.fixtures_sessions import build_cmummac, build_wear, write_session, write_video
 from tests.training_helpers import MICRO, REPO
 from training.config import TrainConfig, load_config
-from training.data import DataBundle
+from training.data import DataBundle, preprocess_config
 from training.train import encoder_config, load_recipe_data, run
 
 RECIPES = REPO / "configs" / "train"
@@ -90,6 +90,8 @@ PRETRAIN = {"optimizer": "adam", "lr": 5e-5, "batch_size": 24, "epochs": 300,
             "accum_steps": 1}  # fmt: skip
 #: dataset geometry and normalisation (DESIGN §5-§6): (rate, window, norm mean, norm std)
 GEOMETRY = {"wear": (50.0, 5.0, -51.17, 26.19), "cmummac": (30.0, 5.0, -70.84, 23.44)}
+#: the published pretraining normalised with its own pair (egs/release/pretrain_*.sh)
+PRETRAIN_NORM = {"wear": (-54.33, 26.04), "cmummac": (-69.8, 23.5)}
 
 
 @pytest.mark.parametrize(
@@ -116,14 +118,20 @@ def test_pretrain_recipes_carry_the_published_recipe(name: str, dataset: str) ->
     cfg = recipe(name)
     assert cfg.objective == "pretrain"
     assert {k: getattr(cfg.train, k) for k in PRETRAIN} == PRETRAIN
-    rate, window, mean, std = GEOMETRY[dataset]
-    assert (cfg.imu.rate_hz, cfg.imu.window_s, cfg.imu.norm_mean, cfg.imu.norm_std) == (
-        rate, window, mean, std,
-    )  # fmt: skip
+    rate, window, _, _ = GEOMETRY[dataset]
+    assert (cfg.imu.rate_hz, cfg.imu.window_s) == (rate, window)
+    # the pretraining pair, and it is what the training windows are normalised with
+    assert (cfg.imu.norm_mean, cfg.imu.norm_std) == PRETRAIN_NORM[dataset]
+    pcfg = preprocess_config(cfg, 16, 224)
+    assert (pcfg.norm_mean, pcfg.norm_std) == PRETRAIN_NORM[dataset]
+    # the same dataset fine-tuned keeps the fine-tuning pair
+    ft = recipe(name, "objective=finetune")
+    assert (ft.imu.norm_mean, ft.imu.norm_std) == GEOMETRY[dataset][2:]
     with torch.device("meta"):  # the model the recipe builds, without allocating its weights
         model = create_pretrain_model(cfg.model.variant, **cfg.model.overrides)
     p = model.pcfg
     assert (p.mask_ratio_imu, p.mask_ratio_video, p.mask_ratio_graph) == (0.75, 0.9, 0.5)
+    assert (p.contrast_bidirectional, p.graph_detach_target) == (False, False)  # as published
 
 
 # ----------------------------------------------------------------------------- release recipes

@@ -113,9 +113,10 @@ class ImuSection:
     """The model's IMU grid and normalisation.
 
     ``rate_hz`` × ``window_s`` samples per window (WEAR 50 Hz × 5 s, CMU-MMAC 30 Hz × 5 s).
-    ``norm``: ``wear`` / ``cmummac`` (published constants) or ``custom`` (``norm_mean``,
-    ``norm_std``). ``fill_missing``: place an available IMU on missing slots (the published
-    one-IMU recipe) instead of skipping the window.
+    ``norm``: ``wear`` / ``cmummac`` (the published pair of the objective: pretraining and
+    fine-tuning normalised differently, e.g. WEAR −54.33 / 26.04 against −51.17 / 26.19) or
+    ``custom`` (``norm_mean``, ``norm_std``). ``fill_missing``: place an available IMU on
+    missing slots (the published one-IMU recipe) instead of skipping the window.
     """
 
     rate_hz: float = 50.0
@@ -125,7 +126,7 @@ class ImuSection:
     norm_std: float = PROFILES["wear"].norm_std
     fill_missing: bool = False
 
-    def validate(self) -> None:
+    def validate(self, objective: str = "finetune") -> None:
         if not (self.rate_hz > 0 and self.window_s > 0):
             raise _fail("imu", f"rate_hz ({self.rate_hz}) and window_s must be > 0")
         if round(self.rate_hz * self.window_s) < 8:
@@ -133,8 +134,10 @@ class ImuSection:
         if self.norm not in (*PROFILES, "custom"):
             raise _fail("imu.norm", f"{self.norm!r} is not one of {', '.join(PROFILES)}, custom")
         if self.norm != "custom":
-            self.norm_mean = PROFILES[self.norm].norm_mean
-            self.norm_std = PROFILES[self.norm].norm_std
+            prof = PROFILES[self.norm]
+            pretrain = objective == "pretrain"
+            self.norm_mean = prof.pretrain_norm_mean if pretrain else prof.norm_mean
+            self.norm_std = prof.pretrain_norm_std if pretrain else prof.norm_std
         if not (math.isfinite(self.norm_mean) and self.norm_std > 0):
             raise _fail("imu.norm_std", f"needs a finite mean and std > 0, got {self.norm_std}")
 
@@ -289,7 +292,7 @@ class TrainConfig:
         if self.seed < 0:
             raise _fail("seed", "must be >= 0")
         self.model.validate()
-        self.imu.validate()
+        self.imu.validate(self.objective)
         self.video.validate()
         self.data.validate()
         self.augment.validate()

@@ -529,7 +529,8 @@ def _finish_pretrain(core, cfg, run_dir: Path, bundle: DataBundle, best_epoch: i
     out = run_dir / ckpt.PRETRAIN_ENCODER
     ckpt.atomic_save(
         {"model": state, "variant": cfg.model.variant, "overrides": cfg.model.overrides,
-         "best_epoch": best_epoch, "windows": bundle.counts()},
+         "best_epoch": best_epoch, "windows": bundle.counts(),
+         "imu_norm": [cfg.imu.norm_mean, cfg.imu.norm_std]},
         out,
     )  # fmt: skip
     print(f"wrote pretrain checkpoint {out} (best epoch {best_epoch})", flush=True)
