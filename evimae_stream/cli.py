@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "convert": "evimae_stream.commands.convert",
     "synth": "evimae_stream.commands.synth",
     "devices": "evimae_stream.commands.devices",
+    "export": "evimae_stream.commands.export",
 }
 
 PROG = "evimae-stream"

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# liblsl must never discover beyond this machine (its default multicasts to the network): every
+# LSL test reads this configuration, whatever the caller's environment says, set before anything
+# imports pylsl (subprocesses inherit it).
+os.environ["LSLAPICFG"] = str(Path(__file__).resolve().with_name("lsl_api.cfg"))
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Property tests: no per-example deadline (a loaded 2-core CI machine is slow, not wrong), and in

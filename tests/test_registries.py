@@ -209,7 +209,7 @@ def toy_reader():
 
 
 def test_the_built_in_readers_are_registered():
-    assert set(READERS) == {"recording", "wear", "cmummac"}
+    assert set(READERS) == {"recording", "wear", "cmummac", "xdf"}
 
 
 def test_a_registered_reader_opens_its_files_with_its_hints(toy_reader, tmp_path: Path):

@@ -46,6 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--replay", type=Path, metavar="PATH", help="a recorded session to replay")
     src.add_argument(
+        "--xdf-map",
+        nargs="+",
+        metavar="PLACEMENT=STREAM",
+        help="--replay FILE.xdf: which IMU stream (name, type or source_id) is which placement",
+    )
+    src.add_argument(
+        "--xdf-labels", metavar="STREAM", help="--replay FILE.xdf: a marker stream as the labels"
+    )
+    src.add_argument(
         "--speed",
         default=None,
         metavar="1|N|max",
@@ -256,7 +265,7 @@ def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
         )
     if args.record is not None:
         raise InputError("--record records live sensors; a replay is already a recording")
-    session = open_session(path)
+    session = open_session(path, **_reader_hints(args))
     try:
         _check_session_fits(session, loaded.spec)
         if args.eval and not session.labels:
@@ -269,6 +278,21 @@ def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
     finally:
         session.close()
     return 0
+
+
+def _reader_hints(args) -> dict:
+    """The session reader's options given on the command line (only those given: a reader
+    that does not take one names it)."""
+    hints: dict = {}
+    if args.xdf_map:
+        pairs = [item.partition("=") for item in args.xdf_map]
+        bad = [a for a, sep, b in pairs if not (sep and a and b)]
+        if bad:
+            raise InputError(f"--xdf-map {bad[0]}: write PLACEMENT=STREAM, e.g. left_arm=MyIMU")
+        hints["xdf_map"] = {a: b for a, _, b in pairs}
+    if args.xdf_labels:
+        hints["xdf_labels"] = args.xdf_labels
+    return hints
 
 
 def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict) -> None:
