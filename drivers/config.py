@@ -135,7 +135,53 @@ class SyntheticImuConfig:
         _check_rate(self.uri, self.rate_hz)
 
 
-ImuSourceConfig = SerialImuConfig | BleImuConfig | SyntheticImuConfig
+@dataclass(frozen=True)
+class LslImuConfig:
+    """An IMU published as a Lab Streaming Layer stream (``lsl:name=..&type=..&source_id=..``),
+    read by :mod:`drivers.lsl`: the stream is found by the given properties (at least one);
+    ``cols``: the channels (labels or indices) that are ``ax, ay, az[, gx, gy, gz]``;
+    ``unit``/``gunit``: the units of channels whose metadata names none."""
+
+    placement: str = "left_arm"
+    name: str | None = None
+    type: str | None = None
+    source_id: str | None = None
+    cols: tuple[str, ...] | None = None
+    unit: str = "g"
+    gunit: str = "deg/s"
+    rate_hz: float | None = None
+    resolve_timeout_s: float = 2.0
+    stall_timeout_s: float | None = 2.0
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    uri: str = ""
+
+    def __post_init__(self) -> None:
+        from evimae_stream.channel_map import unit_factor
+
+        where = self.uri or "lsl"
+        if self.placement not in PLACEMENTS:
+            _fail(
+                where, f"unknown placement {self.placement!r}; use one of {', '.join(PLACEMENTS)}"
+            )
+        props = {"name": self.name, "type": self.type, "source_id": self.source_id}
+        if not any(props.values()):
+            _fail(where, "name the stream: lsl:name=NAME (or type=, source_id=)")
+        for key, value in props.items():
+            if value is not None and ("'" in value or not value.strip()):
+                _fail(where, f"{key}={value!r}: give a non-empty value without quotes")
+        unit_factor(self.unit, "acc", where)
+        unit_factor(self.gunit, "gyro", where)
+        _check_rate(where, self.rate_hz)
+        if not self.resolve_timeout_s > 0:
+            _fail(where, f"resolve_timeout_s must be positive, got {self.resolve_timeout_s}")
+
+    def predicate(self) -> str:
+        """The LSL query (XPath on the stream info) that finds the stream."""
+        props = {"name": self.name, "type": self.type, "source_id": self.source_id}
+        return " and ".join(f"{k}='{v}'" for k, v in props.items() if v is not None)
+
+
+ImuSourceConfig = SerialImuConfig | BleImuConfig | SyntheticImuConfig | LslImuConfig
 
 
 def _check_rate(where: str, rate_hz: float | None) -> None:

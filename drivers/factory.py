@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 from drivers.base import Driver
 from drivers.camera import CameraConfig, parse_camera_source
-from drivers.config import BleImuConfig, ImuSourceConfig, SerialImuConfig, SyntheticImuConfig
+from drivers.config import (
+    BleImuConfig,
+    ImuSourceConfig,
+    LslImuConfig,
+    SerialImuConfig,
+    SyntheticImuConfig,
+)
 from evimae_stream.clock import Clock
 from evimae_stream.errors import DeviceError
 from evimae_stream.sink import FrameSink, ImuSink
@@ -84,6 +90,10 @@ def make_imu_driver(
         from drivers.ble_imu import BleImuDriver
 
         return BleImuDriver(config, sink, clock=clock)
+    if isinstance(config, LslImuConfig):
+        from drivers.lsl import LslImuDriver
+
+        return LslImuDriver(config, sink, clock=clock)
     if isinstance(config, SyntheticImuConfig):
         try:
             from drivers.synthetic import SyntheticImuDriver  # written on top of drivers.base

@@ -11,6 +11,8 @@ The protocol names, each transport's default and which protocols take the text-l
 (``cols=ax,ay,az,t`` with ``_`` skipping a column, ``scale=`` g per unit, ``gscale=`` deg/s per
 unit, ``tunit=ms|s|us``) come from :data:`drivers.protocols.PROTOCOLS`.
 - ``synthetic[?seed=..&rate=..]`` — a simulated IMU.
+- ``lsl:name=NAME[&type=..&source_id=..&cols=..&unit=..&gunit=..&rate=..]`` — a Lab Streaming
+  Layer stream (:mod:`drivers.lsl`; needs the ``[lsl]`` extra).
 
 Every problem raises :class:`~evimae_stream.errors.InputError` with one line naming the item.
 """
@@ -20,7 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from drivers.config import BleImuConfig, ImuSourceConfig, SerialImuConfig, SyntheticImuConfig
+from drivers.config import (
+    BleImuConfig,
+    ImuSourceConfig,
+    LslImuConfig,
+    SerialImuConfig,
+    SyntheticImuConfig,
+)
 from drivers.protocols import PROTOCOLS, TextFormat, default_protocol
 from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
@@ -70,7 +78,7 @@ def _split_placement(item: str) -> tuple[str | None, str]:
     head, sep, tail = item.partition("=")
     if not sep or not _PLACEMENT_WORD.match(head):
         return None, item
-    if head.lower() in ("serial", "ble", "synthetic", "replay"):
+    if head.lower() in ("serial", "ble", "synthetic", "replay", "lsl"):
         return None, item
     if head not in PLACEMENTS:
         raise InputError(
@@ -88,6 +96,8 @@ def parse_imu_uri(
     """Parse one URI (see the module docstring) into its typed config."""
     where = f"--imu-ports item {item or uri!r}"
     scheme, rest = _scheme(uri)
+    if scheme == "lsl":
+        return _lsl(where, placement, _query(where, rest.lstrip("?")))
     body, _, query_text = rest.partition("?")
     query = _query(where, query_text)
     # the configs validate themselves and name ``where`` in their errors
@@ -104,7 +114,7 @@ def parse_imu_uri(
     raise InputError(
         f"{where}: unknown source {uri!r}; use a serial path (/dev/ttyUSB0), "
         f"serial:PATH?baud=..&protocol={PROTOCOLS['serial'].choices()}, "
-        f"ble:ADDRESS?protocol={PROTOCOLS['ble'].choices()} or synthetic"
+        f"ble:ADDRESS?protocol={PROTOCOLS['ble'].choices()}, lsl:name=STREAM or synthetic"
     )
 
 
@@ -212,3 +222,17 @@ def _synthetic(where: str, placement: str, query: dict[str, str]) -> SyntheticIm
     if "rate" in query:
         kwargs["rate_hz"] = _number(where, "rate", query["rate"])
     return SyntheticImuConfig(placement=placement, uri=where, **kwargs)
+
+
+def _lsl(where: str, placement: str, query: dict[str, str]) -> LslImuConfig:
+    from evimae_stream.extras import require_lsl
+
+    _take(where, query, ["name", "type", "source_id", "cols", "unit", "gunit", "rate"])
+    require_lsl(where)
+    texts = ("name", "type", "source_id", "unit", "gunit")
+    kwargs: dict = {k: query[k] for k in texts if k in query}
+    if "cols" in query:
+        kwargs["cols"] = tuple(c.strip() for c in query["cols"].split(","))
+    if "rate" in query:
+        kwargs["rate_hz"] = _number(where, "rate", query["rate"])
+    return LslImuConfig(placement=placement, uri=where, **kwargs)

@@ -1,4 +1,5 @@
-"""List the sensors this machine can see: serial ports, nearby BLE devices, cameras that open."""
+"""List the sensors this machine can see: serial ports, nearby BLE devices, cameras that open,
+Lab Streaming Layer streams."""
 
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="probe camera indices 0..N-1 (0 skips; default 4)",
     )
+    parser.add_argument(
+        "--lsl-timeout",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds to look for LSL streams (0 skips; default 1; needs the [lsl] extra)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the three lists, each with the URI or option to use it."""
+    """Print the lists, each with the URI or option to use it."""
     if not 0 <= args.ble_timeout <= 120:
         raise InputError(f"--ble-timeout {args.ble_timeout:g}: use 0..120 seconds")
     if not 0 <= args.cameras <= 64:
@@ -42,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         _ble_devices(args.ble_timeout)
     if args.cameras > 0:
         _cameras(args.cameras)
+    if not 0 <= args.lsl_timeout <= 60:
+        raise InputError(f"--lsl-timeout {args.lsl_timeout:g}: use 0..60 seconds")
+    if args.lsl_timeout > 0:
+        _lsl_streams(args.lsl_timeout)
     return 0
 
 
@@ -114,4 +126,27 @@ def _cameras(max_index: int) -> None:
     for index, path, (width, height) in cams:
         print(f"  {index}  {path}  {width}x{height}      --camera {index}")
     if not cams:
+        print("  none")
+
+
+def _lsl_streams(timeout_s: float) -> None:
+    from evimae_stream.errors import EvimaeError
+    from evimae_stream.extras import require_lsl
+
+    try:
+        pylsl = require_lsl("LSL")
+    except EvimaeError as exc:
+        print(f"{exc}")
+        return
+    streams = sorted(pylsl.resolve_streams(wait_time=timeout_s), key=lambda i: i.name())
+    print(f"LSL streams ({len(streams)}, looked {timeout_s:g} s):")
+    for info in streams:
+        print(
+            f"  {info.name()}  type {info.type() or '-'}  {info.channel_count()} channels "
+            f"{info.nominal_srate():g} Hz  source_id {info.source_id() or '-'}  "
+            f"on {info.hostname()}"
+        )
+        if info.channel_count() >= 3 and info.channel_format() != pylsl.cf_string:
+            print(f"      --imu-ports {imu_port_arg(f'lsl:name={info.name()}')}")
+    if not streams:
         print("  none")
