@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from evimae_stream.model.config import EviMaeConfig
@@ -108,11 +109,15 @@ class EviMaeEncoder(nn.Module):
         way), each in its stored (c, t, f) order — runs of ``p`` contiguous frequencies — and the
         conv weight is transposed to match (:meth:`PatchEmbed.project_transposed`).
         """
-        b, _, t, f = imu.shape
         n, p = self.cfg.num_imus, self.cfg.patch
-        tp, fp = t // p, f // p
-        x = imu[:, :, : tp * p, : fp * p].reshape(b, n, 3, tp, p, fp, p)  # (B, n, 3, T', p, F', p)
-        x = x.permute(1, 0, 5, 3, 2, 4, 6)  # (n, B, F', T', 3, p_t, p_f)
+        tp, fp = imu.shape[2] // p, imu.shape[3] // p
+        x = rearrange(
+            imu[:, :, : tp * p, : fp * p],
+            "b (n c) (tp pt) (fp pf) -> n b fp tp c pt pf",
+            n=n,
+            pt=p,
+            pf=p,
+        )  # (n, B, F', T', 3, p_t, p_f), a view
         dtype = self.patch_embed_a.proj.weight.dtype
         # one gather, with the cast when there is one (``to`` with an unchanged dtype is a no-op)
         x = (
@@ -120,7 +125,7 @@ class EviMaeEncoder(nn.Module):
             if x.dtype == dtype
             else x.to(dtype, memory_format=torch.contiguous_format)
         )
-        x = x.view(n * b, fp * tp, 3 * p * p)  # (nB, N_a, 3·p·p)
+        x = rearrange(x, "n b fp tp c pt pf -> (n b) (fp tp) (c pt pf)")  # (nB, N_a, 3·p·p)
         x = self.patch_embed_a.project_transposed(x)  # (nB, N_a, D_a)
         x = x + self.pos_embed_a
         return x + self.modality_a
@@ -133,14 +138,12 @@ class EviMaeEncoder(nn.Module):
 
     def mean_over_imus(self, tokens: torch.Tensor) -> torch.Tensor:
         """Average the n per-IMU sequences: ``(n·B, N, D)`` → ``(B, N, D)``."""
-        n = self.cfg.num_imus
-        return tokens.reshape(n, tokens.shape[0] // n, *tokens.shape[1:]).mean(dim=0)
+        return rearrange(tokens, "(n b) t d -> n b t d", n=self.cfg.num_imus).mean(dim=0)
 
     def node_features(self, seqs: torch.Tensor) -> torch.Tensor:
         """Per-IMU encoded sequences ``(n·B, N, D)`` → graph node features ``(B, n, D)``."""
-        n = self.cfg.num_imus
         nodes = seqs.mean(dim=1)  # (nB, D)
-        return nodes.reshape(n, seqs.shape[0] // n, nodes.shape[-1]).transpose(0, 1)
+        return rearrange(nodes, "(n b) d -> b n d", n=self.cfg.num_imus)
 
     def run_blocks_a(self, x: torch.Tensor, modality: str = "shared") -> torch.Tensor:
         """``blocks_a`` over ``(S, N, D_a)``; sequences are independent, so any batch works."""

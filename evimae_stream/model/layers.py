@@ -10,13 +10,15 @@ Two block kinds exist in the published model:
   ``q_bias``/``v_bias`` parameters; the effective qkv bias is ``cat(q_bias, 0, v_bias)``.
 
 Attention is ``softmax(q·kᵀ·head_dim^-0.5)·v`` computed with ``F.scaled_dot_product_attention``
-(the same math, fused). GELU is the exact erf form; LayerNorm eps is PyTorch's 1e-5.
+(the same math, fused). GELU is the exact erf form; LayerNorm eps is PyTorch's 1e-5. Patch and
+head rearranges are written with einops (pure data movement: the same reshape and permute).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 #: modality strings a :class:`Block` accepts
@@ -58,11 +60,10 @@ class Mlp(nn.Module):
 
 def _attend(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
     """Multi-head attention from packed qkv ``(B, N, 3·C)`` → ``(B, N, C)``."""
-    b, n, c3 = qkv.shape
-    qkv = qkv.reshape(b, n, 3, num_heads, c3 // (3 * num_heads)).permute(2, 0, 3, 1, 4)
+    qkv = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=num_heads)
     q, k, v = qkv.unbind(0)  # each (B, H, N, hd)
     x = F.scaled_dot_product_attention(q, k, v)  # (B, H, N, hd), scale hd^-0.5
-    return x.transpose(1, 2).reshape(b, n, c3 // 3)
+    return rearrange(x, "b h n d -> b n (h d)")  # (B, N, C)
 
 
 class Attention(nn.Module):
@@ -161,11 +162,11 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
         p = self.patch
-        hp, wp = h // p, w // p
-        x = x[:, :, : hp * p, : wp * p].reshape(b, c, hp, p, wp, p)
-        x = x.permute(0, 2, 4, 1, 3, 5).reshape(b, hp * wp, c * p * p)  # (B, N, C·p·p)
+        hp, wp = x.shape[2] // p, x.shape[3] // p
+        x = rearrange(
+            x[:, :, : hp * p, : wp * p], "b c (hp p1) (wp p2) -> b (hp wp) (c p1 p2)", p1=p, p2=p
+        )  # (B, N, C·p·p)
         return self.project(x)  # (B, F/p · T/p, dim), row-major over F
 
     def project(self, patches: torch.Tensor) -> torch.Tensor:
@@ -197,11 +198,15 @@ class PatchEmbedVideo(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
         p, k = self.patch, self.tubelet
-        tp, hp, wp = t // k, h // p, w // p
-        x = x[:, :, : tp * k, : hp * p, : wp * p].reshape(b, c, tp, k, hp, p, wp, p)
-        x = x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, tp * hp * wp, c * k * p * p)
+        tp, hp, wp = x.shape[2] // k, x.shape[3] // p, x.shape[4] // p
+        x = rearrange(
+            x[:, :, : tp * k, : hp * p, : wp * p],
+            "b c (tp k) (hp p1) (wp p2) -> b (tp hp wp) (c k p1 p2)",
+            k=k,
+            p1=p,
+            p2=p,
+        )  # (B, N, C·k·p·p)
         return _patch_linear(self.proj, x)  # (B, T/t · H/p · W/p, dim)
 
 
