@@ -33,7 +33,8 @@ WEAR_CLASSES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DatasetProfile:
-    """How a published model saw its data: IMU rate and window, spectrogram normalisation.
+    """How a published model saw its data: IMU rate and window, spectrogram normalisation, and
+    its class names when they are fixed (None: they come from the release's label file).
 
     ``norm_mean``/``norm_std`` are the fine-tuning pair (what a fine-tuned model, and so the
     runtime, uses); the published pretraining normalised with its own pair,
@@ -49,6 +50,7 @@ class DatasetProfile:
     metric: str
     pretrain_norm_mean: float
     pretrain_norm_std: float
+    classes: tuple[str, ...] | None = None
 
     @property
     def window_s(self) -> float:
@@ -60,6 +62,8 @@ class DatasetProfile:
 #: CMU-MMAC clips 150 samples at 30 Hz (DESIGN §5); normalisation from DESIGN §6 (fine-tuning
 #: pair, then the pretraining pair of egs/release/pretrain_*.sh).
 PROFILES: dict[str, DatasetProfile] = {
-    "wear": DatasetProfile("wear", 50.0, 250, -51.17, 26.19, 18, "accuracy", -54.33, 26.04),
+    "wear": DatasetProfile(
+        "wear", 50.0, 250, -51.17, 26.19, 18, "accuracy", -54.33, 26.04, WEAR_CLASSES
+    ),
     "cmummac": DatasetProfile("cmummac", 30.0, 150, -70.84, 23.44, 32, "mAP", -69.8, 23.5),
 }

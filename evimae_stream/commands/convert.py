@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labels",
         type=Path,
         metavar="CSV",
-        help="class_labels_indices.csv of the release (required for cmummac)",
+        help="class_labels_indices.csv of the release (required where the dataset has no "
+        "fixed class list: " + ", ".join(n for n, p in PROFILES.items() if p.classes is None) + ")",
     )
     parser.add_argument(
         "--out", required=True, type=Path, metavar="DIR", help="artifact directory to write"
@@ -42,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from evimae_stream.artifact import save_artifact
     from evimae_stream.model.checkpoint import load_official
 
-    if args.dataset == "cmummac" and args.labels is None:
+    if PROFILES[args.dataset].classes is None and args.labels is None:
         raise InputError(
-            "--dataset cmummac: class names come from the release's "
+            f"--dataset {args.dataset}: class names come from the release's "
             "class_labels_indices.csv; pass it with --labels"
         )
     if args.out.exists() and any(args.out.iterdir()) and not args.force:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from evimae_stream.datasets import PROFILES, WEAR_CLASSES
+from evimae_stream.datasets import PROFILES
 from evimae_stream.errors import ArtifactError, InputError
 from evimae_stream.model.registry import create_model
 
@@ -131,15 +131,15 @@ def load_official_checkpoint(path: str | Path, num_classes: int | None = None) -
 def load_official(ckpt: Path, dataset: str, labels: Path | None):
     """A published checkpoint as ``(model, ModelMeta)``: strict load plus the dataset's facts
     (:data:`~evimae_stream.datasets.PROFILES`); class names from the release's label file
-    ``labels``, or WEAR's own list."""
+    ``labels``, or the dataset's own list."""
     from evimae_stream.artifact import ModelMeta
     from evimae_stream.sessions.release import read_class_labels
 
     profile = PROFILES[dataset]
     if labels is not None:
         classes, _ = read_class_labels(labels)
-    elif dataset == "wear":
-        classes = list(WEAR_CLASSES)
+    elif profile.classes is not None:
+        classes = list(profile.classes)
     else:
         raise InputError(
             f"--dataset {dataset}: class names come from the release's "
