@@ -33,6 +33,9 @@ from evimae_stream.types import Segment
 
 log = logging.getLogger(__name__)
 
+#: the session kind this module reads (its reader's name in READERS)
+KIND = "cmummac"
+
 CMU_RATE_HZ = 30.0
 #: The 7 sensors in the CSV's order.
 CMU_SENSORS: tuple[str, ...] = (
@@ -176,7 +179,7 @@ class CmuMmacSession(FileVideoSession):
             )
         s = cls(
             path=csv_path,
-            kind="cmummac",
+            kind=KIND,
             imu=imu,
             meta={
                 "session": csv_path.stem,
@@ -203,7 +206,7 @@ def _id_key(step_id: str) -> tuple[int, str]:
 
 register_reader(
     SessionReader(
-        "cmummac",
+        KIND,
         detect=lambda p: p.is_file() and p.suffix.lower() == ".csv" and is_cmummac_csv(p),
         open=CmuMmacSession.open,
         describes="a CMU-MMAC session CSV",

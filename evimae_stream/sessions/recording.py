@@ -57,6 +57,9 @@ from evimae_stream.types import ACC_AXES, GYRO_AXES, Segment
 
 log = logging.getLogger(__name__)
 
+#: the session kind this module reads (its reader's name in READERS)
+KIND = "recording"
+
 
 def _read_session_json(path: Path) -> dict:
     p = path / SESSION_JSON
@@ -212,7 +215,7 @@ class RecordingSession(Session):
         t0 = int(info["t0_ns"])
         recovery: list[str] = []
         imu = {p: _read_imu(path, p, spec, t0, recovery) for p, spec in info["imu"].items()}
-        s = cls(path=path, kind="recording", imu=imu, t0_ns=t0, meta=dict(info["meta"]))
+        s = cls(path=path, kind=KIND, imu=imu, t0_ns=t0, meta=dict(info["meta"]))
         s.info = info
         s.recovery = recovery
         if info.get("camera"):
@@ -356,7 +359,7 @@ def _check_recorded_rate(
 
 register_reader(
     SessionReader(
-        "recording",
+        KIND,
         detect=lambda p: p.is_dir() and (p / SESSION_JSON).is_file(),
         open=RecordingSession.open,
         describes=f"a recorded session directory with {SESSION_JSON}",

@@ -32,6 +32,9 @@ from evimae_stream.types import PLACEMENTS, Segment
 
 log = logging.getLogger(__name__)
 
+#: the session kind this module reads (its reader's name in READERS)
+KIND = "wear"
+
 __all__ = ["WEAR_CLASSES", "WEAR_COLUMNS", "WEAR_RATE_HZ", "WearSession", "wear_header"]
 
 WEAR_RATE_HZ = 50.0
@@ -259,7 +262,7 @@ class WearSession(FileVideoSession):
         stem = csv_path.stem
         s = cls(
             path=csv_path,
-            kind="wear",
+            kind=KIND,
             imu=imu,
             classes=list(WEAR_CLASSES),
             meta={"subject": stem, "units": {"acc": "g"}},
@@ -292,7 +295,7 @@ def _is_wear_source(path: Path) -> bool:
 
 register_reader(
     SessionReader(
-        "wear",
+        KIND,
         detect=_is_wear_source,
         open=WearSession.open,
         describes="a WEAR sbj_N.csv or a directory of them",

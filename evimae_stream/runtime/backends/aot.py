@@ -70,7 +70,7 @@ class AotBackend(CachedBackend):
         model_id: str = "model",
         cache_dir: str | Path | None = None,
     ) -> None:
-        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "aot"
+        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / self.name
         super().__init__(model, precision, device or torch.device("cpu"), model_id, cache)
         self._low: nn.Module | None = None  # the model with its matmul weights cast, made once
 

@@ -63,7 +63,7 @@ class TensorRTBackend(CachedBackend):
         cache_dir: str | Path | None = None,
     ) -> None:
         device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / "tensorrt"
+        cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE / self.name
         # fp16 is TensorRT's business (enabled_precisions), not autocast: skip the CUDA check
         super().__init__(model, "fp32", device, model_id, cache)
         if precision not in DTYPES:
