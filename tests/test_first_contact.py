@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from evimae_stream.device import cpu_has_amx
+from tests.cli_helpers import cli
 from tests.conftest import REPO
 from training.config import load_config
 
@@ -21,3 +23,32 @@ def test_recipes_write_under_runs_never_over_the_bundled_model(recipe: Path) -> 
     out = load_config(recipe).output_dir
     assert not out.is_absolute() and out.parts[0] == "runs", out
     assert ASSETS not in (REPO / out).resolve().parents
+
+
+@pytest.mark.skipif(cpu_has_amx(), reason="this CPU has AMX: bf16 is fast here")
+def test_bf16_on_a_cpu_without_amx_warns_before_the_run() -> None:
+    """Item 9: bf16 on a CPU without AMX is no faster than fp32; the run says so (one line on
+    stderr, like the fp16-without-CUDA refusal) and still runs."""
+    res = cli("--precision", "bf16", "--duration", "2", "--quiet")
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no AMX" in warnings[0] and "fp32" in warnings[0]
+
+
+def _setup_commands() -> list[str]:
+    """The shell commands of the README's Set-up section, in order."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in section.split("```bash\n")[1:]]
+
+
+def test_readme_documents_a_cpu_only_install_next_to_the_two_setup_commands() -> None:
+    """Item 11: a CPU-only install (PyTorch's CPU wheel index) sits next to the two set-up
+    commands, which stay as they are."""
+    blocks = [b.split("```", 1)[0].strip() for b in _setup_commands()]
+    assert blocks[:2] == [
+        "python -m pip install -e . && evimae-stream",
+        'python -m pip install -e ".[dev]" && python -m pytest -q',
+    ]
+    cpu = [b for b in blocks[2:] if "download.pytorch.org/whl/cpu" in b]
+    assert cpu == ["python -m pip install torch --index-url https://download.pytorch.org/whl/cpu"]

@@ -139,13 +139,18 @@ def load_model(args: argparse.Namespace):
 
 
 def check_backend_request(config) -> None:
-    """InputError when the requested precision cannot run on this machine, checked before any
+    """InputError when the requested precision cannot run on this machine (and a warning on
+    stderr when it runs but gains nothing, bf16 on a CPU without AMX), checked before any
     model, driver, recorder or replay starts: the backend itself is only chosen on the first
     window (it is verified on real data), which in a live or paced run is in the inference
     thread, seconds in, after the sensors were opened."""
-    from evimae_stream.device import check_precision_device, default_device
+    from evimae_stream.device import check_precision_device, default_device, precision_warning
 
-    check_precision_device(config.precision, default_device())
+    device = default_device()
+    check_precision_device(config.precision, device)
+    warning = precision_warning(config.precision, device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _check_session_fits(session, spec) -> None:
