@@ -19,11 +19,10 @@ import torch
 from evimae_stream.preprocess import frames_to_video_tensor
 
 
-def multiscale_crop(
-    frames: list[np.ndarray], scales: tuple[float, ...], rng: np.random.Generator
-) -> list[np.ndarray]:
-    """One random multi-scale crop applied to every frame of a window."""
-    h, w = frames[0].shape[:2]
+def crop_box(
+    h: int, w: int, scales: tuple[float, ...], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """One random multi-scale crop ``(y, x, height, width)`` of an ``h × w`` frame."""
     short = min(h, w)
     i = int(rng.integers(len(scales)))
     j = int(np.clip(i + rng.integers(-1, 2), 0, len(scales) - 1))
@@ -31,6 +30,12 @@ def multiscale_crop(
     cw = max(1, min(w, round(short * scales[j])))
     y = int(rng.integers(h - ch + 1))
     x = int(rng.integers(w - cw + 1))
+    return y, x, ch, cw
+
+
+def multiscale_crop(frames: list[np.ndarray], box: tuple[int, int, int, int]) -> list[np.ndarray]:
+    """The crop ``box`` (:func:`crop_box`) applied to every frame of a window."""
+    y, x, ch, cw = box
     return [f[y : y + ch, x : x + cw] for f in frames]
 
 

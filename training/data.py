@@ -26,8 +26,9 @@ from evimae_stream.errors import InputError
 from evimae_stream.preprocess import PreprocessConfig, frame_indices_for_window, preprocess_imu
 from evimae_stream.sessions import ReleaseClipDataset, open_session
 from evimae_stream.window import WindowGeometry, resample_imu
-from training.augment import add_imu_noise, multiscale_crop, video_tensor
+from training.augment import add_imu_noise, crop_box, multiscale_crop, video_tensor
 from training.config import SourceConfig, TrainConfig
+from training.motion_targets import MotionTargets
 from training.windows import (
     CutStats,
     FrameStore,
@@ -319,6 +320,8 @@ class WindowDataset(Dataset):
     "label": int}`` (keys only for the modalities asked for).
 
     ``target`` is multi-hot (a release clip may have several labels); ``label`` the first.
+    With ``motion`` (pretraining for MME's target) also ``"motion": (N_v, D_m)``, the
+    trajectories of the window as cropped (:class:`~training.motion_targets.MotionTargets`).
     ``train`` turns the augmentations on; their randomness comes from (seed, epoch, index), so
     a resumed run sees exactly the same augmented windows.
     """
@@ -336,8 +339,10 @@ class WindowDataset(Dataset):
         crop_scales: tuple[float, ...] = (1.0,),
         imu_noise_std: float = 0.0,
         seed: int = 0,
+        motion: MotionTargets | None = None,
     ) -> None:
         self.items = items
+        self.motion = motion
         self.store = store
         self.classes = classes
         self.index = {c: i for i, c in enumerate(classes)}
@@ -390,8 +395,14 @@ class WindowDataset(Dataset):
                 out["imu"] = self._spec[i].float()
         if self.need_video:
             frames = self.store.get(it.frames)
+            box = None
             if rng is not None:
-                frames = multiscale_crop(frames, self.crop_scales, rng)
+                box = crop_box(*frames[0].shape[:2], self.crop_scales, rng)
+            if self.motion is not None:
+                target = self.motion.target(frames, it.frames, box)
+                out["motion"] = torch.from_numpy(target)
+            if box is not None:
+                frames = multiscale_crop(frames, box)
             out["video"] = video_tensor(frames, self.pcfg.img_size)
         target = torch.zeros(len(self.classes))
         for lab in it.labels:

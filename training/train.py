@@ -44,6 +44,7 @@ from evimae_stream.model import (
     create_model,
     create_pretrain_model,
     model_config,
+    pretrain_config,
 )
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
@@ -59,6 +60,7 @@ from training.data import (
 )
 from training.evaluate import autocast, evaluate, forward
 from training.losses import classification_loss
+from training.motion_targets import MotionTargets, motion_spec
 from training.windows import balance_report
 
 log = logging.getLogger("training.train")
@@ -219,13 +221,25 @@ class EpochLog:
             self.tb.close()
 
 
+def motion_targets(cfg: TrainConfig) -> MotionTargets | None:
+    """The motion-trajectory targets a pretraining recipe's ``video_target`` asks for."""
+    if cfg.objective != "pretrain":
+        return None
+    m = cfg.model
+    try:
+        spec = motion_spec(encoder_config(cfg), pretrain_config(m.variant, **m.overrides))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"config model.overrides: {exc}") from None
+    return MotionTargets(spec) if spec is not None else None
+
+
 # ----------------------------------------------------------------------------- training
 
 
 def _loaders(
     bundle: DataBundle, cfg: TrainConfig, info: ddp.DistInfo, pcfg, need_imu: bool, need_video: bool
 ) -> tuple[WindowDataset, DataLoader, DistributedSampler, dict[str, DataLoader]]:
-    common = {"need_imu": need_imu, "need_video": need_video}
+    common = {"need_imu": need_imu, "need_video": need_video, "motion": motion_targets(cfg)}
     train_ds = WindowDataset(
         bundle.splits["train"], bundle.store, bundle.classes, pcfg, train=True,
         crop_scales=tuple(cfg.augment.crop_scales), imu_noise_std=cfg.augment.imu_noise_std,
@@ -264,7 +278,7 @@ def pretrain_val_loss(
     for batch in loader:
         imu, video = batch["imu"].to(device), batch["video"].to(device)
         with autocast(device, precision):
-            out = model(imu, video, generator=gen)
+            out = model(imu, video, generator=gen, motion=batch.get("motion"))
         total += float(out["loss"]) * len(imu)
         n += len(imu)
     model.train(was)
@@ -424,7 +438,7 @@ def _run(
             with sync:
                 with autocast(device, t.precision):
                     if pretrain:
-                        out = model(batch["imu"], batch["video"])
+                        out = model(batch["imu"], batch["video"], motion=batch.get("motion"))
                         loss = out["loss"]
                     else:
                         mode = cfg.model.mode

@@ -18,6 +18,7 @@ from evimae_stream.model.registry import (
     create_pretrain_model,
     list_models,
     model_config,
+    pretrain_config,
     register_model,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "list_models",
     "load_official_checkpoint",
     "model_config",
+    "pretrain_config",
     "register_model",
 ]

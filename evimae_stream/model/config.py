@@ -125,6 +125,11 @@ class EviMaeConfig:
         return _from_dict(cls, data)
 
 
+#: what the pretraining decoder rebuilds of the masked video tokens
+VIDEO_TARGETS = ("pixels", "motion", "pixels+motion")
+MOTION_NORMS = ("patch_std", "patch")
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """Decoder, masking and loss settings of the pretraining model (published defaults).
@@ -149,9 +154,21 @@ class PretrainConfig:
     #: stop the graph term's gradient through its target, the masked nodes' own encoder
     #: features (published: not detached, so it also flows through the target into ``blocks_a``)
     graph_detach_target: bool = False
+    #: what the video decoder rebuilds: ``pixels`` (published), ``motion`` (MME's trajectories,
+    #: ``decoder_pred_motion``) or ``pixels+motion`` (both heads)
+    video_target: str = "pixels"
+    #: weight of the motion term; MME tracks a ``motion_grid``² lattice of points per patch for
+    #: ``motion_steps`` frames, and standardises each token's displacements over its points
+    #: (``motion_norm`` "patch_std", MME's K400 recipe) or divides them by the patch size
+    #: ("patch", which keeps the patch's own translation)
+    motion_weight: float = 1.0
+    motion_steps: int = 2
+    motion_grid: int = 2
+    motion_norm: str = "patch_std"
 
     def __post_init__(self) -> None:
-        for name in ("decoder_embed_dim", "decoder_depth", "decoder_heads"):
+        for name in ("decoder_embed_dim", "decoder_depth", "decoder_heads", "motion_steps",
+                     "motion_grid"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -167,12 +184,33 @@ class PretrainConfig:
         for name in ("norm_pix_loss", "contrast_bidirectional", "graph_detach_target"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.contrast_weight < 0 or self.graph_weight < 0:
-            raise ValueError("contrast_weight and graph_weight must be >= 0")
+        if self.contrast_weight < 0 or self.graph_weight < 0 or self.motion_weight < 0:
+            raise ValueError("contrast_weight, graph_weight and motion_weight must be >= 0")
+        if self.video_target not in VIDEO_TARGETS:
+            raise ValueError(
+                f"video_target must be one of {', '.join(VIDEO_TARGETS)}, got {self.video_target!r}"
+            )
+        if self.motion_norm not in MOTION_NORMS:
+            raise ValueError(
+                f"motion_norm must be one of {', '.join(MOTION_NORMS)}, got {self.motion_norm!r}"
+            )
         if not self.contrast_temperature > 0:
             raise ValueError(
                 f"contrast_temperature must be positive, got {self.contrast_temperature}"
             )
+
+    @property
+    def wants_pixels(self) -> bool:
+        return "pixels" in self.video_target
+
+    @property
+    def wants_motion(self) -> bool:
+        return "motion" in self.video_target
+
+    @property
+    def motion_dim(self) -> int:
+        """Motion target width per video token: steps × grid² points × (dx, dy)."""
+        return self.motion_steps * self.motion_grid**2 * 2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every field."""

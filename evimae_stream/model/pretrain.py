@@ -20,6 +20,11 @@ loading its encoder keys. Per batch ``(imu, video)``:
 5. Loss = MSE on masked IMU patches + MSE on masked video patches (targets normalised per patch)
    + 0.01 × InfoNCE (temperature 0.05) of the mean-pooled IMU-only / video-only features, one
    direction as published + 10 × graph loss.
+6. ``PretrainConfig.video_target`` (default ``pixels``, the published objective above) may ask
+   for MME's motion trajectories instead of or besides the pixels: a ``decoder_pred_motion``
+   head then predicts every video token's point displacements (targets from
+   :mod:`training.motion_targets`, handed in as ``motion``), weighted by ``motion_weight``;
+   ``motion`` alone has no ``decoder_pred_video``.
 
 The masks come from :class:`MaskNoise`, drawn in the published order (graph permutation, IMU
 noise, video noise) from ``generator`` or handed in whole, so a test, a resumed run or the parity
@@ -128,7 +133,10 @@ class EviMaePretrain(EviMaeEncoder):
         )
         self.decoder_norm = nn.LayerNorm(dd)
         self.decoder_pred_a = nn.Linear(dd, cfg.patch**2 * cfg.imu_channels)
-        self.decoder_pred_video = nn.Linear(dd, cfg.tubelet * cfg.patch**2 * 3)
+        if pcfg.wants_pixels:
+            self.decoder_pred_video = nn.Linear(dd, cfg.tubelet * cfg.patch**2 * 3)
+        if pcfg.wants_motion:
+            self.decoder_pred_motion = nn.Linear(dd, pcfg.motion_dim)
         self._init_encoder_weights()
         for p in (self.decoder_modality_a, self.decoder_modality_video, self.mask_token):
             nn.init.normal_(p, std=0.02)
@@ -250,7 +258,8 @@ class EviMaePretrain(EviMaeEncoder):
         ids_restore_v: torch.Tensor,
         keep_a: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Joint latent ``(B, keep_a + keep_v, D_v)`` → predictions for all IMU and video tokens."""
+        """Joint latent ``(B, keep_a + keep_v, D_v)`` → IMU predictions ``(B, N_a, p²·C)`` and
+        the decoder's video features ``(B, N_v, Dd)`` (the video heads read them)."""
         x = self.decoder_embed(latent)  # (B, K, Dd)
         b, _, dd = x.shape
         n_a, n_v = ids_restore_a.shape[1], ids_restore_v.shape[1]
@@ -265,7 +274,47 @@ class EviMaePretrain(EviMaeEncoder):
         for blk in self.decoder_blocks:
             x = blk(x)
         x = self.decoder_norm(x)
-        return self.decoder_pred_a(x[:, :n_a]), self.decoder_pred_video(x[:, n_a:])
+        return self.decoder_pred_a(x[:, :n_a]), x[:, n_a:]
+
+    def motion_loss(
+        self, target: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """MME's trajectory loss: MSE over the masked tokens that have a target.
+
+        ``target`` ``(B, N_v, steps·grid²·2)`` in pixels, ordered (step, point, xy), NaN rows
+        for tokens without a track (:mod:`training.motion_targets`); ``motion_norm`` "patch_std"
+        standardises each (step, xy) over the token's points (unbiased, +1e-6, MME's PatchStd),
+        "patch" divides by the patch size. Returns () (0 when no masked token has a target).
+        """
+        pc = self.pcfg
+        valid = ~torch.isnan(target).any(dim=-1)  # (B, N_v)
+        target = torch.nan_to_num(target)
+        if pc.motion_norm == "patch_std":
+            b, n, _ = target.shape
+            t = target.reshape(b, n, pc.motion_steps, pc.motion_grid**2, 2)
+            t = (t - t.mean(dim=3, keepdim=True)) / (t.var(dim=3, keepdim=True) + 1.0e-6) ** 0.5
+            target = t.reshape(b, n, -1)
+        else:
+            target = target / self.cfg.patch
+        w = mask * valid.to(mask.dtype)
+        loss = ((pred - target) ** 2).mean(dim=-1)  # (B, N_v)
+        return (loss * w).sum() / w.sum().clamp_min(1.0)
+
+    def video_losses(
+        self, feats: torch.Tensor, video: torch.Tensor, motion: torch.Tensor | None,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """(pixel loss, motion loss) of the decoder's video features ``(B, N_v, Dd)``; a term
+        the ``video_target`` does not ask for is 0."""
+        zero = feats.new_zeros(())
+        loss_pix = loss_mot = zero
+        if self.pcfg.wants_pixels:
+            loss_pix = self.mae_loss(self.video_target(video), self.decoder_pred_video(feats), mask)
+        if self.pcfg.wants_motion:
+            if motion is None:
+                raise ValueError("video_target asks for motion: pass the motion targets")
+            loss_mot = self.motion_loss(motion, self.decoder_pred_motion(feats), mask)
+        return loss_pix, loss_mot
 
     def forward(
         self,
@@ -273,8 +322,10 @@ class EviMaePretrain(EviMaeEncoder):
         video: torch.Tensor,
         generator: torch.Generator | None = None,
         noise: MaskNoise | None = None,
+        motion: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Losses for one batch; see the module docstring."""
+        """Losses for one batch; see the module docstring. ``motion`` ``(B, N_v, D_m)``: the
+        trajectory targets, needed when ``video_target`` includes motion."""
         imu = self.check_imu(imu)
         video = self.check_video(video)
         pc = self.pcfg
@@ -299,15 +350,19 @@ class EviMaePretrain(EviMaeEncoder):
         ca = self.run_blocks_u(a, "a").mean(dim=1)  # (B, D_v)
         cv = self.run_blocks_u(v, "v").mean(dim=1)
 
-        pred_a, pred_v = self.decode(latent, ids_restore_a, ids_restore_v, a.shape[1])
+        pred_a, feats_v = self.decode(latent, ids_restore_a, ids_restore_v, a.shape[1])
         loss_imu = self.mae_loss(self.imu_target(imu), pred_a, mask_a)
-        loss_video = self.mae_loss(self.video_target(video), pred_v, mask_v)
+        loss_video, loss_motion = self.video_losses(feats_v, video, motion, mask_v)
         loss_c = self.contrastive_loss(ca, cv)
         loss = loss_imu + loss_video + pc.contrast_weight * loss_c + pc.graph_weight * loss_graph
-        return {
+        out = {
             "loss": loss,
             "loss_imu": loss_imu,
             "loss_video": loss_video,
             "loss_contrastive": loss_c,
             "loss_graph": loss_graph,
         }
+        if pc.wants_motion:
+            out["loss"] = loss + pc.motion_weight * loss_motion
+            out["loss_motion"] = loss_motion
+        return out

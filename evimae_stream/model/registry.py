@@ -96,6 +96,14 @@ def model_config(name: str, num_classes: int = 0, **overrides: Any) -> EviMaeCon
     return replace(base, **{**enc, "num_classes": num_classes})
 
 
+def pretrain_config(name: str, **overrides: Any) -> PretrainConfig:
+    """The pretraining config of variant ``name`` with its ``overrides`` applied (validated);
+    encoder fields among the overrides are ignored here."""
+    _, pre = _split_overrides(overrides)
+    _, base = _variant(name)
+    return replace(base, **pre)
+
+
 def create_model(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     """Build fine-tune variant ``name`` for ``num_classes`` classes, config fields overridden.
 
