@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evimae_stream.buffer import StreamBuffer
+from evimae_stream.clock import VirtualClock
 from evimae_stream.runtime.gate import FrameGate, Gates, ImuGate
 from evimae_stream.runtime.inputs import ModelSpec
 from evimae_stream.streams import StreamSpec
@@ -19,13 +20,13 @@ from evimae_stream.streams import StreamSpec
 @dataclass
 class Rig:
     """The rings (``buffer``), the gates in front of them and the clock the buffer reads
-    (``clock``: a tick clock live, a virtual clock at max speed), with the host time
+    (``clock``: moved to each tick live, to the replay's time at max speed), with the host time
     ``origin_ns`` of 0 s on the run's timeline and the host time ``start_ns`` its data starts
     at (after a seek: the seek's target), before which it has no windows."""
 
     buffer: StreamBuffer
     gates: Gates
-    clock: object
+    clock: VirtualClock
     origin_ns: int
     start_ns: int
 
@@ -33,7 +34,7 @@ class Rig:
 def build_rig(
     spec: ModelSpec,
     streams: StreamSpec,
-    clock,
+    clock: VirtualClock,
     origin_ns: int = 0,
     start_ns: int | None = None,
     recorder=None,
@@ -41,8 +42,8 @@ def build_rig(
 ) -> Rig:
     """The rings for ``streams``, sized for the model's windows, and the gates in front of
     them (feeding ``recorder`` too, when given)."""
-    span = max(spec.window_s, spec.video_span_s)
-    buffer = StreamBuffer(streams.buffer_config(span, stale_after_s=stale_after_s), clock=clock)
+    config = streams.buffer_config(spec.geometry.span_s, stale_after_s=stale_after_s)
+    buffer = StreamBuffer(config, clock=clock)
     imu = {p: ImuGate(p, buffer.imu_sink(p), recorder) for p in streams.placements}
     cam = None
     if streams.camera:
