@@ -78,6 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--smooth", type=int, default=1, metavar="N", help="average N predictions")
     run.add_argument("--record", type=Path, metavar="DIR", help="record the sensors to DIR")
     run.add_argument("--jsonl", metavar="FILE|-", help="write prediction events as JSON Lines")
+    run.add_argument(
+        "--lsl", action="store_true", help="publish the predictions as LSL streams (live, paced)"
+    )
+    run.add_argument(
+        "--lsl-sensors",
+        action="store_true",
+        help="publish the aligned IMUs and the camera's frame times as LSL streams",
+    )
     run.add_argument("--eval", action="store_true", help="score a labelled replay")
     run.add_argument("--eval-out", type=Path, metavar="DIR", help="where --eval writes")
     run.add_argument("--gui", action="store_true", help="show the GUI")
@@ -193,6 +201,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--speed applies to --replay only")
     demo = not live and args.replay is None
     speed = parse_speed(args.speed, "max" if demo else "1") if not live else 1.0
+    if args.lsl or args.lsl_sensors:
+        from evimae_stream.extras import require_lsl
+
+        require_lsl("--lsl")
+        if args.gui:
+            raise InputError("--lsl publishes from the command line's run; drop --gui")
+        if speed is None:
+            raise InputError("--lsl publishes live and paced runs; use --speed 1 or N, not max")
     try:
         config = RuntimeConfig(
             stride_s=args.stride,
@@ -249,6 +265,8 @@ def _output_config(args, truth: bool = False, progress: bool = False):
         # the bar only on a terminal: in a log file or a pipe it would be \r-separated noise
         progress=progress and not args.quiet and sys.stderr.isatty(),
         truth=truth,
+        lsl=args.lsl,
+        lsl_sensors=args.lsl_sensors,
     )
 
 

@@ -68,13 +68,17 @@ class OutputConfig:
 
     ``jsonl``: a file or ``-`` (stdout) for the JSON Lines events; ``status_line``: the live
     line on stderr (never at max speed, which has the ``progress`` bar instead); ``truth``:
-    score a labelled replay (each prediction carries its window's ground truth).
+    score a labelled replay (each prediction carries its window's ground truth); ``lsl``,
+    ``lsl_sensors``: publish the predictions, the aligned sensors, as LSL outlets
+    (:mod:`evimae_stream.runtime.lsl_sinks`; live and paced runs).
     """
 
     jsonl: str | None = None
     status_line: bool = False
     progress: bool = False
     truth: bool = False
+    lsl: bool = False
+    lsl_sensors: bool = False
 
 
 @dataclass
@@ -111,6 +115,7 @@ class _Emitters:
     outputs: Outputs
     jsonl: JsonlSink | None = None
     status: TerminalLine | None = None
+    outlets: list = field(default_factory=list)
     closed: bool = field(default=False)
 
     def close(self, summary: dict | None) -> None:
@@ -120,6 +125,8 @@ class _Emitters:
         self.closed = True
         if self.status is not None:
             self.status.close()
+        for outlet in self.outlets:
+            outlet.close()
         if self.jsonl is not None:
             if summary is not None:
                 self.jsonl.write(end_event(summary))
@@ -199,16 +206,19 @@ class Composer:
             host_clock=host_clock, status=status, speed=speed, start_ns=rig.start_ns,
         )  # fmt: skip
 
-    def _emitters(self, out: OutputConfig, timings: bool, truth, source: str) -> _Emitters:
+    def _emitters(
+        self, out: OutputConfig, timings: bool, truth, source: str, rig=None, host_clock=None
+    ) -> _Emitters:
         sinks: list = []
         jsonl = status = None
+        outlets = self._outlets(out, rig, host_clock)
         if out.jsonl:
             jsonl = JsonlSink(out.jsonl, timings=timings, truth=truth is not None)
             sinks.append(jsonl)
         if out.status_line:
             status = TerminalLine()
             sinks.append(status)
-        em = _Emitters(self.outputs(sinks, timings, truth), jsonl, status)
+        em = _Emitters(self.outputs([*sinks, *outlets], timings, truth), jsonl, status, outlets)
         if jsonl is not None:
             m, spec = self.model, self.spec
             jsonl.write(
@@ -218,6 +228,21 @@ class Composer:
                 )
             )  # fmt: skip
         return em
+
+    def _outlets(self, out: OutputConfig, rig: Rig | None, host_clock) -> list:
+        """The LSL outlets ``out`` asks for (sinks; need the rig and its host clock)."""
+        if not (out.lsl or out.lsl_sensors):
+            return []
+        from evimae_stream.runtime.lsl_sinks import PredictionOutlets, SensorOutlets
+
+        made: list = []
+        if out.lsl:
+            m = self.model
+            about = {"model": m.path, "variant": m.variant, "window_s": self.spec.window_s}
+            made.append(PredictionOutlets(about, self.spec.classes, self.config.stride_s))
+        if out.lsl_sensors:
+            made.append(SensorOutlets(rig.buffer, host_clock))
+        return made
 
     def _finish(self, em: _Emitters, rig: Rig, drivers=None, live=None) -> RunResult:
         health = buffer_health(rig.buffer, drivers)
@@ -249,6 +274,8 @@ class Composer:
         truth = self._truth(session) if out.truth else None
         streams = StreamSpec.from_session(session, skip_imus, camera)
         if speed is None:
+            if out.lsl or out.lsl_sensors:
+                raise InputError("--lsl publishes live and paced runs; use --speed 1 or N, not max")
             em = self._emitters(
                 OutputConfig(out.jsonl, False, out.progress), False, truth, str(session.path)
             )
@@ -272,11 +299,11 @@ class Composer:
         from drivers.factory import make_replay_driver
 
         clock = ScaledClock(speed)
-        em = self._emitters(out, True, truth, str(session.path))
+        origin = clock()
+        rig = self.rig(streams, origin)
+        em = self._emitters(out, True, truth, str(session.path), rig, clock)
         with self._closing(em):
             em.outputs.time_scale = speed
-            origin = clock()
-            rig = self.rig(streams, origin)
             driver = make_replay_driver(session, rig.gates.imu, rig.gates.camera, clock)
             live = self.live_run(rig, em.outputs, clock, speed, em.status)
             driver.start()
@@ -327,7 +354,7 @@ class Composer:
         em = None
         try:
             self._camera_opened(drivers.get("camera"), rig, recorder)
-            em = self._emitters(out, True, None, plan.source)
+            em = self._emitters(out, True, None, plan.source, rig, time.monotonic_ns)
             live = self.live_run(rig, em.outputs, status=em.status)
             self._run_drivers(live, drivers, origin)
         except BaseException:
