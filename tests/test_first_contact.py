@@ -3,12 +3,13 @@ demo's output, the precision rule, the recipes)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from evimae_stream.device import cpu_has_amx
-from tests.cli_helpers import cli
+from tests.cli_helpers import cli, events
 from tests.conftest import REPO
 from training.config import load_config
 
@@ -52,3 +53,43 @@ def test_readme_documents_a_cpu_only_install_next_to_the_two_setup_commands() ->
     ]
     cpu = [b for b in blocks[2:] if "download.pytorch.org/whl/cpu" in b]
     assert cpu == ["python -m pip install torch --index-url https://download.pytorch.org/whl/cpu"]
+
+
+def _merged(labels: list) -> list:
+    """Consecutive equal labels merged: [(label, count), ...]."""
+    runs: list = []
+    for label in labels:
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return [tuple(r) for r in runs]
+
+
+def test_demo_prints_what_was_recognised_and_explains_its_numbers(tmp_path: Path) -> None:
+    """Item 7: the demo shows what it recognised (a compact timeline of the actions, and the
+    accuracy of the labelled session, the same as --eval's) and says what its numbers mean."""
+    jsonl = tmp_path / "demo.jsonl"
+    res = cli("--duration", "20", "--eval", "--eval-out", tmp_path, "--jsonl", jsonl)
+    assert res.returncode == 0, res.stderr
+    err = res.stderr.splitlines()
+    preds = [e for e in events(jsonl) if e["type"] == "prediction"]
+    start = err.index("recognised (session seconds, consecutive windows with one label merged):")
+    shown = []
+    for line in err[start + 1 :]:
+        if not line.startswith("  ") or "…" in line:
+            break
+        _times, _, rest = line.strip().partition(" s  ")
+        name, _, count = rest.rpartition("  (")
+        label = None if name.strip() == "(no prediction)" else name.strip()
+        shown.append((label, int(count.split()[0])))
+    assert shown == _merged([p["label"] for p in preds])
+    report = json.loads((tmp_path / "demo_session.eval.json").read_text())
+    (acc,) = [line for line in err if line.startswith("accuracy ")]
+    assert acc.startswith(f"accuracy {report['accuracy']:.3f}: ")
+    assert f"of {report['scored_windows']} labelled windows right" in acc
+    text = res.stderr
+    assert "modes multimodal" in text and "(video and IMUs)" in text
+    assert "none 3 (no prediction)" in text or "none" not in report["summary"]["modes"]
+    assert "virtual clock: --speed max stops session time while the model works" in text
+    assert "stages: wall time a window spent in each step of the recogniser" in text

@@ -278,6 +278,27 @@ def _print_summary(args, summary: dict) -> None:
             print(line, file=sys.stderr)
 
 
+def _print_recognised(args, predictions, session, spec, config) -> None:
+    """What the replay recognised (a timeline of the actions) and, for a labelled session, the
+    window accuracy: the first thing a newcomer running the demo wants to see."""
+    from evimae_stream.evaluation import window_truth
+    from evimae_stream.recognised import accuracy_lines, timeline_lines
+
+    if args.quiet:
+        return
+    lines = timeline_lines(predictions, config.stride_s)
+    if session.labels:
+        truths = [
+            window_truth(
+                session.labels, p.t_ref_s if p.t_ref_s is not None else p.t_s, spec.window_s
+            )
+            for p in predictions
+        ]
+        lines += accuracy_lines(predictions, truths, spec.classes)
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
 def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
     from evimae_stream.runtime.run import Composer
     from evimae_stream.sessions import open_session
@@ -295,6 +316,7 @@ def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
             raise InputError(f"{path}: --eval needs a labelled session (it has no labels)")
         out = _output_config(args, truth=args.eval, progress=speed is None)
         result = Composer(loaded, config).replay(session, speed, out)
+        _print_recognised(args, result.outputs.predictions, session, loaded.spec, config)
         _print_summary(args, result.summary)
         if args.eval:
             _write_eval(args, result.outputs, session, loaded.spec, config, path, result.summary)

@@ -117,13 +117,25 @@ class TerminalLine:
             self.stream.flush()
 
 
+#: what each mode of the summary means, for a newcomer
+MODE_WORDS = {
+    "multimodal": "video and IMUs",
+    "imu_only": "IMUs alone",
+    "video_only": "video alone",
+    "none": "no prediction",
+}
+
+
 def summary_lines(summary: dict) -> list[str]:
-    """The exit summary for people (the same dict goes into the eval report)."""
+    """The exit summary for people, each number with what it means (the same dict goes into
+    the eval report)."""
     lat = summary["latency_ms"]
     out = [
         f"windows {summary['windows']} (predicted {summary['predicted']}, no prediction "
         f"{summary['no_prediction']}, skipped {summary['skipped']}); modes "
-        + ", ".join(f"{k} {v}" for k, v in summary["modes"].items()),
+        + ", ".join(f"{k} {v} ({MODE_WORDS.get(k, k)})" for k, v in summary["modes"].items()),
+        "  no prediction: the window lacked usable data (e.g. before a whole window arrived);",
+        "  skipped: windows cut while the model was still busy with an earlier one",
         f"backend {summary['backend']}"
         + (f" ({summary['backend_note']})" if summary.get("backend_note") else ""),
     ]
@@ -132,12 +144,21 @@ def summary_lines(summary: dict) -> list[str]:
             f"latency ms p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"
             + ("" if summary["timings"] else " (virtual clock)")
         )
+        out.extend(
+            ["  latency: from the newest sample a window used to its prediction (wall clock)"]
+            if summary["timings"]
+            else [
+                "  virtual clock: --speed max stops session time while the model works, so this",
+                "  is the newest sample's age when its window was cut; the model's time is below",
+            ]
+        )
     stages = summary["stages_ms"]
     if stages:
         out.append(
             "stages ms p50: "
             + ", ".join(f"{k} {v['p50']:.1f}" for k, v in stages.items() if v["p50"] is not None)
         )
+        out.append("  stages: wall time a window spent in each step of the recogniser")
     for name, h in summary["streams"].items():
         extra = f", down: {h['down_reason']}" if h.get("down_reason") and not h["up"] else ""
         drv = h.get("driver")
@@ -149,4 +170,6 @@ def summary_lines(summary: dict) -> list[str]:
         out.append(
             f"  {name}: {h['samples']} samples, {h['rate_hz']:.1f} Hz, drops {h['drops']}{extra}"
         )
+    if summary["streams"]:
+        out.append("  drops: samples missing from a stream's timeline at its nominal rate")
     return out
