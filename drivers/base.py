@@ -81,6 +81,7 @@ class Driver(ABC):
         self._last_error: str | None = None
         self._recent: deque[tuple[int, int]] = deque()
         self._last_data_ns = 0
+        self._last_data_bytes = 0  # the byte count when data last flowed
 
     # ---- hooks -------------------------------------------------------------------------------
     @abstractmethod
@@ -211,6 +212,7 @@ class Driver(ABC):
                         self._on_opened()
                     if self._read():
                         self._last_data_ns = time.monotonic_ns()
+                        self._last_data_bytes = self._bytes
                         if self._state is not LinkState.UP:
                             if self._state is LinkState.DOWN:
                                 with self._lock:
@@ -229,7 +231,7 @@ class Driver(ABC):
                         self.stall_timeout_s is not None
                         and time.monotonic_ns() - self._last_data_ns > self.stall_timeout_s * 1e9
                     ):
-                        raise LinkStalled(f"no data for {self.stall_timeout_s:g} s")
+                        raise LinkStalled(self._stall_reason())
                 except InputError as exc:
                     # a configuration error (e.g. the sink's channel count): retrying cannot help
                     reason = str(exc)
@@ -270,6 +272,18 @@ class Driver(ABC):
             self._set_state(LinkState.DOWN)
         finally:
             self._close_link()
+
+    def _stall_reason(self) -> str:
+        """Why the link counts as stalled: silence, or bytes that never made a sample."""
+        silent = f"no data for {self.stall_timeout_s:g} s"
+        arrived = self._bytes - self._last_data_bytes
+        if arrived <= 0:
+            return silent
+        return (
+            f"{silent}: {arrived} bytes arrived but none parsed "
+            f"({self._bad_checksum + self._bad_parse} bad frames so far); check the protocol, "
+            "baud rate and column layout"
+        )
 
     def _on_opened(self) -> None:  # noqa: B027 (optional hook)
         """Called in the driver thread after each successful (re)open."""

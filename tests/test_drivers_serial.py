@@ -140,6 +140,44 @@ def test_silent_port_is_treated_as_a_stall(tmp_path, devices):
     assert sink.kinds() == ["up", "down", "up"]
 
 
+def test_csv_port_opened_mid_line_still_gets_every_later_sample(tmp_path, devices):
+    """Item 16.1: the tail of a line cut by opening the port (here 4 fields before 7-field
+    lines) must not fix the layout: every sample after it arrives."""
+
+    def line(i: int) -> bytes:
+        return format_csv_line(acc_of(i), gyro_dps=(90.0, 30.0, 10.0), t_dev=i * 0.01).encode()
+
+    dev = PtyDevice(tmp_path / "ttyMid", line, rate_hz=100)
+    devices.append(dev)
+    dev._paused.set()
+    drv, sink = driver_for(dev.link)
+    drv.connect()
+    dev.inject(b"00,30.00,10.00,1234\r\n")
+    first = dev.sent
+    dev._paused.clear()
+    drv.start()
+    assert wait_for(lambda: len(sink.samples) >= 60, 5.0), drv.stats
+    drv.stop()
+    idx = np.round(np.array(sink.t_dev()) / 0.01).astype(int)
+    later = idx[idx >= first]
+    assert later[0] == first and (np.diff(later) == 1).all()
+    assert sink.values().shape[1] == 6 and drv.stats.bad_parse <= 1
+
+
+def test_bytes_that_never_parse_say_so_in_the_stream_health(tmp_path, devices):
+    """Item 16.1: a link that delivers bytes but no sample goes down with a reason saying so
+    (not the "no data" of a silent port)."""
+    dev = PtyDevice(tmp_path / "ttyNoise", lambda i: b"0.1 0.2\r\n", rate_hz=100)
+    devices.append(dev)
+    drv, sink = driver_for(dev.link, stall_timeout_s=0.3)
+    drv.start()
+    assert wait_for(lambda: drv.state is LinkState.DOWN, 3.0)
+    drv.stop()
+    reason = sink.events[0][1] or ""
+    assert sink.kinds()[0] == "down" and "bytes arrived but none parsed" in reason, reason
+    assert "no data for 0.3 s" in reason
+
+
 def test_connect_to_missing_port_raises_one_line_and_stop_is_prompt_while_retrying(tmp_path):
     cfg = SerialImuConfig(port=str(tmp_path / "ttyNope"), backoff=BackoffConfig(0.5, 5.0))
     sink = RecordingSink()

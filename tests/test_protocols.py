@@ -13,7 +13,7 @@ from drivers.protocols import (
     WitmotionSerialParser,
     make_parser,
 )
-from drivers.protocols.text_lines import MAX_LINE_BYTES, encode_csv, encode_nus
+from drivers.protocols.text_lines import LAYOUT_RUN, MAX_LINE_BYTES, encode_csv, encode_nus
 from drivers.protocols.witmotion import (
     ACC_SCALE,
     ANGLE_SCALE,
@@ -144,16 +144,64 @@ def test_csv_column_map_skip_and_units():
 def test_csv_bad_lines_are_counted_and_layout_stays_fixed():
     parser = CsvParser()
     out = parser.feed(b"0.1,0.2,0.3,100\nax,ay,az,t\n0.1,0.2\n0.1,nan,0.3,120\n0.4,0.5,0.6,140\n")
-    assert [s.t_dev for s in out] == [0.1, 0.14]
+    assert out == []  # two valid lines: the layout is not learned yet
+    out = parser.feed(b"0.7,0.8,0.9,160\n")
+    assert [s.t_dev for s in out] == [0.1, 0.14, 0.16]
     assert parser.counters.bad_parse == 3
     # after locking to 4 fields, a 3-field line is rejected rather than changing the layout
     assert parser.feed(b"1,2,3\n") == [] and parser.channels == 3
 
 
+@pytest.mark.parametrize(
+    "fragment", [b"00,30.00,10.00,1234", b"0.00,10.00,1234", b"1234", b"2,3,4,5,6,7"]
+)
+def test_csv_layout_relearned_after_a_mid_line_start(fragment):
+    """Item 16.1: the leftover of a line cut by opening the port mid-line (3, 4 or 6 fields)
+    must not fix the layout; the run of real 7-field lines after it does."""
+    line = b"0.1234,0.2000,1.0000,90.00,30.00,10.00,1234\n"
+    parser = CsvParser()
+    out = parser.feed(fragment + b"\n" + line * 5)
+    assert len(out) == 5 and parser.channels == 6
+    np.testing.assert_allclose(out[-1].values, [0.1234, 0.2, 1.0, 90.0, 30.0, 10.0], rtol=1e-6)
+    assert [s.t_dev for s in out] == [1.234] * 5
+    assert parser.counters.bad_parse <= 1
+
+
+def test_csv_layout_relearned_on_reconnect():
+    """Item 16.1: a reconnect (``reset``) learns the layout again: the sensor on the other end
+    may now send another one."""
+    parser = CsvParser()
+    assert len(parser.feed(b"0.1,0.2,1.0,90,30,10,1234\n" * 4)) == 4 and parser.channels == 6
+    parser.reset()
+    out = parser.feed(b"0.1,0.2,1.0,1300\n" * 4)
+    assert len(out) == 4 and parser.channels == 3 and out[0].t_dev == pytest.approx(1.3)
+
+
+@pytest.mark.parametrize(
+    ("make", "data"),
+    [
+        (CsvParser, b"1e39,0,1\n"),
+        (CsvParser, b"0,0,1,-1e39,0,0\n"),
+        (lambda: CsvParser(TextFormat(scale=1000)), b"1e36,0,1\n"),
+        (lambda: CsvParser(TextFormat(gscale=1e3)), b"0,0,1,1e36,0,0\n"),
+        (NusParser, b'{"x":1e39,"y":0,"z":1}\n'),
+        (NusParser, b"1000,0,-1e39,1\n"),
+    ],
+)
+def test_parsers_never_emit_inf_for_numbers_that_overflow_float32(make, data):
+    """Item 16.20: finite in float64 but infinite in float32 is rejected and counted."""
+    parser = make()
+    good = data.replace(b"1e39", b"0.5").replace(b"1e36", b"0.0005")
+    out = parser.feed(good * 2 + data + good * 2)
+    assert len(out) == 4 and all(np.isfinite(s.values).all() for s in out)
+    assert parser.counters.bad_parse == 1
+
+
 def test_text_parser_drops_an_endless_line_and_recovers_at_the_next_newline():
     parser = CsvParser()
     assert parser.feed(b"x" * (MAX_LINE_BYTES + 10)) == []
-    assert parser.feed(b"yyyy\n0.0,0.0,1.0\n")[0].values.tolist() == [0.0, 0.0, 1.0]
+    out = parser.feed(b"yyyy\n" + b"0.0,0.0,1.0\n" * LAYOUT_RUN)
+    assert [s.values.tolist() for s in out] == [[0.0, 0.0, 1.0]] * LAYOUT_RUN
     assert parser.counters.bad_parse == 1
 
 
@@ -180,15 +228,17 @@ def test_nus_lines_split_across_notifications_and_batched():
     ],
 )
 def test_nus_accepts_common_variants(data, values, t_dev):
-    (sample,) = NusParser().feed(data)
-    np.testing.assert_allclose(sample.values, values, rtol=1e-6)
-    assert sample.t_dev == (None if t_dev is None else pytest.approx(t_dev))
+    out = NusParser().feed(data * LAYOUT_RUN)  # the layout is learned from a run of lines
+    assert len(out) == LAYOUT_RUN
+    for sample in out:
+        np.testing.assert_allclose(sample.values, values, rtol=1e-6)
+        assert sample.t_dev == (None if t_dev is None else pytest.approx(t_dev))
 
 
 def test_nus_ignores_console_noise():
     parser = NusParser()
-    out = parser.feed(b"\r\n>\r\n# evimae nus v1 50Hz\n=undefined\n10,0,0,1\n")
-    assert len(out) == 1
+    out = parser.feed(b"\r\n>\r\n# evimae nus v1 50Hz\n=undefined\n" + b"10,0,0,1\n" * LAYOUT_RUN)
+    assert len(out) == LAYOUT_RUN
     assert parser.counters.bad_parse == 2  # the prompt '>' and '=undefined'
 
 

@@ -16,7 +16,7 @@ from drivers.protocols import (
     WitmotionBleParser,
     WitmotionSerialParser,
 )
-from drivers.protocols.text_lines import encode_csv, encode_nus
+from drivers.protocols.text_lines import LAYOUT_RUN, encode_csv, encode_nus
 from drivers.protocols.witmotion import ACC_SCALE, encode_ble_packet, encode_serial_sample
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -30,6 +30,22 @@ PARSERS = {
 
 acc_strategy = st.lists(
     st.tuples(*[st.floats(-7.9, 7.9, allow_nan=False) for _ in range(3)]), min_size=1, max_size=8
+)
+#: enough lines for a text protocol to learn its layout from (the binary ones need one frame)
+run_strategy = st.lists(
+    st.tuples(*[st.floats(-7.9, 7.9, allow_nan=False) for _ in range(3)]),
+    min_size=LAYOUT_RUN,
+    max_size=8,
+)
+#: numbers as a sensor's text line may spell them, weighted to the edges: float32 overflow
+#: (finite in float64: ``1e39``), its border, non-finite words, huge exponents, plain values
+number_text = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(-1e40, 1e40).map(repr),
+    st.sampled_from(["nan", "inf", "-inf", "1e39", "-1e39", "3.4028235e38", "3.5e38", "1e308"]),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-9, 9), st.integers(30, 400)),
+    st.integers(-(10**40), 10**40).map(str),
+    st.floats(-10, 10).map(lambda x: f"{x:.4f}"),
 )
 
 
@@ -77,7 +93,7 @@ def encoded(name: str, acc: np.ndarray) -> bytes:
 @FUZZ
 @given(
     name=st.sampled_from(["csv", "csv_cols", "nus", "witmotion_serial", "witmotion_ble"]),
-    acc=acc_strategy,
+    acc=run_strategy,
     before=st.binary(max_size=300),
     after=st.binary(max_size=60),
     cuts=st.lists(st.integers(0, 1000), max_size=10),
@@ -121,3 +137,29 @@ def test_witmotion_serial_resyncs_between_frames_despite_any_noise(acc, noise, c
     out = feed_all(parser, split(data, cuts))
     got = np.array([s.values[:3] for s in out])
     np.testing.assert_allclose(got[-2:], tail[-2:], atol=ACC_SCALE)
+
+
+@FUZZ
+@given(
+    name=st.sampled_from(["csv", "csv_cols", "nus", "csv_scaled", "nus_json"]),
+    rows=st.lists(st.lists(number_text, min_size=3, max_size=7), min_size=1, max_size=12),
+    cuts=st.lists(st.integers(0, 2000), max_size=8),
+)
+def test_text_numbers_never_give_a_non_finite_sample(name, rows, cuts):
+    """Item 16.20: whatever numbers a text line spells (float32 overflow, huge exponents, nan,
+    inf), every sample is finite float32 and every line is either a sample or a counted reject."""
+    if name == "nus_json":
+        lines = [
+            "{" + ",".join(f'"{k}":{v}' for k, v in zip("xyzt", row, strict=False)) + "}"
+            for row in rows
+        ]
+        parser = NusParser()
+    else:
+        lines = [",".join(row) for row in rows]
+        parser = CsvParser(TextFormat(scale=1000.0)) if name == "csv_scaled" else PARSERS[name]()
+    data = "\n".join(lines).encode("ascii") + b"\n"
+    out = feed_all(parser, split(data, cuts))
+    for sample in out:
+        assert sample.values.dtype == np.float32 and np.isfinite(sample.values).all()
+        assert sample.t_dev is None or np.isfinite(sample.t_dev)
+    assert parser.counters.samples + parser.counters.bad_parse <= len(lines)

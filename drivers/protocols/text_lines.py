@@ -4,8 +4,11 @@ One sample per line; fields separated by ``,`` (also ``;``, tab or spaces); ``\\
 line ends; lines starting with ``#`` are comments (firmware banners) and are skipped silently.
 
 ``csv`` (serial, e.g. the Arduino MPU6050 sketch): ``ax,ay,az[,gx,gy,gz][,t_dev]`` — by default
-the layout follows the field count of the first valid line (3: ax,ay,az; 4: +t; 6: +gyro;
-7: +gyro,t) and stays fixed; ``cols=`` names columns explicitly (``_`` skips one).
+the layout is learned from the field count of a run of :data:`LAYOUT_RUN` consecutive valid lines
+of one count (3: ax,ay,az; 4: +t; 6: +gyro; 7: +gyro,t), so the fragment of a line that a port
+opened mid-line delivers first cannot set it; the run's samples are delivered once it is complete,
+the layout then stays fixed until :meth:`~TextLineParser.reset` (a reconnect), which learns it
+again. ``cols=`` names columns explicitly (``_`` skips one).
 
 ``nus`` (the Bangle.js app in ``drivers/firmware/banglejs``): ``t_ms,ax,ay,az`` with ``t_ms`` the
 watch's time in integer milliseconds and acceleration in g (3 decimals). Several lines may arrive
@@ -14,7 +17,8 @@ variants ``ax,ay,az`` (no time), ``t,ax,ay,az,gx,gy,gz``, and Espruino-printed J
 as ``{"x":0.01,"y":-0.98,"z":0.12}`` (optionally with ``"t"``/``"time"`` in ms).
 
 Values are multiplied by ``scale`` (g per unit) and ``gscale`` (deg/s per unit); ``t`` by the
-factor of ``tunit`` (``ms`` by default) to give seconds.
+factor of ``tunit`` (``ms`` by default) to give seconds. A line whose values are not finite as
+float32 after scaling (``nan``, ``1e39``) is rejected and counted, so every sample is finite.
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ class TextFormat:
 
 #: longest line accepted; anything longer is garbage (e.g. a binary stream at the wrong baud)
 MAX_LINE_BYTES = 256
+#: consecutive valid lines of one field count that fix an automatic layout
+LAYOUT_RUN = 3
+#: the largest finite float32
+_F32_MAX = float(np.finfo(np.float32).max)
 
 CSV_LAYOUTS: dict[int, tuple[str, ...]] = {
     3: ("ax", "ay", "az"),
@@ -111,7 +119,7 @@ _VALUE_ORDER = ("ax", "ay", "az", "gx", "gy", "gz")
 
 
 class TextLineParser(StreamParser):
-    """Line-oriented parser with a column layout (explicit, or locked from the first line)."""
+    """Line-oriented parser with a column layout (explicit, or learned from a run of lines)."""
 
     def __init__(
         self, fmt: TextFormat, layouts: dict[int, tuple[str, ...]], allow_json: bool
@@ -121,6 +129,8 @@ class TextLineParser(StreamParser):
         self._layouts = layouts
         self._allow_json = allow_json
         self._layout: tuple[str, ...] | None = fmt.cols
+        self._candidate: tuple[str, ...] | None = None  # the layout of the run being learned
+        self._pending: list[ImuSample] = []  # the run's samples, delivered when it is complete
         self._buf = bytearray()
         self._discarding = False
         self._tfactor = TIME_UNITS[fmt.tunit]
@@ -132,8 +142,19 @@ class TextLineParser(StreamParser):
         return 6 if "gx" in self._layout else 3
 
     def reset(self) -> None:
+        """Forget partial input and, when the layout is automatic, the layout (a reconnected
+        sensor may have been re-flashed or swapped)."""
         self._buf.clear()
         self._discarding = False
+        if self.fmt.cols is None:
+            self._layout = None
+            self._start_run(None)
+
+    def _start_run(self, layout: tuple[str, ...] | None) -> None:
+        """Begin learning ``layout``; the unconfirmed samples of the previous run are rejects."""
+        self.counters.bad_parse += len(self._pending)
+        self._pending = []
+        self._candidate = layout
 
     def _feed(self, data: bytes) -> list[ImuSample]:
         out: list[ImuSample] = []
@@ -148,9 +169,7 @@ class TextLineParser(StreamParser):
             if self._discarding:
                 self._discarding = False
                 continue
-            sample = self._line(line)
-            if sample is not None:
-                out.append(sample)
+            out += self._line(line)
         del self._buf[:start]
         if len(self._buf) > MAX_LINE_BYTES:
             # no line end in sight: drop it and everything up to the next newline
@@ -160,25 +179,37 @@ class TextLineParser(StreamParser):
             self._buf.clear()
         return out
 
-    def _line(self, raw: bytes) -> ImuSample | None:
+    def _line(self, raw: bytes) -> list[ImuSample]:
+        """The samples one line completes: none, its own, or the run it completes."""
         text_b = raw.strip(b" \t\r\x00")
         if not text_b or text_b.startswith(b"#"):
-            return None
+            return []
         try:
             text = text_b.decode("ascii")
         except UnicodeDecodeError:
             self.counters.bad_parse += 1
-            return None
+            return []
         if self._allow_json and text.startswith("{"):
             fields = self._json_fields(text)
         else:
             fields = self._csv_fields(text)
-        if fields is None:
+        sample = None if fields is None else self._sample(fields[0])
+        if sample is None:
             self.counters.bad_parse += 1
-            return None
-        return fields
+            return []
+        if self._layout is not None:
+            return [sample]
+        layout = fields[1]
+        if layout != self._candidate:
+            self._start_run(layout)
+        self._pending.append(sample)
+        if len(self._pending) < LAYOUT_RUN:
+            return []
+        self._layout = layout
+        run, self._pending, self._candidate = self._pending, [], None
+        return run
 
-    def _csv_fields(self, text: str) -> ImuSample | None:
+    def _csv_fields(self, text: str) -> tuple[dict[str, float], tuple[str, ...]] | None:
         parts = [p for p in _SEP.split(text) if p]
         layout = self._layout or self._layouts.get(len(parts))
         if layout is None or len(parts) != len(layout):
@@ -188,9 +219,9 @@ class TextLineParser(StreamParser):
         except ValueError:
             return None
         named = {name: x for name, x in zip(layout, numbers, strict=True) if name != "_"}
-        return self._sample(named, layout)
+        return named, layout
 
-    def _json_fields(self, text: str) -> ImuSample | None:
+    def _json_fields(self, text: str) -> tuple[dict[str, float], tuple[str, ...]] | None:
         try:
             obj = json.loads(text)
         except ValueError:
@@ -208,21 +239,23 @@ class TextLineParser(StreamParser):
         except (KeyError, TypeError, ValueError):
             return None
         layout = ("t", "ax", "ay", "az") if "t" in named else ("ax", "ay", "az")
-        return self._sample(named, layout)
+        return named, layout
 
-    def _sample(self, named: dict[str, float], layout: tuple[str, ...]) -> ImuSample | None:
+    def _sample(self, named: dict[str, float]) -> ImuSample | None:
+        """The sample of one line's values (None: not finite, or not the learned layout)."""
         if not all(math.isfinite(x) for x in named.values()):
             return None
-        if self._layout is None:
-            self._layout = layout
-        elif ("gx" in named) != (self.channels == 6):
+        gyro = "gx" in named
+        if self._layout is not None and gyro != (self.channels == 6):
             return None
-        keys = _VALUE_ORDER if self.channels == 6 else _VALUE_ORDER[:3]
-        values = np.array([named[k] for k in keys], dtype=np.float32)
+        keys = _VALUE_ORDER if gyro else _VALUE_ORDER[:3]
+        values = np.array([named[k] for k in keys], dtype=np.float64)
         values[:3] *= self.fmt.scale
         values[3:] *= self.fmt.gscale
+        if not (np.abs(values) <= _F32_MAX).all():  # finite in float64, infinite in float32
+            return None
         t = named.get("t")
-        return ImuSample(values, None if t is None else t * self._tfactor)
+        return ImuSample(values.astype(np.float32), None if t is None else t * self._tfactor)
 
 
 class CsvParser(TextLineParser):
