@@ -6,7 +6,8 @@ Geometry (:class:`WindowGeometry`, all host nanoseconds, ``T = window_s``; the w
 - IMU: ``n = round(T · imu_rate_hz)`` points ``t_k = t_ref − T + (k + 1) / imu_rate_hz``,
   ``k = 0 … n−1``; the last point is ``t_ref`` itself. Values are linearly interpolated between
   the two samples around each point (:func:`resample_imu`). A stream is MISSING for the window
-  (its values None, the reason recorded) when it has no sample at or before the first point, none
+  (its values None, the reason recorded) when its first sample is more than one nominal period
+  after the first point (within one period the first value holds), none
   at or after the last, or two consecutive samples around the grid more than ``max_gap_periods``
   (3) nominal periods apart: a gap is never interpolated across.
 - Video: ``num_frames`` points ``f_j = t_ref − V + (j + 1) · V / num_frames`` over the video
@@ -28,6 +29,8 @@ from evimae_stream.errors import InputError
 from evimae_stream.types import PLACEMENTS
 
 _NS = 1_000_000_000
+#: how a stream's reason begins while it does not yet reach back to the window's start
+NOT_WHOLE_YET = "no whole window yet"
 
 
 @dataclass(frozen=True)
@@ -154,13 +157,16 @@ def resample_imu(
     if len(times_ns) == 0:
         return None, "no samples"
     g0, g1 = int(grid_ns[0]), int(grid_ns[-1])
-    if times_ns[0] > g0:
+    early = int(times_ns[0]) - g0
+    if early > 0:
         if times_ns[-1] < g0:
             return None, "no samples in the window"
-        return None, f"window starts {(int(times_ns[0]) - g0) / 1e6:.1f} ms before the first sample"
+        if early * nominal_rate_hz > _NS:  # within one sample period the first value holds
+            why = f"window starts {early / 1e6:.1f} ms before the first sample"
+            return None, f"{NOT_WHOLE_YET}: {why}"
     if times_ns[-1] < g1:
         return None, f"window ends {(g1 - int(times_ns[-1])) / 1e6:.1f} ms after the newest sample"
-    lo = int(np.searchsorted(times_ns, g0, side="right")) - 1
+    lo = max(0, int(np.searchsorted(times_ns, g0, side="right")) - 1)
     hi = int(np.searchsorted(times_ns, g1, side="left")) + 1
     t = times_ns[lo:hi]
     if len(t) > 1:

@@ -14,7 +14,7 @@ from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
 from evimae_stream.rings import FrameRing, ImuRing
 from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
-from evimae_stream.window import WindowGeometry
+from evimae_stream.window import NOT_WHOLE_YET, WindowGeometry
 from tests.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -65,26 +65,57 @@ def test_window_values_and_gaps(rate, seed, window_s, model_rate):
     # independent expectation
     lo = np.searchsorted(t, grid[0], side="right") - 1
     hi = np.searchsorted(t, grid[-1], side="left")
-    if grid[0] < t[0]:
+    if grid[0] < t[0] - period:  # within one period of the first sample its value holds
         assert w.imu["left_arm"] is None and "before the first sample" in w.missing["left_arm"]
         return
+    lo = max(lo, 0)
     gaps = np.diff(t[lo : hi + 1])
     if gaps.max(initial=0) > 3 * period:
         assert w.imu["left_arm"] is None and "gap" in w.missing["left_arm"]
         return
     v = w.imu["left_arm"]
     assert v is not None and v.shape == (m, 3)
-    np.testing.assert_allclose(v, lin(grid), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(v, lin(np.maximum(grid, t[0])), rtol=1e-5, atol=1e-4)
     assert w.imu_mask().tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize(("early_ms", "whole"), [(1.8, True), (19.9, True), (20.1, False)])
+def test_window_starting_within_a_sample_period_of_the_first_sample_is_complete(early_ms, whole):
+    """Item 16.3: a window whose first grid point lies less than one sample period (20 ms at
+    50 Hz) before the stream's first sample is whole (the first value holds there); further
+    back the stream has no whole window yet and says so."""
+    t0 = 10 * NS
+    t = t0 + np.arange(200) * (NS // 50)
+    buf = StreamBuffer(
+        BufferConfig(placements=("left_arm",), imu_rate_hz=50.0, camera=False),
+        clock=VirtualClock(int(t[-1])),
+        time_maps={"left_arm": ArrivalTimeMap()},
+    )
+    ring = buf.imu_sink("left_arm")
+    for ti in t.tolist():
+        ring.push(ti, lin(ti))
+    geometry = WindowGeometry(2.0, 50.0, 4, 2.0)
+    t_ref = t0 - round(early_ms * 1e6) + 2 * NS - NS // 50  # grid[0] = t0 - early
+    w = buf.assemble_window(geometry, t_ref)
+    assert int(w.imu_times_ns[0]) == t0 - round(early_ms * 1e6)
+    if whole:
+        v = w.imu["left_arm"]
+        assert v is not None and "left_arm" not in w.missing
+        np.testing.assert_allclose(v[0], lin(t0), rtol=1e-6)  # the first value holds
+        np.testing.assert_allclose(v[1:], lin(w.imu_times_ns[1:]), rtol=1e-5, atol=1e-4)
+    else:
+        assert w.imu["left_arm"] is None
+        assert w.missing["left_arm"].startswith(NOT_WHOLE_YET)
 
 
 def _expected_window(t, v, grid, rate, max_gap_periods):
     """The documented window rule on the samples (t strictly increasing, v values): None when the
-    window starts before the first sample or a gap > ``max_gap_periods`` nominal periods touches
-    it, else the linear interpolation of each channel onto ``grid``."""
-    if t[0] > grid[0]:
+    window starts more than a nominal period before the first sample or a gap >
+    ``max_gap_periods`` nominal periods touches it, else the linear interpolation of each channel
+    onto ``grid`` (the first value held before the first sample)."""
+    if (t[0] - grid[0]) * rate > NS:
         return None
-    lo = int(np.searchsorted(t, grid[0], side="right")) - 1
+    lo = max(0, int(np.searchsorted(t, grid[0], side="right")) - 1)
     hi = int(np.searchsorted(t, grid[-1], side="left")) + 1
     if np.diff(t[lo:hi]).max(initial=0) > max_gap_periods * NS / rate:
         return None

@@ -193,6 +193,25 @@ def test_pipeline_fills_a_missing_imu_and_reports_it(small_run):
     assert all(p.probs.sum() == pytest.approx(1.0) for p in full)
 
 
+def test_first_prediction_of_a_run_uses_every_imu(small_run):
+    """Item 16.3: the run's first prediction is not a video-only guess made while the IMUs
+    fill their first window (it started 1.9-5.7 ms before their first samples); windows before
+    every stream has a whole window get no prediction, and say they are warming up."""
+    art, sess = small_run
+    emitted = []
+
+    class Collect:
+        def emit(self, pred):
+            emitted.append(pred)
+
+    replay_at_max_speed(art, sess, [Collect()])
+    first = next(i for i, p in enumerate(emitted) if p.label is not None)
+    assert first > 0 and all(p.reason.startswith("warming up") for p in emitted[:first])
+    p = emitted[first]
+    assert p.mode == "multimodal" and p.imus == list(PLACEMENTS) and not p.filled
+    assert all(p.mode != "video_only" for p in emitted)
+
+
 def _paced_live_run(
     art, sess, sinks, start_after_s: float | None = None, config: RuntimeConfig | None = None
 ):

@@ -26,6 +26,7 @@ from evimae_stream.runtime.inputs import ModelSpec, build_inputs, softmax
 from evimae_stream.runtime.policy import Plan, plan_window
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.types import PLACEMENTS
+from evimae_stream.window import NOT_WHOLE_YET
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Recognizer:
         self.backend = backend
         self.smoother = Smoother(config.smooth)
         self.on_stage = on_stage
+        self._warm = False  # a window has had every started stream whole
         if config.threads is not None and torch.get_num_threads() != config.threads:
             torch.set_num_threads(config.threads)
 
@@ -130,7 +132,7 @@ class Recognizer:
         missing = dict(window.missing)
         frames, ftimes = window.frames, window.frame_times_ns
         present = window.imu_present
-        plan = plan_window(present, frames is not None, spec.modes, missing)
+        plan = self._warm_up(plan_window(present, frames is not None, spec.modes, missing), missing)
         t1 = time.perf_counter()
         inputs = None
         newest = None
@@ -170,6 +172,18 @@ class Recognizer:
         if self.on_stage is not None:
             self.on_stage("assembled", index)
         return job
+
+    def _warm_up(self, plan: Plan, missing: dict[str, str]) -> Plan:
+        """No prediction until every stream that has started reaches back to a window's start:
+        the run's first windows would otherwise drop the streams still filling (a video-only
+        guess while every IMU is flowing). Later, a stream that starts late is just missing."""
+        if self._warm:
+            return plan
+        filling = [name for name, why in missing.items() if why.startswith(NOT_WHOLE_YET)]
+        if filling:
+            return Plan(None, reason=f"warming up: {', '.join(filling)}: {NOT_WHOLE_YET}")
+        self._warm = plan.mode is not None
+        return plan
 
     def ensure_backend(self, example: ModelInputs) -> Backend:
         """Select and verify the backend on ``example`` if not done yet."""
