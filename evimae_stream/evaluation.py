@@ -10,7 +10,6 @@ lane, one colour per class, legend) drawn with OpenCV.
 
 from __future__ import annotations
 
-import colorsys
 import json
 import math
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from evimae_stream.colours import NO_PREDICTION_COLOUR, class_colour, to_bgr
 from evimae_stream.errors import InputError
 from evimae_stream.metrics import (
     ScoredSegment,
@@ -28,6 +28,7 @@ from evimae_stream.metrics import (
     segment_map,
     windows_to_segments,
 )
+from evimae_stream.recognised import vocabulary_line
 from evimae_stream.types import Segment
 
 #: labels that mean "no activity" in published data; not scored as a class in segment mAP
@@ -64,9 +65,12 @@ def evaluate(
         mean, per = clip_map(y_true, probs, list(classes))
         report["clip_map"] = _num(mean)
         report["clip_ap"] = {k: _num(v) for k, v in per.items()}
-    unknown = sorted({t for t in y_true} - set(classes))
-    if unknown:
-        report["truth_labels_not_in_model"] = unknown
+    truths = {s.label for s in labels} | {p.truth for p in predictions if p.truth is not None}
+    report["vocabulary"] = {
+        "overlap": bool(truths & set(classes)),
+        "labels_unknown_to_model": sorted(truths - set(classes)),
+        "model_classes": len(classes),
+    }
     segs = windows_to_segments(
         [p.t_ref_s if p.t_ref_s is not None else p.t_s for p in predictions],
         [p.label for p in predictions],
@@ -104,17 +108,23 @@ def table_lines(report: dict) -> list[str]:
     for thr, v in seg["per_tiou"].items():
         lines.append(f"{'segment mAP @ tIoU ' + thr:<26}{f(v):>8}")
     lines.append(f"{'segment mAP (mean)':<26}{f(seg['mean']):>8}")
+    vocab = report["vocabulary"]
+    if unknown := vocab["labels_unknown_to_model"]:
+        lines.append(vocabulary_line(unknown, vocab["overlap"], vocab["model_classes"]))
     return lines
 
 
-def class_colours(classes: Sequence[str]) -> dict[str, tuple[int, int, int]]:
-    """A distinct BGR colour per class (evenly spaced hues)."""
-    out = {}
-    n = max(1, len(classes))
-    for i, c in enumerate(classes):
-        r, g, b = colorsys.hsv_to_rgb(i / n, 0.65, 0.95)
-        out[c] = (int(b * 255), int(g * 255), int(r * 255))
-    return out
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_BLACK = (0, 0, 0)
+#: the vocabulary warning's colour (BGR, dark red)
+_WARN = (28, 28, 183)
+
+
+def timeline_legend(classes: Sequence[str], labels: Sequence[Segment]) -> list[tuple[str, str]]:
+    """(name, ``#rrggbb``) of the timeline's legend: every class and truth label in the
+    monitor's colours (:mod:`evimae_stream.colours`), and the empty lane's "no prediction"."""
+    names = list(dict.fromkeys([*classes, *(s.label for s in labels)]))
+    return [(n, class_colour(n, names)) for n in names] + [("no prediction", NO_PREDICTION_COLOUR)]
 
 
 def draw_timeline(
@@ -124,14 +134,15 @@ def draw_timeline(
     duration_s: float,
     stride_s: float,
     width: int = 1400,
+    warning: str | None = None,
 ) -> np.ndarray:
-    """BGR image: a truth lane and a prediction lane over time, and a legend of the classes."""
-    names = list(dict.fromkeys([*classes, *(s.label for s in labels)]))
-    colours = class_colours(names)
-    left, lane_h, top = 110, 40, 30
+    """BGR image: ``warning`` (if any) over a truth lane and a prediction lane over time, the
+    time axis, and a legend of the classes (with "no prediction")."""
+    legend = timeline_legend(classes, labels)
+    colours = {name: to_bgr(c) for name, c in legend}
+    left, lane_h, top = 110, 40, 30 + (22 if warning else 0)
     legend_cols = 4
-    legend_rows = math.ceil(len(names) / legend_cols)
-    height = top + 2 * (lane_h + 10) + 40 + legend_rows * 22 + 10
+    height = top + 2 * (lane_h + 10) + 40 + math.ceil(len(legend) / legend_cols) * 22 + 10
     img = np.full((height, width, 3), 255, np.uint8)
     span = max(duration_s, 1e-6)
     scale = (width - left - 20) / span
@@ -139,44 +150,42 @@ def draw_timeline(
     def x(t: float) -> int:
         return left + round(max(0.0, min(t, span)) * scale)
 
-    font = cv2.FONT_HERSHEY_SIMPLEX
+    if warning:
+        cv2.putText(img, warning, (8, 24), _FONT, 0.45, _WARN, 1, cv2.LINE_AA)
     for lane, name in enumerate(("truth", "prediction")):
         y0 = top + lane * (lane_h + 10)
-        cv2.putText(img, name, (8, y0 + 26), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.rectangle(img, (left, y0), (width - 20, y0 + lane_h), (235, 235, 235), -1)
+        cv2.putText(img, name, (8, y0 + 26), _FONT, 0.55, _BLACK, 1, cv2.LINE_AA)
+        cv2.rectangle(img, (left, y0), (width - 20, y0 + lane_h), colours["no prediction"], -1)
         if name == "truth":
             spans = [(s.start_s, s.end_s, s.label) for s in labels]
         else:
-            spans = [
-                (
-                    (p.t_ref_s if p.t_ref_s is not None else p.t_s) - stride_s,
-                    p.t_ref_s if p.t_ref_s is not None else p.t_s,
-                    p.label,
-                )
-                for p in predictions
-                if p.label is not None
-            ]
+            ends = [(p.t_ref_s if p.t_ref_s is not None else p.t_s, p.label) for p in predictions]
+            spans = [(t - stride_s, t, lab) for t, lab in ends if lab is not None]
         for a, b, lab in spans:
-            cv2.rectangle(
-                img,
-                (x(a), y0),
-                (max(x(b), x(a) + 1), y0 + lane_h),
-                colours.get(lab, (128, 128, 128)),
-                -1,
-            )
+            cv2.rectangle(img, (x(a), y0), (max(x(b), x(a) + 1), y0 + lane_h), colours[lab], -1)
     y_axis = top + 2 * (lane_h + 10) + 5
+    _draw_axis(img, x, span, y_axis)
+    col_w = (width - 20) // legend_cols
+    for i, (name, _) in enumerate(legend):
+        cx = 10 + (i % legend_cols) * col_w
+        cy = y_axis + 32 + (i // legend_cols) * 22
+        cv2.rectangle(img, (cx, cy - 12), (cx + 16, cy + 2), colours[name], -1)
+        cv2.rectangle(img, (cx, cy - 12), (cx + 16, cy + 2), (150, 150, 150), 1)
+        cv2.putText(img, name, (cx + 22, cy), _FONT, 0.45, _BLACK, 1, cv2.LINE_AA)
+    return img
+
+
+def _draw_axis(img: np.ndarray, x, span: float, y: int) -> None:
+    """Ticks about every tenth of ``span`` with their labels, each label kept inside the
+    image (the last one sits at the right edge)."""
+    width = img.shape[1]
     step = max(1, int(span / 10) or 1)
     for t in range(0, int(span) + 1, step):
-        cv2.line(img, (x(t), y_axis - 4), (x(t), y_axis + 2), (0, 0, 0), 1)
-        cv2.putText(img, f"{t}s", (x(t) - 8, y_axis + 16), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    y_leg = y_axis + 32
-    col_w = (width - 20) // legend_cols
-    for i, name in enumerate(names):
-        cx = 10 + (i % legend_cols) * col_w
-        cy = y_leg + (i // legend_cols) * 22
-        cv2.rectangle(img, (cx, cy - 12), (cx + 16, cy + 2), colours[name], -1)
-        cv2.putText(img, name, (cx + 22, cy), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    return img
+        cv2.line(img, (x(t), y - 4), (x(t), y + 2), _BLACK, 1)
+        text = f"{t}s"
+        (w, _), _ = cv2.getTextSize(text, _FONT, 0.4, 1)
+        tx = min(max(0, x(t) - w // 2), width - w - 2)
+        cv2.putText(img, text, (tx, y + 16), _FONT, 0.4, _BLACK, 1, cv2.LINE_AA)
 
 
 def write_eval(out_dir: Path, stem: str, report: dict, timeline: np.ndarray) -> tuple[Path, Path]:

@@ -78,18 +78,19 @@ def accuracy_lines(predictions, truths: Sequence[str | None], classes: Sequence[
     seen = {t for _, t in labelled}
     unknown = sorted(seen - set(classes))
     if unknown:
-        out.append(vocabulary_line(unknown, seen, classes))
+        out.append(vocabulary_line(unknown, bool(seen & set(classes)), len(classes)))
     return out
 
 
-def vocabulary_line(unknown: Sequence[str], truths: set[str], classes: Sequence[str]) -> str:
-    """Which of the session's labels the model does not know (it can never predict them)."""
-    if set(unknown) == set(truths):
-        head = "the model's classes and the session's labels do not overlap"
-    else:
-        head = f"{len(unknown)} of the session's {len(truths)} labels are not among the model's"
+def vocabulary_line(unknown: Sequence[str], overlap: bool, n_classes: int) -> str:
+    """Which of the session's labels the model (``n_classes`` classes) does not know: it can
+    never predict them; ``overlap``: whether any of the session's labels is one it knows."""
+    head = (
+        f"{len(unknown)} of the session's labels are not among the model's classes"
+        if overlap
+        else "the model's classes and the session's labels do not overlap"
+    )
     return (
-        f"warning: {head}: the model ({len(classes)} classes) does not know "
-        f"{', '.join(unknown)}; windows with those labels cannot be right (use a model "
-        "trained on this session's labels)"
+        f"warning: {head}: the model ({n_classes} classes) does not know {', '.join(unknown)}; "
+        "windows with those labels cannot be right (use a model trained on these labels)"
     )

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from evimae_stream.colours import class_colour
+from evimae_stream.recognised import vocabulary_line
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.types import Segment
 
@@ -28,13 +31,6 @@ MAX_GAP_S = 5.0
 FIRST_SPAN_S = 0.5
 #: entries kept
 MAX_ENTRIES = 5000
-#: labels drawn in grey (no action)
-NEUTRAL = frozenset({"idle", "null", "none", "background", "0"})
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
-    "#dbdb8d", "#9edae5", "#393b79", "#637939",
-)  # fmt: skip
 PRED_Y, TRUTH_Y, LANE_H = 1.1, 0.1, 0.8
 #: height of the lanes' plot (px)
 PLOT_H = 120
@@ -73,8 +69,16 @@ class Timeline(QWidget):
         self.plot.addItem(self.now_line)
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
+        #: says when the session's labels are not among the model's classes (empty otherwise)
+        self.vocabulary = QLabel("")
+        self.vocabulary.setWordWrap(True)
+        self.vocabulary.setTextFormat(Qt.TextFormat.PlainText)
+        self.vocabulary.setStyleSheet("color: #b71c1c")
+        self.vocabulary.hide()
         layout.addWidget(self.plot, 1)
+        layout.addWidget(self.vocabulary)
         layout.addWidget(self.legend)
+        self.model_classes: list[str] = []
         self.entries: list[TimelineEntry] = []
         self.truth: list[Segment] = []
         self.classes: list[str] = []
@@ -86,18 +90,15 @@ class Timeline(QWidget):
     def set_classes(self, classes: Sequence[str]) -> None:
         """Fix the colour order (the model's classes)."""
         self.classes = list(dict.fromkeys(classes))
+        self.model_classes = list(self.classes)
+        self._check_vocabulary()
 
     def colour(self, label: str) -> str:
-        """The colour of ``label`` (grey for no-action labels)."""
-        if label.strip().lower() in NEUTRAL:
-            return "#bdbdbd"
+        """The colour of ``label`` (:func:`evimae_stream.colours.class_colour`: the same as in
+        ``--eval``'s timeline PNG)."""
         if label not in self.classes:
             self.classes.append(label)
-        actions = [c for c in self.classes if c.strip().lower() not in NEUTRAL]
-        i = actions.index(label)
-        if i < len(PALETTE):
-            return PALETTE[i]
-        return pg.intColor(i, hues=max(len(actions), 1)).name()
+        return class_colour(label, self.classes)
 
     # -- content -------------------------------------------------------------------------------
     def set_truth(self, segments: Sequence[Segment]) -> None:
@@ -105,6 +106,17 @@ class Timeline(QWidget):
         self.truth = list(segments)
         self._draw(self.truth_item, [(s.start_s, s.end_s, s.label) for s in self.truth], TRUTH_Y)
         self._update_legend()
+        self._check_vocabulary()
+
+    def _check_vocabulary(self) -> None:
+        """Show which ground-truth labels the model does not know (it can never predict them:
+        a model scored on another dataset's session)."""
+        truths = {s.label for s in self.truth}
+        unknown = sorted(truths - set(self.model_classes)) if self.model_classes else []
+        overlap = bool(truths & set(self.model_classes))
+        text = vocabulary_line(unknown, overlap, len(self.model_classes)) if unknown else ""
+        self.vocabulary.setText(text.removeprefix("warning: "))
+        self.vocabulary.setVisible(bool(text))
 
     def add_prediction(self, pred: Prediction) -> None:
         """Add one prediction; predictions without a label leave a gap."""

@@ -342,6 +342,7 @@ def _reader_hints(args) -> dict:
 
 def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict) -> None:
     from evimae_stream.evaluation import draw_timeline, evaluate, table_lines, write_eval
+    from evimae_stream.recognised import vocabulary_line
 
     report = evaluate(outputs.predictions, session.labels, spec.classes, config.stride_s)
     report["session"] = str(path)
@@ -352,8 +353,17 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
             out_dir = Path(args.jsonl).resolve().parent
         else:
             out_dir = Path.cwd() / "evimae-eval"
+    vocab = report["vocabulary"]
+    warning = None
+    if unknown := vocab["labels_unknown_to_model"]:
+        warning = vocabulary_line(unknown, vocab["overlap"], vocab["model_classes"])
     img = draw_timeline(
-        outputs.predictions, session.labels, spec.classes, session.duration_s, config.stride_s
+        outputs.predictions,
+        session.labels,
+        spec.classes,
+        session.duration_s,
+        config.stride_s,
+        warning=warning,
     )
     stem = Path(path).name or "session"
     jpath, ppath = write_eval(out_dir, stem, report, img)
