@@ -8,7 +8,9 @@ sorted and self-consistent and is never changed by later pushes. Rings never gro
 Timestamps in a ring are on the host timeline after the stream's time map
 (:mod:`evimae_stream.time_map`): strictly increasing. Out-of-order samples (device time not after
 the newest) are DROPPED and counted, so the ring stays sorted and the outcome does not depend on
-thread timing. Samples with non-finite values are dropped and counted too.
+thread timing. Samples with values no body-worn IMU can report (non-finite, or beyond
+:data:`ACC_LIMIT_G` / :data:`GYRO_LIMIT_DPS`: a wrong ``scale=`` or corrupt data) are dropped and
+counted too, so they never reach the model.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from evimae_stream.types import CAMERA
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+#: the physical range of an IMU's channels: acceleration in g (high-g parts reach ±400 g) and
+#: angular rate in deg/s (±4000 deg/s parts); anything beyond is a fault, not motion
+ACC_LIMIT_G = 400.0
+GYRO_LIMIT_DPS = 5000.0
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,10 @@ class ImuRing(Ring):
             raise ValueError(f"ring {name!r}: channels must be >= 1, got {channels}")
         self.channels = int(channels)
         self._values = np.zeros((self.capacity, self.channels), np.float32)
+        acc = min(3, self.channels)
+        self._limit = np.array(
+            [ACC_LIMIT_G] * acc + [GYRO_LIMIT_DPS] * (self.channels - acc), np.float32
+        )
         self._auto = time_map is None
         self.time_map: TimeMap | None = time_map
         self._switches = 0
@@ -268,6 +278,18 @@ class ImuRing(Ring):
         self.time_map = new
         return new
 
+    def _reject(self, count: int) -> None:
+        """Count ``count`` samples outside the physical range; the first one is logged."""
+        if count and not self.bad_values:
+            log.warning(
+                "stream %s: a sample beyond the physical range (|acc| <= %g g, |gyro| <= %g "
+                "deg/s) or not finite; such samples are dropped (check the sensor's scale)",
+                self.name,
+                ACC_LIMIT_G,
+                GYRO_LIMIT_DPS,
+            )
+        self.bad_values += count
+
     def push(self, t_host_ns: int, values: np.ndarray, t_dev: float | None = None) -> None:
         """Map, check and store one sample (driver thread). Raises InputError when ``values``
         does not have this ring's channel count (a rig configuration error)."""
@@ -277,8 +299,8 @@ class ImuRing(Ring):
                 f"IMU stream {self.name}: sample has shape {v.shape}, expected "
                 f"({self.channels},) channels; check the rig's channel map for this sensor"
             )
-        if not np.isfinite(v).all():
-            self.bad_values += 1
+        if not (np.abs(v) <= self._limit).all():  # also False for NaN
+            self._reject(1)
             return
         t = self._time_map_for(t_dev).map(int(t_host_ns), t_dev)
         if t is None:
@@ -312,8 +334,8 @@ class ImuRing(Ring):
                 f"expected ({len(hosts)}, {self.channels}); check the rig's channel map"
             )
         devs = None if t_dev is None else np.asarray(t_dev, dtype=np.float64).reshape(-1)
-        finite = np.isfinite(v).all(axis=1)
-        self.bad_values += int(len(v) - np.count_nonzero(finite))
+        finite = (np.abs(v) <= self._limit).all(axis=1)
+        self._reject(int(len(v) - np.count_nonzero(finite)))
         rows: list[int] = []
         times: list[int] = []
         for i in np.flatnonzero(finite).tolist():

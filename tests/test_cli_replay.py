@@ -219,3 +219,21 @@ def test_missing_session_gui_and_contradictions(data, tmp_path, capsys):
 def test_bad_input_in_a_real_process_has_no_traceback(data):
     proc = cli("--replay", data["session"], "--speed", "warp", "--model", data["model"])
     assert_one_line_error(proc, "--speed")
+
+
+def test_a_model_with_nan_weights_is_refused_on_its_verification_window(data, tmp_path):
+    """Item 16.12: an artifact with a valid checksum whose weights give NaN logits on the first
+    window (the one the backend is verified on) is refused with one line, exit 2, no
+    traceback, instead of killing the run in the JSONL sink."""
+    import torch
+
+    from evimae_stream.artifact import load_artifact, save_artifact
+
+    model, meta = load_artifact(data["model"])
+    with torch.no_grad():
+        for param in model.parameters():
+            param.fill_(float("nan"))
+    art = save_artifact(model, meta, tmp_path / "nan_model")
+    proc = cli("--replay", data["session"], "--speed", "max", "--model", art,
+               "--jsonl", tmp_path / "out.jsonl")  # fmt: skip
+    assert_one_line_error(proc, "non-finite logits on its verification window", "nan_model")

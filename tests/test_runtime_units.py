@@ -4,6 +4,7 @@ expected error in the inference thread, and the terminal line's running latency 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import replace
@@ -389,3 +390,55 @@ def test_early_preprocessing_is_used_only_when_the_window_did_not_change(small_r
     # an early job of another tick is never used
     other = recognizer.assemble(buffer, tick, 5, early=replace(early, tick_ns=tick - 1))
     assert not other.early
+
+
+def _damaged(art):
+    """The artifact's model with every weight NaN (what a corrupt file with a valid checksum
+    loads as)."""
+    model, meta = load_artifact(art)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.fill_(float("nan"))
+    return model, meta
+
+
+def test_non_finite_logits_give_no_prediction_with_a_reason(small_run, tmp_path):
+    """Item 16.12: NaN logits after the backend's verification get no prediction and a reason;
+    the JSONL sink (no NaN allowed) writes every window and the run ends normally."""
+    from evimae_stream.runtime.backends.eager import EagerBackend
+    from evimae_stream.runtime.run import Composer, Hooks, LoadedModel
+    from evimae_stream.runtime.sinks import JsonlSink
+
+    art, sess = small_run
+    model, meta = _damaged(art)
+    spec = ModelSpec.from_meta(meta, model)
+    sink = JsonlSink(tmp_path / "out.jsonl", timings=False)
+    backend = EagerBackend(model, "fp32", torch.device("cpu"))  # already chosen: no verification
+    config = RuntimeConfig(backend="eager", stride_s=0.5)
+    composer = Composer(LoadedModel(model, spec), config, Hooks(sinks=[sink]), backend=backend)
+    with open_session(sess) as session:
+        result = composer.replay(session, None)
+    sink.close()
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    preds = result.outputs.predictions
+    assert len(lines) == len(preds) == 16
+    forwarded = [e for e in lines if e["reason"] and "not finite" in e["reason"]]
+    assert len(forwarded) >= 10
+    assert all(e["label"] is None and e["mode"] is None and e["topk"] == [] for e in lines)
+    assert all(p.label is None for p in preds)
+
+
+@pytest.mark.parametrize("bad", [1e30, -500.0, float("nan"), float("inf")])
+def test_imu_values_beyond_the_physical_range_are_rejected_at_the_ring(bad):
+    """Item 16.12: the input stage drops values no body-worn IMU reports (here |acc| > 400 g)
+    and counts them, one sample or a block alike; 1e30 g no longer reaches the model."""
+    ring = ImuRing("left_arm", 64, 6, 50.0, clock=VirtualClock(0))
+    good = np.array([0.1, -0.2, 1.0, 250.0, -1999.0, 30.0], np.float32)
+    ring.push(1_000_000, good)
+    ring.push(21_000_000, np.array([bad, 0, 1, 0, 0, 0], np.float32))
+    ring.push(41_000_000, np.array([0, 0, 1, 0, 0, bad * 100], np.float32))  # gyro beyond 5000
+    block = np.stack([good, good, good])
+    block[1, 2] = bad
+    stored = ring.push_block(np.array([61, 81, 101]) * 1_000_000, block)
+    assert stored == 2 and ring.bad_values == 3 and len(ring) == 3
+    assert np.abs(ring.latest(3).values).max() < 2000

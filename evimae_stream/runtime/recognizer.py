@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import StreamBuffer
+from evimae_stream.errors import ArtifactError
 from evimae_stream.health import event_health
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.config import RuntimeConfig
@@ -103,8 +104,10 @@ class Recognizer:
         model_id: str = "model",
         backend: Backend | None = None,
         on_stage: StageHook | None = None,
+        model_name: str = "",
     ) -> None:
         self.model = model
+        self.model_name = model_name or model_id  # how the user named it, for messages
         self.spec = spec
         self.config = config
         self.model_id = model_id
@@ -219,12 +222,15 @@ class Recognizer:
         )
         if job.inputs is None or job.plan.mode is None:
             return pred
+        verifying = self.backend is None
         backend = self.ensure_backend(job.inputs)
         if self.on_stage is not None:
             self.on_stage("forward", job.index)
         t0 = time.perf_counter()
         logits = backend.forward(job.inputs, job.plan.mode)
         t1 = time.perf_counter()
+        if not bool(torch.isfinite(logits).all()):
+            return self._not_finite(pred, verifying, (t1 - t0) * 1e3)
         probs = self.smoother.update(job.index, softmax(logits))
         order = np.argsort(-probs, kind="stable")[: self.config.topk]
         classes = self.spec.classes
@@ -236,4 +242,20 @@ class Recognizer:
         pred.stages_ms["postprocess"] = (time.perf_counter() - t1) * 1e3
         if self.on_stage is not None:
             self.on_stage("postprocessed", job.index)
+        return pred
+
+    def _not_finite(self, pred: Prediction, verifying: bool, forward_ms: float) -> Prediction:
+        """A window whose logits are NaN or infinite gets no prediction and says why (the sinks
+        and the smoother never see them); on the window the backend was verified on, the model
+        itself is refused: its inputs passed the input checks, so the weights are at fault."""
+        if verifying:
+            raise ArtifactError(
+                f"{self.model_name}: non-finite logits on its verification window "
+                f"(window {pred.index}, {pred.mode}); its weights hold NaN or inf values; "
+                "re-export or retrain it"
+            )
+        log.warning("window %d: the model's logits are not finite; no prediction", pred.index)
+        pred.reason = "the model's logits are not finite (NaN or inf): no prediction"
+        pred.mode, pred.modalities, pred.imus = None, (), []
+        pred.stages_ms["forward"] = forward_ms
         return pred

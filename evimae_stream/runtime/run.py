@@ -163,8 +163,9 @@ class Composer:
         self.config = config
         self.hooks = hooks or Hooks()
         self.recognizer = Recognizer(
-            model.model, model.spec, config, model.model_id, backend, self.hooks.on_stage
-        )
+            model.model, model.spec, config, model.model_id, backend, self.hooks.on_stage,
+            model_name=model.path,
+        )  # fmt: skip
 
     @property
     def spec(self) -> ModelSpec:
