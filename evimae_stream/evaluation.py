@@ -1,11 +1,11 @@
 """``--eval``: score a replay of a labelled session and draw its timeline.
 
-Window truth: the label covering most of the window's IMU span ``[t_ref − window_s, t_ref]``
-(None where no label covers it; such windows are not scored). Metrics
-(:mod:`evimae_stream.metrics`): per-window accuracy and macro-F1, clip mAP over the smoothed
-class probabilities, and WEAR-style segment mAP at tIoU 0.3:0.1:0.7 with consecutive equal
-predictions merged into segments. Writes a JSON report and a PNG timeline (truth lane, prediction
-lane, one colour per class, legend) drawn with OpenCV.
+Window truth: :func:`evimae_stream.truth.window_truth` (the label at the window's centre, the
+rule training labels windows with; windows whose centre no label covers are not scored).
+Metrics (:mod:`evimae_stream.metrics`): per-window accuracy and macro-F1, clip mAP over the
+smoothed class probabilities, and WEAR-style segment mAP at tIoU 0.3:0.1:0.7 with consecutive
+equal predictions merged into segments. Writes a JSON report and a PNG timeline (truth lane,
+prediction lane, one colour per class, legend) drawn with OpenCV.
 """
 
 from __future__ import annotations
@@ -33,17 +33,6 @@ from evimae_stream.types import Segment
 
 #: labels that mean "no activity" in published data; not scored as a class in segment mAP
 IGNORE_LABELS: tuple[str, ...] = ("null",)
-
-
-def window_truth(labels: Sequence[Segment], t_end_s: float, window_s: float) -> str | None:
-    """The label with the largest overlap with ``[t_end_s − window_s, t_end_s]`` (ties: later)."""
-    lo = t_end_s - window_s
-    best, best_overlap = None, 0.0
-    for seg in labels:
-        overlap = min(seg.end_s, t_end_s) - max(seg.start_s, lo)
-        if overlap > 0 and overlap >= best_overlap:
-            best, best_overlap = seg.label, overlap
-    return best
 
 
 def evaluate(

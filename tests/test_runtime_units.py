@@ -16,7 +16,6 @@ import torch
 from evimae_stream.artifact import load_artifact
 from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
-from evimae_stream.evaluation import window_truth
 from evimae_stream.rings import FrameRing, ImuRing
 from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.gate import FrameGate, ImuGate
@@ -30,6 +29,7 @@ from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.sessions import open_session
 from evimae_stream.streams import StreamSpec
+from evimae_stream.truth import window_truth
 from evimae_stream.types import MODES, PLACEMENTS, Segment
 from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
 
@@ -146,7 +146,7 @@ def test_recorder_keeps_stamps_increasing_and_all_channels(tmp_path):
     s.close()
 
 
-def test_window_truth_takes_the_largest_overlap():
+def test_window_truth_is_the_label_at_the_window_centre():
     labels = [Segment(0, 3, "a"), Segment(3, 10, "b")]
     assert window_truth(labels, 4.0, 2.0) == "b"
     assert window_truth(labels, 3.5, 2.0) == "a"

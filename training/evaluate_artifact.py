@@ -3,11 +3,13 @@
     python training/evaluate_artifact.py evimae_stream/assets/demo_model SESSION [...] \
         [--stride 1.0] [--synthetic-seed 901 ...] [--json out.json]
 
-Windows are cut exactly as training cuts them (label at the window centre, IMU on the model
-grid, frames nearest to the span grid) from the artifact's own geometry and preprocessing, and
-the model runs in every mode the artifact declares. ``--synthetic-seed N`` first generates a
-fresh 2-minute synthetic wearer with that seed (320×240, the generator's default size) in a
-temporary directory — how the demo model's numbers on never-seen wearers are measured.
+Windows are cut exactly as training cuts them (truth: :func:`evimae_stream.truth.window_truth`,
+the label at the window centre, as ``--eval`` scores; IMU on the runtime's timeline resampled
+to the model grid; frames nearest to the span grid) from the artifact's own geometry and
+preprocessing, and the model runs in every mode the artifact declares. ``--synthetic-seed N``
+first generates a fresh 2-minute synthetic wearer with that seed (320×240, the generator's
+default size) in a temporary directory — how the demo model's numbers on never-seen wearers
+are measured.
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ from training.windows import FrameStore, cut_session, make_label_fn
 
 
 def evaluate_sessions(
-    art_dir: Path, sessions: list[Path], stride_s: float, unlabelled: str | None = None
+    art_dir: Path,
+    sessions: list[Path],
+    stride_s: float,
+    unlabelled: str | None = None,
+    ends: list[list[float]] | None = None,
 ) -> dict:
-    """Per-mode metrics of the artifact over the windows of ``sessions``."""
+    """Per-mode metrics of the artifact over the windows of ``sessions``.
+
+    ``ends``: per session, the window ends ``t_ref`` (s) to cut at instead of the ``stride_s``
+    grid — e.g. the ``t_ref_s`` of a runtime replay's predictions, to score the same windows.
+    """
     model, meta = load_artifact(art_dir)
     spec = WindowGeometry(meta.window_s, meta.imu_rate_hz, meta.num_frames, meta.video_span_s)
     pcfg = PreprocessConfig(
@@ -48,14 +58,14 @@ def evaluate_sessions(
     need_video = any(m != "imu_only" for m in meta.modes)
     store = FrameStore(meta.img_size)
     items = []
-    for path in sessions:
+    for k, path in enumerate(sessions):
         if not Path(path).exists():
             raise InputError(f"{path}: session not found")
         with open_session(path) as s:
             got, _ = cut_session(
                 s, spec, stride_s, make_label_fn({}, unlabelled), need_imu=need_imu,
                 need_video=need_video and s.has_video, fill_missing=fill, store=store,
-                classes=meta.classes,
+                classes=meta.classes, ends=None if ends is None else ends[k],
             )  # fmt: skip
             items.extend(got)
     if not items:

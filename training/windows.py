@@ -2,14 +2,19 @@
 
 A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``; its geometry is the
 runtime's :class:`~evimae_stream.window.WindowGeometry`. Window ends run from the first that fits
-to the session's end every ``stride_s`` (:meth:`~evimae_stream.window.WindowGeometry.ends_s`).
-The IMU is linearly resampled onto the model grid (``rate × window_s`` points,
-:func:`~evimae_stream.window.resample_imu` — the code the live runtime uses, so a gap of more
-than 3 nominal periods is never interpolated across) and missing slots are filled by the
-runtime's :func:`~evimae_stream.runtime.policy.fill_slots`; the video frames are picked by the
-runtime's :func:`~evimae_stream.window.pick_frames` over ``video_span_s`` ending at ``t_ref``.
+to the session's end every ``stride_s`` (:meth:`~evimae_stream.window.WindowGeometry.ends_s`),
+or are given (e.g. the ``t_ref`` of each prediction of a runtime replay). The IMU samples sit on
+the timeline the runtime's rings give them (each stream's device→host time map,
+:class:`~evimae_stream.rings.ImuRing`, not the raw arrival stamps) and are linearly resampled
+onto the model grid (``rate × window_s`` points, :func:`~evimae_stream.window.resample_imu` —
+the code the live runtime uses, so a gap of more than 3 nominal periods is never interpolated
+across); missing slots are filled by the runtime's :func:`~evimae_stream.runtime.policy.fill_slots`;
+the video frames are picked by the runtime's :func:`~evimae_stream.window.pick_frames` over
+``video_span_s`` ending at ``t_ref``. A window of a replayed session is therefore the runtime's
+window for the same ``t_ref``.
 
-**Window label = the label at the window's centre** (``t_ref − window_s / 2``), after
+**Window label = the ground truth of the runtime's ``--eval``**,
+:func:`evimae_stream.truth.window_truth` (the label at the window's centre), after
 ``label_map``; a window whose centre has no label is skipped unless an ``unlabelled`` class is
 configured for it.
 """
@@ -24,8 +29,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from evimae_stream.rings import ImuRing
 from evimae_stream.runtime.policy import fill_slots
-from evimae_stream.sessions.base import ImuStream, Session
+from evimae_stream.sessions.base import Session
+from evimae_stream.truth import window_truth
 from evimae_stream.types import PLACEMENTS
 from evimae_stream.window import WindowGeometry, pick_frames, resample_imu
 
@@ -82,13 +89,6 @@ class FrameStore:
         return sum(f.nbytes for f in self.frames)
 
 
-def window_label(
-    label_at: Callable[[float], str | None], t_ref: float, window_s: float
-) -> str | None:
-    """The label at the window's centre (``t_ref − window_s / 2``), or None."""
-    return label_at(t_ref - window_s / 2.0)
-
-
 def make_label_fn(
     label_map: dict[str, str], unlabelled: str | None
 ) -> Callable[[str | None], str | None]:
@@ -110,9 +110,25 @@ def _ns(t_s: np.ndarray) -> np.ndarray:
 StreamArrays = tuple[np.ndarray, np.ndarray, float]
 
 
-def stream_arrays(streams: dict[str, ImuStream]) -> dict[str, StreamArrays]:
-    """Session IMU streams with sample times in integer ns (computed once per session)."""
-    return {p: (_ns(s.t), s.acc, s.rate_hz) for p, s in streams.items() if len(s.t)}
+def stream_arrays(session: Session) -> dict[str, StreamArrays]:
+    """The session's IMU streams on the runtime's timeline, in integer ns from the session start
+    (computed once per session).
+
+    Each stream goes through an :class:`~evimae_stream.rings.ImuRing` stamped the way a replay
+    stamps it (``t0_ns`` + recorded arrival), so its device→host time map places every sample
+    where the runtime places it (arrival jitter removed where the session has device times);
+    the raw arrival stamps would give other IMU inputs than the runtime's for the same window.
+    """
+    origin = int(session.t0_ns or 0)
+    out = {}
+    for p, s in session.imu.items():
+        if not len(s.t):
+            continue
+        ring = ImuRing(p, len(s.t), s.values.shape[1], s.rate_hz)
+        ring.push_block(origin + _ns(s.t), s.values, s.t_dev)
+        snap = ring.snapshot()
+        out[p] = (snap.t_ns - origin, snap.values[:, :3], s.rate_hz)
+    return out
 
 
 def imu_window(
@@ -172,23 +188,26 @@ def cut_session(
     classes: list[str] | None = None,
     t_range: tuple[float, float] | None = None,
     name: str | None = None,
+    ends: np.ndarray | None = None,
 ) -> tuple[list[WindowItem], CutStats]:
     """Every labelled window of ``session`` (see the module doc for the rules).
 
     ``t_range``: only windows whose whole span lies in ``[start, end]`` seconds (splits of one
-    session). Frames are decoded in one sequential pass and kept in ``store``.
+    session). ``ends``: the window ends ``t_ref`` (s) to cut at instead of the ``stride_s``
+    grid. Frames are decoded in one sequential pass and kept in ``store``.
     """
     stats = CutStats()
     name = name or str(session.path)
-    lo, hi = t_range if t_range is not None else (0.0, session.duration_s)
-    ends = geometry.ends_s(hi - lo, stride_s) + lo
+    if ends is None:
+        lo, hi = t_range if t_range is not None else (0.0, session.duration_s)
+        ends = geometry.ends_s(hi - lo, stride_s) + lo
     fgrid_all: list[np.ndarray] = []
     pending: list[tuple[float, str, np.ndarray | None, tuple[str, ...]]] = []
-    arrays = stream_arrays(session.imu) if need_imu else {}
+    arrays = stream_arrays(session) if need_imu else {}
     ftimes_ns = _ns(session.frame_times()) if (need_video and session.has_video) else None
     fps = session.video.fps if session.video else None
-    for t_ref in ends.tolist():
-        label = label_fn(window_label(session.label_at, t_ref, geometry.window_s))
+    for t_ref in np.asarray(ends, dtype=np.float64).tolist():
+        label = label_fn(window_truth(session.labels, t_ref, geometry.window_s))
         if label is None:
             stats.no_label += 1
             continue

@@ -399,7 +399,7 @@ class Composer:
 
     def _truth(self, session) -> Callable:
         """The ground truth of a prediction's window from the session's labels."""
-        from evimae_stream.evaluation import window_truth
+        from evimae_stream.truth import window_truth
 
         labels, window_s = session.labels, self.spec.window_s
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from evimae_stream.registry import Registry
+from evimae_stream.truth import label_at
 from evimae_stream.types import Segment
 
 
@@ -107,10 +108,7 @@ class Session(ABC):
 
     def label_at(self, t: float) -> str | None:
         """The label whose segment contains ``t``, or None."""
-        for seg in self.labels:
-            if seg.start_s <= t < seg.end_s:
-                return seg.label
-        return None
+        return label_at(self.labels, t)
 
     @abstractmethod
     def close(self) -> None:
