@@ -13,9 +13,10 @@ from evimae_stream.commands import run as run_command
 from evimae_stream.sessions import open_session
 from evimae_stream.truth import window_truth
 from evimae_stream.types import Segment
+from evimae_stream.window import WindowGeometry
 from tests.cli_helpers import cli, events
 from training.evaluate_artifact import evaluate_sessions
-from training.windows import WindowSpec, cut_session, make_label_fn
+from training.windows import cut_session, make_label_fn
 
 MODEL, SESSION = run_command.DEMO_MODEL, run_command.DEMO_SESSION
 HAS_ASSETS = (MODEL / "model.json").is_file() and (SESSION / "session.json").is_file()
@@ -31,7 +32,7 @@ def test_window_truth_reads_the_centre_not_the_largest_overlap() -> None:
 
 @pytest.mark.skipif(not HAS_ASSETS, reason="bundled demo assets not installed")
 def test_training_labels_each_window_with_the_eval_truth() -> None:
-    spec = WindowSpec(2.0, 50.0, 8, 2.0)
+    spec = WindowGeometry(2.0, 50.0, 8, 2.0)
     with open_session(SESSION) as s:
         items, _ = cut_session(s, spec, 0.25, make_label_fn({}, None), need_imu=True)
         labels = s.labels

@@ -22,7 +22,8 @@ from evimae_stream.model import create_model
 from training.config import TrainConfig, load_config
 from training.data import DataBundle, WindowDataset, collate, preprocess_config
 from training.evaluate import evaluate
-from training.train import build_model, run
+from training.prepare import build_model
+from training.train import run
 from training.windows import FrameStore, WindowItem
 
 #: a model small enough that an optimizer step takes milliseconds (cf. tests/training_helpers)

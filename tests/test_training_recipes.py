@@ -18,7 +18,8 @@ from tests.fixtures_sessions import build_cmummac, build_wear, write_session, wr
 from tests.training_helpers import MICRO, REPO
 from training.config import TrainConfig, load_config
 from training.data import DataBundle, preprocess_config
-from training.train import encoder_config, load_recipe_data, run
+from training.prepare import encoder_config, load_recipe_data
+from training.train import run
 
 RECIPES = REPO / "configs" / "train"
 CMU_CLASSES = ["crack egg", "stir the mix", "pour into pan"]

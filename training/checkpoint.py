@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,39 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     if not p.is_file():
         raise ArtifactError(f"{p}: --resume checkpoint not found")
     return p
+
+
+@dataclass
+class TrainState:
+    """The loop's counters and history: where a resumed run continues."""
+
+    epoch: int = 0
+    step: int = 0
+    best: float | None = None
+    best_epoch: int = -1
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def save_last(path: Path, state: TrainState, objects: dict[str, Any], config: dict) -> None:
+    """``last.pt``: the state dicts of ``objects`` (model, optimizer, scheduler, scaler), the
+    loop's state, every RNG state and the config."""
+    ckpt = {name: obj.state_dict() for name, obj in objects.items()}
+    ckpt.update(
+        epoch=state.epoch, step=state.step, best=state.best, best_epoch=state.best_epoch,
+        history=state.history, rng=rng_state(), config=config,
+    )  # fmt: skip
+    atomic_save(ckpt, path)
+
+
+def restore(path: Path, objects: dict[str, Any]) -> TrainState:
+    """Load a :func:`save_last` checkpoint into ``objects`` and the global RNGs."""
+    ckpt = load(path)
+    for name, obj in objects.items():
+        obj.load_state_dict(ckpt[name])
+    set_rng_state(ckpt["rng"])
+    return TrainState(
+        ckpt["epoch"], ckpt["step"], ckpt["best"], ckpt["best_epoch"], ckpt["history"]
+    )
 
 
 def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> str:

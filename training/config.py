@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import yaml
 from evimae_stream.datasets import PROFILES
 from evimae_stream.errors import InputError
 from evimae_stream.types import MODES
+from training.typed_config import build, check_key, config_error, set_dotted
 
 OBJECTIVES = ("finetune", "pretrain")
 SOURCE_KINDS = ("session", "synthetic", "release")
@@ -32,10 +31,6 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("multistep", "cosine", "constant")
 LOSSES = ("bce", "ce")
 SELECT_METRICS = ("accuracy", "macro_f1", "mAP", "loss")
-
-
-def _fail(key: str, msg: str) -> InputError:
-    return InputError(f"config {key}: {msg}")
 
 
 @dataclass
@@ -62,14 +57,16 @@ class SourceConfig:
 
     def validate(self, key: str) -> None:
         if self.kind not in SOURCE_KINDS:
-            raise _fail(f"{key}.kind", f"{self.kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+            raise config_error(
+                f"{key}.kind", f"{self.kind!r} is not one of {', '.join(SOURCE_KINDS)}"
+            )
         if self.split not in SPLITS:
-            raise _fail(f"{key}.split", f"{self.split!r} is not one of {', '.join(SPLITS)}")
+            raise config_error(f"{key}.split", f"{self.split!r} is not one of {', '.join(SPLITS)}")
         if self.kind in ("session", "release") and not self.path:
-            raise _fail(f"{key}.path", f"a {self.kind} source needs a path")
+            raise config_error(f"{key}.path", f"a {self.kind} source needs a path")
         synthetic = self.kind == "synthetic"
         if synthetic and (self.seed < 0 or self.actions < 1 or not self.minutes > 0):
-            raise _fail(key, "synthetic sources need seed >= 0, actions >= 1, minutes > 0")
+            raise config_error(key, "synthetic sources need seed >= 0, actions >= 1, minutes > 0")
 
 
 @dataclass
@@ -93,19 +90,21 @@ class ModelSection:
         from evimae_stream.model import list_models
 
         if self.variant not in list_models():
-            raise _fail(
+            raise config_error(
                 "model.variant", f"{self.variant!r} is unknown; known: {', '.join(list_models())}"
             )
         if self.mode not in MODES:
-            raise _fail("model.mode", f"{self.mode!r} is not one of {', '.join(MODES)}")
+            raise config_error("model.mode", f"{self.mode!r} is not one of {', '.join(MODES)}")
         if not 0.0 <= self.modality_dropout < 1.0:
-            raise _fail("model.modality_dropout", f"{self.modality_dropout} is not in [0, 1)")
+            raise config_error(
+                "model.modality_dropout", f"{self.modality_dropout} is not in [0, 1)"
+            )
         if self.modality_dropout > 0 and self.mode != "multimodal":
-            raise _fail("model.modality_dropout", "needs model.mode=multimodal")
+            raise config_error("model.modality_dropout", "needs model.mode=multimodal")
         if self.init not in INITS:
-            raise _fail("model.init", f"{self.init!r} is not one of {', '.join(INITS)}")
+            raise config_error("model.init", f"{self.init!r} is not one of {', '.join(INITS)}")
         if self.init != "scratch" and not self.init_path:
-            raise _fail("model.init_path", f"model.init={self.init} needs a checkpoint path")
+            raise config_error("model.init_path", f"model.init={self.init} needs a checkpoint path")
 
 
 @dataclass
@@ -128,18 +127,22 @@ class ImuSection:
 
     def validate(self, objective: str = "finetune") -> None:
         if not (self.rate_hz > 0 and self.window_s > 0):
-            raise _fail("imu", f"rate_hz ({self.rate_hz}) and window_s must be > 0")
+            raise config_error("imu", f"rate_hz ({self.rate_hz}) and window_s must be > 0")
         if round(self.rate_hz * self.window_s) < 8:
-            raise _fail("imu.window_s", "the window must hold at least 8 IMU samples")
+            raise config_error("imu.window_s", "the window must hold at least 8 IMU samples")
         if self.norm not in (*PROFILES, "custom"):
-            raise _fail("imu.norm", f"{self.norm!r} is not one of {', '.join(PROFILES)}, custom")
+            raise config_error(
+                "imu.norm", f"{self.norm!r} is not one of {', '.join(PROFILES)}, custom"
+            )
         if self.norm != "custom":
             prof = PROFILES[self.norm]
             pretrain = objective == "pretrain"
             self.norm_mean = prof.pretrain_norm_mean if pretrain else prof.norm_mean
             self.norm_std = prof.pretrain_norm_std if pretrain else prof.norm_std
         if not (math.isfinite(self.norm_mean) and self.norm_std > 0):
-            raise _fail("imu.norm_std", f"needs a finite mean and std > 0, got {self.norm_std}")
+            raise config_error(
+                "imu.norm_std", f"needs a finite mean and std > 0, got {self.norm_std}"
+            )
 
 
 @dataclass
@@ -152,7 +155,7 @@ class VideoSection:
 
     def validate(self) -> None:
         if self.span_s is not None and not self.span_s > 0:
-            raise _fail("video.span_s", f"must be > 0, got {self.span_s}")
+            raise config_error("video.span_s", f"must be > 0, got {self.span_s}")
 
 
 @dataclass
@@ -179,15 +182,15 @@ class DataSection:
 
     def validate(self) -> None:
         if not self.sources:
-            raise _fail("data.sources", "no data sources; add at least one")
+            raise config_error("data.sources", "no data sources; add at least one")
         for i, src in enumerate(self.sources):
             src.validate(f"data.sources.{i}")
         if not self.stride_s > 0 or (self.eval_stride_s is not None and not self.eval_stride_s > 0):
-            raise _fail("data.stride_s", "strides must be > 0")
+            raise config_error("data.stride_s", "strides must be > 0")
         if not 0.0 <= self.val_fraction < 0.9:
-            raise _fail("data.val_fraction", f"{self.val_fraction} is not in [0, 0.9)")
+            raise config_error("data.val_fraction", f"{self.val_fraction} is not in [0, 0.9)")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
-            raise _fail("data.classes", "class names must be unique")
+            raise config_error("data.classes", "class names must be unique")
 
 
 @dataclass
@@ -203,9 +206,9 @@ class AugmentSection:
 
     def validate(self) -> None:
         if not self.crop_scales or not all(0.1 <= s <= 1.0 for s in self.crop_scales):
-            raise _fail("augment.crop_scales", "needs scales in [0.1, 1]")
+            raise config_error("augment.crop_scales", "needs scales in [0.1, 1]")
         if self.imu_noise_std < 0:
-            raise _fail("augment.imu_noise_std", "must be >= 0")
+            raise config_error("augment.imu_noise_std", "must be >= 0")
 
 
 @dataclass
@@ -239,7 +242,7 @@ class TrainSection:
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "accum_steps", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise _fail(f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
+                raise config_error(f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
         choices = (
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
@@ -249,25 +252,27 @@ class TrainSection:
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
-                raise _fail(
+                raise config_error(
                     f"train.{name}",
                     f"{getattr(self, name)!r} is not one of {', '.join(allowed)}",
                 )
         if not self.lr > 0 or not self.head_lr_mult > 0:
-            raise _fail("train.lr", "lr and head_lr_mult must be > 0")
+            raise config_error("train.lr", "lr and head_lr_mult must be > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise _fail("train.betas", f"needs two values in [0, 1), got {self.betas}")
+            raise config_error("train.betas", f"needs two values in [0, 1), got {self.betas}")
         if sorted(self.milestones) != list(self.milestones) or not 0 < self.gamma <= 1:
-            raise _fail("train.milestones", "milestones must increase and gamma be in (0, 1]")
+            raise config_error(
+                "train.milestones", "milestones must increase and gamma be in (0, 1]"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise _fail("train.label_smoothing", f"{self.label_smoothing} is not in [0, 1)")
+            raise config_error("train.label_smoothing", f"{self.label_smoothing} is not in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise _fail("train.device", f"{self.device!r}: use auto, cpu, cuda or cuda:N")
+            raise config_error("train.device", f"{self.device!r}: use auto, cpu, cuda or cuda:N")
         for name in ("warmup_steps", "max_steps_per_epoch", "num_threads", "num_workers"):
             if getattr(self, name) < 0:
-                raise _fail(f"train.{name}", "must be >= 0")
+                raise config_error(f"train.{name}", "must be >= 0")
         if self.weight_decay < 0 or self.grad_clip < 0:
-            raise _fail("train.weight_decay", "weight_decay and grad_clip must be >= 0")
+            raise config_error("train.weight_decay", "weight_decay and grad_clip must be >= 0")
 
 
 @dataclass
@@ -288,9 +293,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
-            raise _fail("objective", f"{self.objective!r} is not one of {', '.join(OBJECTIVES)}")
+            raise config_error(
+                "objective", f"{self.objective!r} is not one of {', '.join(OBJECTIVES)}"
+            )
         if self.seed < 0:
-            raise _fail("seed", "must be >= 0")
+            raise config_error("seed", "must be >= 0")
         self.model.validate()
         self.imu.validate(self.objective)
         self.video.validate()
@@ -310,127 +317,6 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-ready dict."""
         return dataclasses.asdict(self)
-
-
-# ----------------------------------------------------------------------------- typed building
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert a parsed YAML value against a field's annotation."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except InputError:
-                continue
-        raise _fail(key, f"{value!r} is not a valid {_type_name(tp)}")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise _fail(key, f"expected a mapping, got {value!r}")
-        return _build(tp, value, key)
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise _fail(key, f"expected a list, got {value!r}")
-        return [_coerce(v, args[0], f"{key}.{i}") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _fail(key, f"expected a mapping, got {value!r}")
-        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise _fail(key, f"expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _fail(key, f"expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise _fail(key, f"expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise _fail(key, f"expected a string, got {value!r}")
-    raise _fail(key, f"unsupported field type {tp!r}")
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise _fail(where, f"unknown key; known keys here: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in data.items()}
-    return cls(**kwargs)
-
-
-def _set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.0.c`` in a nested dict/list document, creating mappings as needed."""
-    parts = key.split(".")
-    node: Any = doc
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise _fail(key, f"list index {part!r} out of range (have {len(node)} items)")
-            if last:
-                node[int(part)] = value
-            else:
-                node = node[int(part)]
-            continue
-        if not isinstance(node, dict):
-            raise _fail(key, f"{'.'.join(parts[:i])} is not a section")
-        if last:
-            node[part] = value
-        else:
-            node = node.setdefault(part, {})
-
-
-def _check_key(key: str) -> None:
-    """Reject a ``--set`` key that names no field, before the value is parsed."""
-    cls: Any = TrainConfig
-    for part in key.split("."):
-        if cls is None:
-            return
-        if typing.get_origin(cls) is list:
-            if not part.isdigit():
-                raise _fail(key, f"{part!r} must be a list index")
-            cls = typing.get_args(cls)[0]
-            continue
-        if typing.get_origin(cls) is dict or cls is Any:
-            return
-        if typing.get_origin(cls) in (typing.Union, types.UnionType):
-            inner = [a for a in typing.get_args(cls) if a is not type(None)]
-            cls = inner[0] if len(inner) == 1 else None
-            if cls is None:
-                return
-        if not dataclasses.is_dataclass(cls):
-            raise _fail(key, f"{part!r} goes below a plain value")
-        hints = typing.get_type_hints(cls)
-        if part not in hints:
-            raise _fail(key, f"unknown key; known keys here: {', '.join(sorted(hints))}")
-        cls = hints[part]
 
 
 def load_config(path: str | Path | None, sets: list[str] | None = None) -> TrainConfig:
@@ -453,13 +339,13 @@ def load_config(path: str | Path | None, sets: list[str] | None = None) -> Train
             raise InputError(f"--set {item}: expected key=value (e.g. train.lr=1e-4)")
         key, raw = item.split("=", 1)
         key = key.strip()
-        _check_key(key)
+        check_key(TrainConfig, key)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        _set_dotted(doc, key, value)
+        set_dotted(doc, key, value)
     try:
-        return _build(TrainConfig, doc, "")
+        return build(TrainConfig, doc, "")
     except TypeError as exc:  # a dataclass refused its arguments
         raise InputError(f"config: {exc}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,6 @@ from training.augment import add_imu_noise, crop_box, multiscale_crop, video_ten
 from training.config import SourceConfig, TrainConfig
 from training.motion_targets import MotionTargets
 from training.windows import (
-    CutStats,
     FrameStore,
     WindowItem,
     cut_session,
@@ -242,57 +242,71 @@ def load_data(
             described.append({"kind": "release", "path": src.path, "split": src.split,
                               "release_split": src.release_split, "windows": windows})  # fmt: skip
             continue
-        if src.kind == "synthetic":
-            path = ensure_synthetic(cfg, src)
-        else:
-            path = Path(src.path)
-            if not path.exists():
-                raise InputError(f"{path}: data path not found ({key}.path); check the path")
-        with open_session(path) as session:
-            if need_video and not session.has_video:
-                raise InputError(
-                    f"{path}: session has no video but the objective/mode needs it "
-                    f"({key}); use model.mode=imu_only"
-                )
-            common = {
-                "need_imu": need_imu,
-                "need_video": need_video,
-                "fill_missing": cfg.imu.fill_missing,
-                "store": store,
-                "classes": d.classes,
-                "name": str(path),
-            }
-            if carve:
-                dur = session.duration_s
-                cut = dur * (1.0 - d.val_fraction)
-                tr, st_tr = cut_session(
-                    session, spec, stride, label_fn, t_range=(0.0, cut), **common
-                )
-                va, st_va = cut_session(
-                    session, spec, d.eval_stride_s or stride, label_fn,
-                    t_range=(cut + spec.span_s, dur), **common,
-                )  # fmt: skip
-                splits["train"].extend(tr)
-                splits["val"].extend(va)
-                stats = CutStats(kept=len(tr) + len(va))
-                desc = {"train": len(tr), "val": len(va), "val_from_s": cut + spec.span_s}
-                _ = (st_tr, st_va)
-            else:
-                items, stats = cut_session(session, spec, stride, label_fn, **common)
-                splits[src.split].extend(items)
-                desc = {src.split: len(items)}
-            described.append(
-                {"kind": src.kind, "path": str(path), "split": src.split,
-                 "seed": src.seed if src.kind == "synthetic" else None, "windows": desc}
-            )  # fmt: skip
-            if not stats.kept:
-                log.warning("%s: no usable windows", path)
+        path, got, desc = _session_windows(
+            cfg, src, key, spec, stride, carve, label_fn, store, need_imu, need_video
+        )
+        for split, items in got.items():
+            splits[split].extend(items)
+        described.append(
+            {"kind": src.kind, "path": str(path), "split": src.split,
+             "seed": src.seed if src.kind == "synthetic" else None, "windows": desc}
+        )  # fmt: skip
     classes = _class_list(cfg, splits, release_classes, labelled)
     if not splits["train"]:
         raise InputError(
             "no training windows: check data.sources, imu.window_s/data.stride_s and the labels"
         )
     return DataBundle(splits, classes, store, described)
+
+
+def _session_windows(
+    cfg: TrainConfig, src: SourceConfig, key: str, spec: WindowGeometry, stride: float, carve: bool,
+    label_fn, store: FrameStore, need_imu: bool, need_video: bool,
+) -> tuple[Path, dict[str, list[WindowItem]], dict[str, Any]]:  # fmt: skip
+    """The windows of one session source by split (the tail carved off as validation when
+    ``carve``), and their counts for the artifact's record."""
+    d = cfg.data
+    if src.kind == "synthetic":
+        path = ensure_synthetic(cfg, src)
+    else:
+        path = Path(src.path)
+        if not path.exists():
+            raise InputError(f"{path}: data path not found ({key}.path); check the path")
+    with open_session(path) as session:
+        if need_video and not session.has_video:
+            raise InputError(
+                f"{path}: session has no video but the objective/mode needs it "
+                f"({key}); use model.mode=imu_only"
+            )
+        common = {
+            "need_imu": need_imu,
+            "need_video": need_video,
+            "fill_missing": cfg.imu.fill_missing,
+            "store": store,
+            "classes": d.classes,
+            "name": str(path),
+        }
+        if carve:
+            dur = session.duration_s
+            cut = dur * (1.0 - d.val_fraction)
+            tr, _ = cut_session(session, spec, stride, label_fn, t_range=(0.0, cut), **common)
+            va, _ = cut_session(
+                session, spec, d.eval_stride_s or stride, label_fn,
+                t_range=(cut + spec.span_s, dur), **common,
+            )  # fmt: skip
+            got = {"train": tr, "val": va}
+            desc: dict[str, Any] = {
+                "train": len(tr),
+                "val": len(va),
+                "val_from_s": cut + spec.span_s,
+            }
+        else:
+            items, _ = cut_session(session, spec, stride, label_fn, **common)
+            got = {src.split: items}
+            desc = {src.split: len(items)}
+    if not sum(len(v) for v in got.values()):
+        log.warning("%s: no usable windows", path)
+    return path, got, desc
 
 
 def _class_list(
