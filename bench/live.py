@@ -126,7 +126,7 @@ def bench_live(
     from evimae_stream.types import PLACEMENTS
 
     model, meta = load_artifact(demo_artifact(tmp))
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     config = RuntimeConfig(
         stride_s=0.5, backend=backend, precision=precision, threads=1, cache_dir=tmp / "engines",
         duration_s=seconds,

@@ -47,7 +47,7 @@ def replay_max(
 
     session = open_session(session_path)
     model, meta = load_artifact(artifact)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     config = RuntimeConfig(
         stride_s=stride_s,
         backend=backend,

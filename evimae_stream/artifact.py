@@ -1,9 +1,14 @@
 """Deployable model artifacts (DESIGN §7): a directory with ``model.safetensors`` + ``model.json``.
 
 The JSON says everything the runtime needs to rebuild and feed the model without importing
-``training``: the registry variant and its full config, class names, IMU rate and window,
-video frame count/size/span, spectrogram normalisation, supported modes, the data it was trained
-on and its metrics. ``weights_sha256`` ties the two files together so a swapped or corrupt weight
+``training``, and :class:`ModelMeta` is the one owner of the model's input contract: the
+runtime's :class:`~evimae_stream.runtime.inputs.ModelSpec`, the
+:class:`~evimae_stream.preprocess.PreprocessConfig` (:attr:`ModelMeta.preprocess`) and
+the :class:`~evimae_stream.window.WindowGeometry` (:attr:`ModelMeta.geometry`) are derived
+from it, never written down a second time. It holds
+the registry variant and its full config, class names, IMU rate and window, video frame
+count/size/span, spectrogram normalisation, supported modes, the data it was trained on and its
+metrics. ``weights_sha256`` ties the two files together so a swapped or corrupt weight
 file is caught before it produces wrong predictions. Every field of ``model.json`` is checked
 for presence and JSON type when it is read: a broken file is one
 :class:`~evimae_stream.errors.ArtifactError` line naming the file and the field, never a
@@ -25,7 +30,9 @@ from torch import nn
 
 from evimae_stream import __version__
 from evimae_stream.errors import ArtifactError
+from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.types import MODES
+from evimae_stream.window import WindowGeometry
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,28 @@ class ModelMeta:
     def window_samples(self) -> int:
         """IMU samples per window at the model's rate (the L of the preprocessing)."""
         return round(self.window_s * self.imu_rate_hz)
+
+    @property
+    def geometry(self) -> WindowGeometry:
+        """The model's window: its length, IMU rate, and frame count over the video span."""
+        return WindowGeometry(
+            float(self.window_s), float(self.imu_rate_hz), int(self.num_frames),
+            float(self.video_span_s),
+        )  # fmt: skip
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        """The preprocessing this model's inputs need: normalisation, frame count and size from
+        this file, the spectrogram shape from the model config, the published loader's
+        resampling and STFT constants (DESIGN §6)."""
+        return PreprocessConfig(
+            norm_mean=float(self.norm_mean),
+            norm_std=float(self.norm_std),
+            num_frames=int(self.num_frames),
+            img_size=int(self.img_size),
+            spec_time=int(self.model_config.get("spec_time", PreprocessConfig.spec_time)),
+            spec_freq=int(self.model_config.get("spec_freq", PreprocessConfig.spec_freq)),
+        )
 
 
 def _number(v: Any) -> bool:

@@ -266,7 +266,7 @@ def _composer(model_dir: str | Path, config: RuntimeConfig | None, speed=None) -
     from evimae_stream.artifact import load_artifact, model_hash
 
     model, meta = load_artifact(model_dir)
-    loaded = LoadedModel(model, ModelSpec.from_meta(meta, model), model_hash(model_dir))
+    loaded = LoadedModel(model, ModelSpec.from_meta(meta), model_hash(model_dir))
     return Composer(loaded, config or RuntimeConfig(topk=5), Hooks(speed=speed))  # a top-5 panel
 
 

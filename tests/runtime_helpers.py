@@ -77,7 +77,7 @@ def replay_at_max_speed(
     from evimae_stream.sessions import open_session
 
     model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     config = RuntimeConfig(backend="eager", stride_s=stride_s)
     composer = Composer(LoadedModel(model, spec), config, Hooks(sinks=list(sinks)))
     with open_session(sess) as session:

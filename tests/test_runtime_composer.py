@@ -26,7 +26,7 @@ def assets(tmp_path_factory):
 
 def _loaded(art) -> LoadedModel:
     model, meta = load_artifact(art)
-    return LoadedModel(model, ModelSpec.from_meta(meta, model), "test", str(art), meta.variant)
+    return LoadedModel(model, ModelSpec.from_meta(meta), "test", str(art), meta.variant)
 
 
 class _Collect:

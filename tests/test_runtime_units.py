@@ -223,7 +223,7 @@ def _paced_live_run(
     from evimae_stream.runtime.run import Composer, LoadedModel
 
     model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     composer = Composer(LoadedModel(model, spec), config or RuntimeConfig(backend="eager"))
     with open_session(sess) as session:
         clock = ScaledClock(8.0)
@@ -353,7 +353,7 @@ def _rig_with_imus(spec, until_ns: dict[str, int], seed: int = 4):
 def test_early_preprocessing_is_used_only_when_the_window_did_not_change(small_run):
     art, _ = small_run
     model, meta = load_artifact(art)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     recognizer = Recognizer(model, spec, RuntimeConfig(backend="eager"))
     tick = 2_500_000_000
     everything = dict.fromkeys(PLACEMENTS, tick)

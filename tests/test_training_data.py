@@ -11,6 +11,7 @@ import torch
 
 from evimae_stream.errors import InputError
 from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
+from evimae_stream.window import WindowGeometry
 from tests.fixtures_sessions import coded_frame
 from training.config import load_config
 from training.data import WindowDataset
@@ -124,9 +125,10 @@ def test_training_video_is_the_runtimes_for_the_same_window(tmp_path: Path) -> N
 
     size, n = 64, 4
     path = _textured_session(tmp_path / "session")
-    spec = ModelSpec(classes=("moving",), modes=("video_only",), imu_rate_hz=50.0, window_s=1.0,
-                     num_frames=n, img_size=size, video_span_s=1.0, norm_mean=0.0,
-                     norm_std=1.0)  # fmt: skip
+    spec = ModelSpec(classes=("moving",), modes=("video_only",),
+                     geometry=WindowGeometry(1.0, 50.0, n, 1.0),
+                     preprocess=PreprocessConfig(norm_mean=0.0, norm_std=1.0, num_frames=n,
+                                                 img_size=size))  # fmt: skip
     store = FrameStore(size)
     pcfg = PreprocessConfig(num_frames=n, img_size=size)
     with open_session(path) as session:
@@ -169,9 +171,10 @@ def test_training_imu_window_is_the_runtimes_for_the_same_window(tmp_path: Path)
     from training.windows import cut_session, make_label_fn
 
     path = _textured_session(tmp_path / "session")
-    spec = ModelSpec(classes=("moving",), modes=("imu_only",), imu_rate_hz=50.0, window_s=1.0,
-                     num_frames=4, img_size=32, video_span_s=1.0, norm_mean=0.0,
-                     norm_std=1.0)  # fmt: skip
+    spec = ModelSpec(classes=("moving",), modes=("imu_only",),
+                     geometry=WindowGeometry(1.0, 50.0, 4, 1.0),
+                     preprocess=PreprocessConfig(norm_mean=0.0, norm_std=1.0, num_frames=4,
+                                                 img_size=32))  # fmt: skip
     with open_session(path) as session:
         items, _ = cut_session(
             session, spec.geometry, 0.5, make_label_fn({}, None), fill_missing=True

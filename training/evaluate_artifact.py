@@ -25,9 +25,7 @@ from torch.utils.data import DataLoader
 
 from evimae_stream.artifact import load_artifact
 from evimae_stream.errors import EvimaeError, InputError
-from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
-from evimae_stream.window import WindowGeometry
 from training.data import WindowDataset, collate
 from training.evaluate import evaluate
 from training.windows import FrameStore, cut_session, make_label_fn
@@ -46,13 +44,8 @@ def evaluate_sessions(
     grid — e.g. the ``t_ref_s`` of a runtime replay's predictions, to score the same windows.
     """
     model, meta = load_artifact(art_dir)
-    spec = WindowGeometry(meta.window_s, meta.imu_rate_hz, meta.num_frames, meta.video_span_s)
-    pcfg = PreprocessConfig(
-        norm_mean=meta.norm_mean,
-        norm_std=meta.norm_std,
-        num_frames=meta.num_frames,
-        img_size=meta.img_size,
-    )
+    spec = meta.geometry
+    pcfg = meta.preprocess
     fill = bool(meta.training.get("imu_fill_missing", True))
     need_imu = any(m != "video_only" for m in meta.modes)
     need_video = any(m != "imu_only" for m in meta.modes)

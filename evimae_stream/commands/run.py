@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     if live and args.no_camera and args.imu_ports is None:
         raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
     model, meta, model_id = load_model(args)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     plan = None
     if live:
         plan = plan_sources(args.imu_ports, None if args.no_camera else args.camera)
