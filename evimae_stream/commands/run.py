@@ -281,8 +281,8 @@ def _print_summary(args, summary: dict) -> None:
 def _print_recognised(args, predictions, session, spec, config) -> None:
     """What the replay recognised (a timeline of the actions) and, for a labelled session, the
     window accuracy: the first thing a newcomer running the demo wants to see."""
-    from evimae_stream.evaluation import window_truth
     from evimae_stream.recognised import accuracy_lines, timeline_lines
+    from evimae_stream.truth import window_truth
 
     if args.quiet:
         return
