@@ -377,7 +377,11 @@ class WindowDataset(Dataset):
         return len(self.items)
 
     def warm_cache(self, batch: int = 32) -> None:
-        """Compute every IMU spectrogram once (vectorised), unless noise makes them per-epoch."""
+        """Compute every IMU spectrogram once (vectorised), unless noise makes them per-epoch,
+        and every flow field the motion targets need."""
+        if self.motion is not None:
+            for it in self.items:
+                self.motion.flows(self.store.get(it.frames), it.frames)
         if not self.need_imu or self.imu_noise_std > 0:
             return
         todo = [i for i, s in enumerate(self._spec) if s is None]

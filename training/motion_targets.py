@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -164,14 +165,19 @@ class MotionTargets:
         self.spec = spec
         self._flows: dict[tuple[int, int], np.ndarray] = {}
         self._targets: dict[tuple[int, ...], np.ndarray] = {}
+        self._windows: set[tuple[int, ...]] = set()
+        self.flow_seconds = 0.0
 
     def flows(self, frames: list[np.ndarray], keys: list[int]) -> np.ndarray:
         """Cached flows ``(T−1, S, S, 2)`` float16 between consecutive frames of a window."""
         out = []
+        self._windows.add(tuple(keys))
         for i in range(len(keys) - 1):
             pair = (keys[i], keys[i + 1])
             if pair not in self._flows:
+                t0 = time.perf_counter()
                 f = dense_flow(frames[i], frames[i + 1], self.spec.flow)
+                self.flow_seconds += time.perf_counter() - t0
                 self._flows[pair] = f.astype(np.float16)
             out.append(self._flows[pair])
         return np.stack(out)
@@ -190,6 +196,16 @@ class MotionTargets:
         if full:
             self._targets[tuple(keys)] = out
         return out
+
+    def report(self) -> str:
+        """One line: flow fields computed, their cost per window and per pair, cache size."""
+        pairs, windows = len(self._flows), max(1, len(self._windows))
+        return (
+            f"motion targets ({self.spec.flow}): {pairs} flow fields for {len(self._windows)} "
+            f"windows in {self.flow_seconds:.1f} s ({1e3 * self.flow_seconds / windows:.1f} ms "
+            f"per window, {1e3 * self.flow_seconds / max(1, pairs):.1f} ms per pair), "
+            f"cache {self.nbytes / 1e6:.1f} MB"
+        )
 
     @property
     def nbytes(self) -> int:

@@ -189,6 +189,8 @@ def make_loaders(
         ds.warm_cache()
     if info.main:
         log.info("spectrogram cache ready in %.1f s", time.perf_counter() - t0)
+        if train_ds.motion is not None:
+            print(train_ds.motion.report(), flush=True)
     return Loaders(train_ds, train, sampler, evals)
 
 
