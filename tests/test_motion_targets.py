@@ -103,6 +103,7 @@ def test_targets_are_cached_and_a_crop_rescales_the_cached_flow() -> None:
     crop = (0, 0, 56, 56)  # a half-size crop resized to 112: motion doubles
     b = _grid(mt.target(frames, keys, crop))
     assert mt.nbytes == size_before  # no new flow computed for the crop
+    assert "7 flow fields for 1 windows" in mt.report()
     inner = b[:3, 1:-1, 1:-1]
     assert np.abs(inner - np.array([4.0, 2.0])).max() < 1.0
     flow = np.ones((1, 112, 112, 2), np.float32)
