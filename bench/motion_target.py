@@ -32,7 +32,8 @@ from pathlib import Path
 
 from training.config import load_config
 from training.data import ensure_synthetic
-from training.train import encoder_config, load_recipe_data, run
+from training.prepare import encoder_config, load_recipe_data
+from training.train import run
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "train" / "demo.yaml"
