@@ -23,6 +23,8 @@ from evimae_stream.sessions.filevideo import FileVideo, FileVideoSession
 from evimae_stream.sessions.table import (
     check_increasing,
     check_rate,
+    check_span,
+    first_line,
     format_error,
     numeric_block,
     numeric_column,
@@ -58,12 +60,8 @@ HEAD_CAMERA = "7150991"
 
 def is_cmummac_csv(path: Path) -> bool:
     """True when ``path`` is a CSV whose header is ``timestamp`` plus CMU-MMAC sensor columns."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            head = f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    cells = [c.strip() for c in head.split(",")]
+    head = first_line(path)
+    cells = [c.strip() for c in (head or "").split(",")]
     return bool(cells) and cells[0] == "timestamp" and "3DMGX1_2794_Accel_X" in cells
 
 
@@ -108,10 +106,9 @@ def _find_keysteps(csv_path: Path) -> Path | None:
         if p == csv_path:
             continue
         try:
-            with open(p, encoding="utf-8") as f:
-                first = next(csv.reader([f.readline()]), [])
+            first = next(csv.reader([first_line(p) or ""]), [])
             float(first[0]), float(first[1])
-        except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        except (ValueError, IndexError):
             continue
         if len(first) == 3:
             return p
@@ -153,6 +150,7 @@ class CmuMmacSession(FileVideoSession):
             raise format_error(csv_path, None, "fewer than 2 data rows", "is the file truncated?")
         ts = numeric_column(table, 0, "timestamp")
         check_increasing(csv_path, ts, table.line_numbers, "timestamp")
+        check_span(csv_path, ts, table.line_numbers, "timestamp", "fix or remove that row")
         # every file of the dataset is 30 Hz: check even short files (any interval counts)
         check_rate(
             csv_path,

@@ -34,6 +34,11 @@ def open_session(path: str | os.PathLike, **hints) -> Session:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or directory")
+    if not (p.is_dir() or p.is_file()):
+        raise InputError(
+            f"{p}: not a regular file or directory (a FIFO or device?); "
+            "replay a recorded session or a dataset file"
+        )
     if is_release_root(p):
         raise InputError(
             f"{p}: an EVI-MAE release (short clips), not a session; read it with "

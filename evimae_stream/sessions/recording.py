@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +32,11 @@ from evimae_stream.sessions.base import (
     register_reader,
 )
 from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
+from evimae_stream.sessions.session_json import read_session_json
 from evimae_stream.sessions.table import (
     check_increasing,
     check_rate,
+    check_span,
     format_error,
     measured_rate,
     numeric_block,
@@ -45,72 +45,26 @@ from evimae_stream.sessions.table import (
     read_text,
 )
 from evimae_stream.sessions.writer import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
     LABELS_CSV,
     SESSION_JSON,
     VIDEO_DIR,
     VIDEO_TS,
     imu_file_name,
 )
-from evimae_stream.types import ACC_AXES, GYRO_AXES, Segment
+from evimae_stream.types import ACC_AXES, Segment
 
 log = logging.getLogger(__name__)
 
 #: the session kind this module reads (its reader's name in READERS)
 KIND = "recording"
 
-
-def _read_session_json(path: Path) -> dict:
-    p = path / SESSION_JSON
-    try:
-        info = json.loads(read_text(p))
-    except json.JSONDecodeError as e:
-        raise format_error(
-            p, e.lineno, f"bad JSON ({e.msg})", "restore or rewrite session.json"
-        ) from None
-    if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
-        raise format_error(p, None, f"not an {FORMAT_NAME} file", "is this a recorded session?")
-    version = info.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise format_error(
-            p,
-            None,
-            f"format_version {version!r} is newer than this software reads ({FORMAT_VERSION})",
-            "upgrade evimae-stream",
-        )
-    for key, typ in (("t0_ns", int), ("imu", dict), ("meta", dict)):
-        if not isinstance(info.get(key), typ):
-            raise format_error(
-                p, None, f"field {key!r} missing or not {typ.__name__}", "restore session.json"
-            )
-    return info
+_SPAN_FIX = f"fix or remove that row (or t0_ns in {SESSION_JSON}: host nanoseconds)"
 
 
 def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list[str]) -> ImuStream:
-    spec = spec if isinstance(spec, dict) else {}
-    raw = spec.get("channels", list(ACC_AXES))
-    channels = tuple(raw) if isinstance(raw, list) else (raw,)
-    rate = spec.get("rate_hz")
-    good_rate = (
-        isinstance(rate, (int, float))
-        and not isinstance(rate, bool)
-        and math.isfinite(rate)
-        and rate > 0
-    )
-    if channels not in (ACC_AXES, ACC_AXES + GYRO_AXES) or not good_rate:
-        raise format_error(
-            path / SESSION_JSON,
-            None,
-            f"IMU {placement!r}: bad channels {channels!r} or rate_hz {rate!r}",
-            "restore session.json",
-        )
-    name = spec.get("file", imu_file_name(placement))
-    if not isinstance(name, str) or not name:
-        raise format_error(
-            path / SESSION_JSON, None, f"IMU {placement!r}: bad file {name!r}", "restore it"
-        )
-    f = path / name
+    channels = tuple(spec.get("channels", ACC_AXES))
+    rate = float(spec["rate_hz"])
+    f = path / spec.get("file", imu_file_name(placement))
     if not f.exists():
         recovery.append(f"{f}: missing, IMU {placement!r} has no samples")
         log.warning(recovery[-1])
@@ -127,16 +81,17 @@ def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list
             placement,
             np.empty(0),
             np.empty((0, len(channels)), np.float32),
-            float(rate),
+            rate,
             channels,
         )
     t_ns = numeric_column(table, 0, "t_host_ns", dtype=np.int64)
     check_increasing(f, t_ns, table.line_numbers, "t_host_ns")
+    check_span(f, (t_ns - t0_ns) / 1e9, table.line_numbers, "t_host_ns", _SPAN_FIX, True)
     _check_recorded_rate(
         f,
         (t_ns - t_ns[0]) / 1e9,
         table.line_numbers,
-        float(rate),
+        rate,
         f"IMU {placement!r}",
         f"fix imu.{placement}.rate_hz in {SESSION_JSON} (or the t_host_ns column: nanoseconds)",
     )
@@ -155,7 +110,7 @@ def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list
         placement=placement,
         t=(t_ns - t0_ns).astype(np.float64) / 1e9,
         values=values.astype(np.float32),
-        rate_hz=float(rate),
+        rate_hz=rate,
         channels=channels,
         t_dev=t_dev if has_dev.all() else None,
     )
@@ -202,6 +157,7 @@ class RecordingSession(Session):
     info: dict = field(default_factory=dict)
     recovery: list[str] = field(default_factory=list)
     _frame_ns: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
+    _frame_index: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
     _segments: SegmentIndex | None = field(default=None, repr=False)
     _reader: SegmentReader | None = field(default=None, repr=False)
 
@@ -211,7 +167,7 @@ class RecordingSession(Session):
         path = Path(path)
         if not (path / SESSION_JSON).is_file():
             raise InputError(f"{path}: no {SESSION_JSON}; not a recorded session directory")
-        info = _read_session_json(path)
+        info = read_session_json(path)
         t0 = int(info["t0_ns"])
         recovery: list[str] = []
         imu = {p: _read_imu(path, p, spec, t0, recovery) for p, spec in info["imu"].items()}
@@ -233,24 +189,11 @@ class RecordingSession(Session):
         return s
 
     def _open_video(self, cam: dict) -> None:
-        fps = cam.get("fps") if isinstance(cam, dict) else None
-        size = (cam.get("width"), cam.get("height")) if isinstance(cam, dict) else (None, None)
-        num = (int, float)
-        if not (
-            isinstance(fps, num)
-            and not isinstance(fps, bool)
-            and fps > 0
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-        ):
-            raise format_error(
-                self.path / SESSION_JSON,
-                None,
-                f"camera: bad fps {fps!r} or size {size[0]!r}x{size[1]!r}",
-                "restore session.json",
-            )
-        fps = float(fps)
+        fps = float(cam["fps"])
+        size = (cam["width"], cam["height"])
         ts_path = self.path / cam.get("timestamps", VIDEO_TS)
-        seg_index = index_segments(self.path / cam.get("video_dir", VIDEO_DIR))
+        video_dir = self.path / cam.get("video_dir", VIDEO_DIR)
+        seg_index = index_segments(video_dir)
         self.recovery += seg_index.warnings
         frame_ns = np.empty(0, np.int64)
         if ts_path.exists():
@@ -275,6 +218,14 @@ class RecordingSession(Session):
                 )
             frame_ns = numeric_column(table, 1, "t_host_ns", dtype=np.int64)
             check_increasing(ts_path, frame_ns, table.line_numbers, "t_host_ns")
+            check_span(
+                ts_path,
+                (frame_ns - int(self.t0_ns or 0)) / 1e9,
+                table.line_numbers,
+                "t_host_ns",
+                _SPAN_FIX,
+                True,
+            )
             if len(frame_ns):
                 _check_recorded_rate(
                     ts_path,
@@ -293,15 +244,16 @@ class RecordingSession(Session):
             self.recovery.append(
                 f"{seg_index.paths[-1].parent}: {seg_index.num_frames - n} untimed frames dropped"
             )
-        self._frame_ns = frame_ns[:n]
+        self._frame_index = seg_index.frame_indices(n)
+        self._frame_ns = frame_ns[self._frame_index]
         self._segments = seg_index
         self._reader = SegmentReader(seg_index)
         self.video = VideoInfo(
-            num_frames=n,
+            num_frames=len(self._frame_index),
             fps=fps,
             width=int(size[0]),
             height=int(size[1]),
-            path=self.path / cam.get("video_dir", VIDEO_DIR),
+            path=video_dir,
         )
 
     def frame_times(self) -> np.ndarray:
@@ -316,7 +268,7 @@ class RecordingSession(Session):
         i = int(np.searchsorted(times, t))
         if i >= len(times) or (i > 0 and t - times[i - 1] <= times[i] - t):
             i = max(i - 1, 0)
-        return self._reader.read(i)
+        return self._reader.read(int(self._frame_index[i]))
 
     def iter_frames(
         self, start_s: float = 0.0, end_s: float | None = None
@@ -330,7 +282,7 @@ class RecordingSession(Session):
         reader = SegmentReader(self._segments)  # its own decoder: safe beside frame_at
         try:
             for i in range(first, last):
-                yield float(times[i]), reader.read(i)
+                yield float(times[i]), reader.read(int(self._frame_index[i]))
         finally:
             reader.close()
 

@@ -79,7 +79,11 @@ class SegmentWriter:
 
 @dataclass
 class SegmentIndex:
-    """Readable segments: segment ``k`` holds global frames ``starts[k]`` … ``+ counts[k] - 1``."""
+    """Readable segments: segment ``k`` holds global frames ``starts[k]`` … ``+ counts[k] - 1``.
+
+    Segments are in order but need not be contiguous: a damaged or missing segment leaves a
+    hole of frame indices that no segment holds.
+    """
 
     paths: list[Path]
     starts: list[int]
@@ -88,7 +92,16 @@ class SegmentIndex:
 
     @property
     def num_frames(self) -> int:
+        """One past the last frame index any segment holds (holes included)."""
         return self.starts[-1] + self.counts[-1] if self.paths else 0
+
+    def frame_indices(self, limit: int) -> np.ndarray:
+        """(F,) int64 the global indices below ``limit`` that a readable segment holds."""
+        parts = [
+            np.arange(s, min(s + n, limit), dtype=np.int64)
+            for s, n in zip(self.starts, self.counts, strict=True)
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
     def locate(self, index: int) -> tuple[int, int]:
         """(segment number, frame offset inside it) of global frame ``index``."""
@@ -117,48 +130,43 @@ def _frame_count(path: Path) -> int:
 def index_segments(directory: Path) -> SegmentIndex:
     """Find the readable segments in ``directory``.
 
-    Segments must be contiguous: a segment with fewer frames than the gap to the next one, or one
-    that cannot be opened, ends the usable video there (everything after it is dropped with a
-    warning) — that is what a crash leaves behind, and whatever is whole before it is kept.
+    A segment that cannot be opened (a zero-byte or damaged file) is skipped and said so by
+    name, and so is a gap where segment files are missing: every intact segment around them
+    is kept. A segment holding fewer frames than the span to the next one keeps the frames it
+    has. What a crash leaves behind — the last segment cut off — is dropped the same way.
     """
     files = []
     for p in Path(directory).iterdir() if Path(directory).is_dir() else []:
         if p.suffix in {s for _, s in CODECS} and p.stem.isdigit():
             files.append((int(p.stem), p))
     files.sort()
-    paths: list[Path] = []
-    starts: list[int] = []
-    counts: list[int] = []
-    warnings: list[str] = []
+    index = SegmentIndex([], [], [], [])
     expected = 0
     for i, (start, path) in enumerate(files):
-        if start != expected:
-            warnings.append(
-                f"{path}: starts at frame {start} but frames {expected}..{start - 1} are missing; "
-                "the video is cut there"
+        if start > expected:
+            index.warnings.append(
+                f"{path}: starts at frame {start} but frames {expected}..{start - 1} are missing "
+                "(no segment holds them); skipped"
             )
-            break
         n = _frame_count(path)
         nxt = files[i + 1][0] if i + 1 < len(files) else None
         if n == 0:
-            warnings.append(f"{path}: unreadable segment (cut off by a crash?) dropped")
-            break
+            what = "cut off by a crash?" if nxt is None else f"frames {start}..{nxt - 1} lost"
+            index.warnings.append(f"{path}: unreadable segment ({what}) dropped")
+            expected = start if nxt is None else nxt
+            continue
         if nxt is not None and n != nxt - start:
-            warnings.append(
-                f"{path}: holds {n} frames, expected {nxt - start}; the video is cut there"
+            index.warnings.append(
+                f"{path}: holds {n} frames, expected {nxt - start}; only those are read"
             )
             n = min(n, nxt - start)
-            paths.append(path)
-            starts.append(start)
-            counts.append(n)
-            break
-        paths.append(path)
-        starts.append(start)
-        counts.append(n)
+        index.paths.append(path)
+        index.starts.append(start)
+        index.counts.append(n)
         expected = start + n
-    for w in warnings:
+    for w in index.warnings:
         log.warning(w)
-    return SegmentIndex(paths, starts, counts, warnings)
+    return index
 
 
 class SegmentReader:

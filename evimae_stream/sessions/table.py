@@ -45,17 +45,37 @@ def format_error(path: Path, row: int | None, problem: str, fix: str) -> FormatE
 
 
 def read_text(path: Path) -> str:
-    """The file's text, or an InputError naming it when it cannot be read."""
+    """The file's text, or an InputError naming it (and the row of a byte that is not UTF-8)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: file not found; check the path") from None
-    except UnicodeDecodeError as e:
-        raise format_error(
-            path, None, f"not UTF-8 text ({e.reason})", "is this really a CSV file?"
-        ) from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror}); check permissions") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        row = raw.count(b"\n", 0, e.start) + 1
+        raise format_error(
+            path,
+            row,
+            f"byte 0x{raw[e.start]:02x} at offset {e.start} is not UTF-8 ({e.reason})",
+            "save the file as UTF-8 text (or fix that byte)",
+        ) from None
+
+
+def first_line(path: Path, limit: int = 1 << 16) -> str | None:
+    """The first line of a regular file, bytes that are not UTF-8 replaced (for recognising a
+    format by its header: a bad byte further on is the reader's error to report, with its row);
+    None when it cannot be read."""
+    try:
+        if not Path(path).is_file():
+            return None
+        with open(path, "rb") as f:
+            head = f.readline(limit)
+    except OSError:
+        return None
+    return head.decode("utf-8", errors="replace")
 
 
 def read_table(
@@ -324,6 +344,41 @@ def check_increasing(path: Path, t: np.ndarray, lines: list[int], what: str) -> 
         raise format_error(
             path,
             lines[i],
-            f"{what} {t[i]!r} does not increase (previous row {lines[i - 1]}: {t[i - 1]!r})",
+            f"{what} {t[i].item()!r} does not increase "
+            f"(previous row {lines[i - 1]}: {t[i - 1].item()!r})",
             "timestamps must be strictly increasing; fix or remove that row",
+        )
+
+
+#: The longest pause between two consecutive timestamps of one stream, and the farthest a
+#: stream's first timestamp may lie from the session start (seconds). No sensor of a session
+#: pauses for an hour; a larger jump is a corrupt timestamp, and replaying it would be an
+#: endless run of empty windows.
+MAX_GAP_S = 3600.0
+
+
+def check_span(
+    path: Path, t_s: np.ndarray, lines: list[int], what: str, fix: str, from_start: bool = False
+) -> None:
+    """FormatError naming the first row whose time (seconds, increasing) lies more than
+    :data:`MAX_GAP_S` after the previous row's, or, with ``from_start``, a first row that far
+    from the session start (``t = 0``)."""
+    if not len(t_s):
+        return
+    if from_start and abs(float(t_s[0])) > MAX_GAP_S:
+        raise format_error(
+            path,
+            lines[0],
+            f"{what} {float(t_s[0]):.6g} s from the session start (more than {MAX_GAP_S:g} s)",
+            fix,
+        )
+    jumps = np.flatnonzero(np.diff(t_s) > MAX_GAP_S)
+    if len(jumps):
+        i = int(jumps[0]) + 1
+        raise format_error(
+            path,
+            lines[i],
+            f"{what} jumps {float(t_s[i] - t_s[i - 1]):.6g} s after the previous row "
+            f"(more than {MAX_GAP_S:g} s: a corrupt timestamp?)",
+            fix,
         )

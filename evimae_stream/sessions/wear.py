@@ -26,7 +26,14 @@ from evimae_stream.datasets import WEAR_CLASSES
 from evimae_stream.errors import InputError
 from evimae_stream.sessions.base import ImuStream, SessionReader, register_reader
 from evimae_stream.sessions.filevideo import FileVideo, FileVideoSession
-from evimae_stream.sessions.table import Table, format_error, numeric_block, read_table, read_text
+from evimae_stream.sessions.table import (
+    Table,
+    first_line,
+    format_error,
+    numeric_block,
+    read_table,
+    read_text,
+)
 from evimae_stream.sessions.writer import SESSION_JSON
 from evimae_stream.types import PLACEMENTS, Segment
 
@@ -56,12 +63,7 @@ def wear_header() -> str:
 
 def is_wear_csv(path: Path) -> bool:
     """True when ``path`` is a CSV whose header has WEAR's sensor columns."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            head = f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    cells = [c.strip() for c in head.split(",")]
+    cells = [c.strip() for c in (first_line(path) or "").split(",")]
     return "right_arm_acc_x" in cells and "label" in cells
 
 
