@@ -64,6 +64,9 @@ class ModelMeta:
     def __post_init__(self) -> None:
         if not self.classes:
             raise ValueError("field 'classes' must not be empty")
+        dupes = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"field 'classes' names {', '.join(map(repr, dupes))} twice")
         for name in ("imu_rate_hz", "window_s", "video_span_s", "norm_std"):
             value = getattr(self, name)
             if not value > 0:
@@ -72,6 +75,12 @@ class ModelMeta:
             value = getattr(self, name)
             if not value >= 1:
                 raise ValueError(f"field {name!r} must be at least 1, got {value!r}")
+            inner = self.model_config.get(name, value)
+            if inner != value:
+                raise ValueError(
+                    f"field {name!r} is {value!r} but model_config.{name} is {inner!r} "
+                    "(the model would be fed inputs of the wrong shape)"
+                )
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
             raise ValueError(

@@ -371,3 +371,19 @@ def test_convert_official_wear_checkpoint_end_to_end(tmp_path: Path) -> None:
         got = model(imu, None, "imu_only")
         assert got.shape == (1, 18)
         assert torch.equal(ref(imu, None, "imu_only"), got)
+
+
+# -- issue 16, items 17 and 22: artifacts that contradict themselves ------------------------------
+
+
+@pytest.mark.parametrize(("name", "value"), [("img_size", 96), ("num_frames", 4)])
+def test_top_level_shape_disagreeing_with_model_config_is_refused_at_load(
+    artifact: Path, name: str, value: int
+) -> None:
+    _edit_json(artifact, lambda doc: doc.update({name: value}))
+    _one_line_error(artifact, "model.json", f"field {name!r} is {value}", f"model_config.{name}")
+
+
+def test_duplicate_class_names_in_model_json_are_refused(artifact: Path) -> None:
+    _edit_json(artifact, lambda doc: doc.update(classes=["idle", "walk", "idle"]))
+    _one_line_error(artifact, "model.json", "'classes'", "'idle' twice")
