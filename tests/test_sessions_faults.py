@@ -143,7 +143,7 @@ def test_replay_of_a_fifo_does_not_hang(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         open_session(fifo)
-    r = cli("--replay", fifo, "--speed", "max", "--quiet", timeout=60)
+    r = cli("--replay", fifo, "--speed", "max", "--quiet", timeout=240)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "FIFO" in r.stderr
 
 
