@@ -10,9 +10,12 @@ expected ever prints a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from evimae_stream import __version__
 from evimae_stream.errors import EvimaeError
@@ -68,25 +71,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: signals that end a run as Ctrl-C does (a service manager stops with SIGTERM, a closed
+#: terminal sends SIGHUP): the run stops, writes its ``end`` event and summary, closes its
+#: recording cleanly
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """While the command runs, :data:`STOP_SIGNALS` raise KeyboardInterrupt, the one way a run
+    is interrupted (the previous handlers are put back after)."""
+    names = [n for n in STOP_SIGNALS if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        names = []
+    previous = {n: signal.signal(getattr(signal, n), signal.default_int_handler) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] in SUBCOMMANDS:
-            return _run_subcommand(argv[0], argv[1:])
-        from evimae_stream.commands import run as run_command
+    with _stop_on_signals():
+        try:
+            if argv and argv[0] in SUBCOMMANDS:
+                return _run_subcommand(argv[0], argv[1:])
+            from evimae_stream.commands import run as run_command
 
-        parser = build_parser()
-        run_command.add_arguments(parser)
-        args = parser.parse_args(argv)
-        _setup_logging(args.verbose)
-        return int(run_command.run(args) or 0)
-    except EvimaeError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+            parser = build_parser()
+            run_command.add_arguments(parser)
+            args = parser.parse_args(argv)
+            _setup_logging(args.verbose)
+            return int(run_command.run(args) or 0)
+        except EvimaeError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ what arrived before is kept and written then. The session's ``t0_ns`` is the run
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
+from evimae_stream.errors import InputError
+from evimae_stream.runtime.output_lock import lock_output
 from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
 from evimae_stream.streams import StreamSpec
 from evimae_stream.types import ACC_AXES, GYRO_AXES
@@ -33,6 +37,7 @@ class GateRecorder:
         self, path: str | Path, t0_ns: int, streams: StreamSpec, meta: dict | None = None
     ) -> None:
         self.path = Path(path)
+        self._lock_fd = self._lock(self.path)
         self.t0_ns = int(t0_ns)
         self.streams = streams
         self.meta = dict(meta or {})
@@ -44,6 +49,24 @@ class GateRecorder:
         self.dropped_bad = 0
         self.nudged = 0
         self._last: dict[str, int] = {}
+        self._last_ns = self.t0_ns
+        #: why the recording stopped (one line), or None while it works
+        self.failed: str | None = None
+
+    @staticmethod
+    def _lock(path: Path) -> int:
+        """The directory, made and locked for this run (:mod:`~.output_lock`)."""
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise InputError(f"--record {path}: cannot create it ({exc.strerror})") from None
+        try:
+            lock_output(fd, "--record", path)
+        except InputError:
+            os.close(fd)
+            raise
+        return fd
 
     def _ready(self, t_ns: int) -> bool:
         seen_all = set(self._channels) >= set(self.streams.imu_rates) and (
@@ -109,12 +132,31 @@ class GateRecorder:
             w.add_frame(self._stamp("camera", t), frame)
 
     def _add(self, item: tuple, t_ns: int) -> None:
-        if self.writer is None:
-            self._pending.append(item)
-            if self._ready(t_ns):
-                self._open()
-        else:
-            self._write(*item)
+        self._last_ns = t_ns
+        if self.failed is not None:
+            return
+        try:
+            if self.writer is None:
+                self._pending.append(item)
+                if self._ready(t_ns):
+                    self._open()
+            else:
+                self._write(*item)
+        except OSError as exc:
+            self._fail(exc, t_ns)
+
+    def _fail(self, exc: OSError, t_ns: int) -> None:
+        """The recording stops (a full disk, a removed drive); recognition goes on."""
+        self.failed = (
+            f"--record {self.path}: recording stopped {(t_ns - self.t0_ns) / 1e9:.1f} s into "
+            f"the run ({exc.strerror or exc}); recognition goes on, the session keeps what was "
+            "written before; free space or record elsewhere"
+        )
+        log.error("%s", self.failed)
+        self._pending = []
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
 
     def add_imu(self, placement: str, t_ns: int, values: np.ndarray, t_dev: float | None) -> None:
         """One IMU sample as the sensor sent it."""
@@ -128,8 +170,23 @@ class GateRecorder:
         self._add(("frame", t_ns, frame), t_ns)
 
     def close(self) -> None:
-        """Write what is pending and close the session."""
-        if self.writer is None and self._pending:
-            self._open()
-        if self.writer is not None:
-            self.writer.close()
+        """Write what is pending and close the session (a recording that failed says so again,
+        so the line is not lost above the summary)."""
+        try:
+            self._close_writer()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _close_writer(self) -> None:
+        if self.failed is not None:
+            log.error("%s", self.failed)
+            return
+        try:
+            if self.writer is None and self._pending:
+                self._open()
+            if self.writer is not None:
+                self.writer.close()
+        except OSError as exc:
+            self._fail(exc, self._last_ns)

@@ -10,6 +10,7 @@ from typing import IO, TextIO
 
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.events import Prediction, dumps
+from evimae_stream.runtime.output_lock import lock_output
 from evimae_stream.runtime.percentiles import Percentiles
 
 _SHORT = {"left_arm": "LA", "right_arm": "RA", "left_leg": "LL", "right_leg": "RL", "camera": "cam"}
@@ -28,9 +29,15 @@ class JsonlSink:
             path = Path(target)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = path.open("w", encoding="utf-8")
+                self._fh = path.open("a", encoding="utf-8")  # truncated once it is locked
             except OSError as exc:
                 raise InputError(f"--jsonl {path}: cannot write ({exc.strerror})") from None
+            try:
+                lock_output(self._fh.fileno(), "--jsonl", path)
+            except InputError:
+                self._fh.close()
+                raise
+            self._fh.truncate(0)
             self._own = True
 
     def write(self, obj: dict) -> None:
