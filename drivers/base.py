@@ -119,6 +119,7 @@ class Driver(ABC):
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
+        self._last_data_ns = time.monotonic_ns()  # the stall clock starts with the stream
         self._set_state(LinkState.CONNECTING)
         self._thread = threading.Thread(target=self._run, name=f"driver-{self.name}", daemon=True)
         self._thread.start()

@@ -6,10 +6,11 @@ the stream's ``<desc><channels>`` metadata or the URI (:mod:`evimae_stream.chann
 
 Clock rule (one correction, then our fit): a sample's LSL timestamp is on the publisher's
 ``local_clock``; ``t_dev = timestamp + time_correction()`` (liblsl's latest estimate of that
-clock's offset to ours, refreshed every second) puts it on this machine's LSL clock; samples
-that arrive before liblsl's first estimate (about 0.6 s after connecting) and the outlet's
-backlog of samples stamped before we connected are dropped (counted), so a stream starts
-when we subscribe. The inlet
+clock's offset to ours, refreshed every second) puts it on this machine's LSL clock. Chunks
+that arrive before liblsl's first estimate (about 0.6 s after connecting, longer on a loaded
+machine) are held, each with its arrival stamp, and delivered once it is known; the outlet's
+backlog of samples stamped before we connected is dropped (counted), so a stream starts when
+we subscribe. The inlet
 applies no processing of its own (``processing_flags=0``: no clocksync, no dejitter), and the
 ring's lower-envelope device→host fit (:mod:`evimae_stream.time_map`) then maps ``t_dev`` to the
 host timeline, removing jitter and drift once. Each chunk is stamped on arrival, as every driver.
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: seconds between refreshes of the clock offset
 OFFSET_EVERY_S = 1.0
+#: chunks held while waiting for the first clock offset (the oldest are dropped beyond)
+MAX_HELD = 1000
 
 
 def channel_info(info) -> tuple[list[str], list[str]]:
@@ -63,6 +66,7 @@ class LslImuDriver(Driver):
         self._offset: float | None = None
         self._offset_at = 0.0
         self._since = 0.0
+        self._held: list[tuple[int, list, list]] = []
 
     def describe(self) -> str:
         return self.config.uri or f"lsl:{self.config.predicate()}"
@@ -83,6 +87,7 @@ class LslImuDriver(Driver):
             inlet.close_stream()
             raise
         self._offset = None
+        self._held = []
         self._since = pylsl.local_clock()
         self._inlet = inlet
 
@@ -100,22 +105,27 @@ class LslImuDriver(Driver):
             pass
 
     def _read(self) -> bool:
-        inlet = self._inlet
-        chunk, stamps = inlet.pull_chunk(timeout=0.1, max_samples=512)
-        if not stamps:
-            return False
-        t_host = self.clock()
+        chunk, stamps = self._inlet.pull_chunk(timeout=0.1, max_samples=512)
+        if stamps:
+            self._held.append((self.clock(), chunk, stamps))
+            if len(self._held) > MAX_HELD:
+                self._record(0, 0, dropped=len(self._held.pop(0)[2]))
         self._refresh_offset()
-        if self._offset is None:
-            self._record(0, 0, dropped=len(stamps))
-            return False
+        if self._offset is None or not self._held:
+            return bool(stamps)  # the link is alive while it waits for the offset
+        held, self._held = self._held, []
+        for t_host, rows, times in held:
+            self._push(t_host, rows, times)
+        return True
+
+    def _push(self, t_host: int, chunk: list, stamps: list) -> None:
+        """Deliver one chunk that arrived at ``t_host`` (the backlog before ``_since`` dropped)."""
         t_dev = np.asarray(stamps, dtype=np.float64) + self._offset
         keep = t_dev >= self._since
         values = self._map.apply(np.asarray(chunk, dtype=np.float64).reshape(len(stamps), -1))
         for row, t in zip(values[keep], t_dev[keep], strict=True):
             self.sink.push(t_host, row, float(t))
         self._record(int(keep.sum()), values.nbytes, dropped=int((~keep).sum()))
-        return bool(keep.any())
 
     def _close(self) -> None:
         inlet, self._inlet = self._inlet, None

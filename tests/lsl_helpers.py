@@ -25,8 +25,8 @@ def imu_outlet(name: str, labels: Sequence[str], units: Sequence[str], rate: flo
 
 class Publisher:
     """Pushes ``values[p]`` (N, C) of each outlet at ``rate`` Hz in real time, one sample at a
-    time as IMU apps do, from a thread, until the rows run out or :meth:`stop` (bounded by the
-    data)."""
+    time as IMU apps do, from a thread, once every outlet has a consumer (at most 60 s), until
+    the rows run out or :meth:`stop` (bounded by the data)."""
 
     def __init__(self, outlets: dict, values: dict[str, np.ndarray], rate: float = 50.0) -> None:
         self.outlets, self.values, self.rate = outlets, values, rate
@@ -39,6 +39,11 @@ class Publisher:
         return self
 
     def _run(self) -> None:
+        # start when every outlet has a consumer (a run that starts slowly misses nothing)
+        deadline = time.monotonic() + 60.0
+        while not all(o.have_consumers() for o in self.outlets.values()):
+            if time.monotonic() > deadline or self._stop.wait(0.05):
+                return
         n = min(len(v) for v in self.values.values())
         start = time.monotonic()
         for i in range(n):

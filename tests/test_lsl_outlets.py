@@ -102,10 +102,10 @@ def test_live_run_publishes_predictions_and_sensors(tmp_path):
         assert info.desc().child_value("placement") == p and info.nominal_srate() == 50.0
         assert _desc_channels(info) == [("ax", "g"), ("ay", "g"), ("az", "g")]
         values, t = np.array(got[sensor_stream(p)][0]), np.array(got[sensor_stream(p)][1])
-        assert values.shape[1] == 3 and len(t) >= 3 * 50 and (np.diff(t) > 0).all()
+        assert values.shape[1] == 3 and len(t) >= 2 * 50 and (np.diff(t) > 0).all()
         assert 40 < (len(t) - 1) / (t[-1] - t[0]) < 60  # the stream's rate, on LSL's clock
     frames = np.array(got[CAMERA_FRAMES][0])[:, 0]
-    assert len(frames) >= 3 * 25 and (np.diff(frames) == 1).all()  # every frame, in order
+    assert len(frames) >= 2 * 25 and (np.diff(frames) == 1).all()  # every frame, in order
 
 
 def test_label_events_reach_an_inlet():

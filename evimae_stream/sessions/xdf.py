@@ -37,6 +37,8 @@ from evimae_stream.types import PLACEMENTS, Segment
 
 log = logging.getLogger(__name__)
 
+#: the session kind this module reads (its reader's name in READERS)
+KIND = "xdf"
 #: markers that end a label segment without starting one
 END_MARKERS = frozenset({"", "end", "null", "none"})
 #: samples per chunk in an export
@@ -189,7 +191,7 @@ class XdfSession(Session):
         t0_ns = int(t0_text) if t0_text else round(min(firsts, default=0.0) * 1e9)
         t0_s = t0_ns / 1e9
         imu = {p: _imu(p, s, t0_s, path) for p, s in chosen.items()}
-        session = cls(path=Path(path), kind="xdf", imu=imu, t0_ns=t0_ns)
+        session = cls(path=Path(path), kind=KIND, imu=imu, t0_ns=t0_ns)
         if xdf_labels:
             end_s = session.duration_s
             session.labels = _labels(streams, xdf_labels, t0_s, end_s, path)
@@ -202,7 +204,7 @@ class XdfSession(Session):
 
 register_reader(
     SessionReader(
-        "xdf",
+        KIND,
         detect=lambda p: p.is_file() and p.suffix.lower() == ".xdf",
         open=XdfSession.open,
         describes="an XDF file (.xdf) of LSL streams",
