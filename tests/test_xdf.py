@@ -77,7 +77,9 @@ def test_exported_xdf_replays_like_the_session_without_video(made):
         assert abs(x.t_ref_ns - y.t_ref_ns) <= 1000, x.index
         assert (x.index, x.label, x.mode) == (y.index, y.label, y.mode)
         if x.probs is not None:
-            np.testing.assert_allclose(x.probs, y.probs, atol=1e-6)
+            # XDF keeps one stamp per sample, not the device times: the replay fits its time
+            # maps on those stamps, so resampled values (and probabilities) move slightly
+            np.testing.assert_allclose(x.probs, y.probs, atol=1e-3)
     assert sum(p.label is not None for p in b.predictions) > 10
 
 
