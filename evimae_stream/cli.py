@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Real-time egocentric action recognition from a head-worn camera and four "
-        "body-worn IMUs. Subcommands: " + ", ".join(SUBCOMMANDS) + ".",
+        "body-worn IMUs. With no arguments it runs the demo: the bundled demo session through "
+        "the bundled demo model, as fast as it goes, then prints what it recognised and a "
+        "summary. Subcommands: " + ", ".join(SUBCOMMANDS) + " (SUBCOMMAND --help for each).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser)

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from PyQt6.QtCore import QEventLoop, QTimer
@@ -69,6 +70,24 @@ def save_screenshot(window: MonitorWindow, path: str | Path) -> Path:
     return out
 
 
+def _stop_after(source: MonitorSource, duration: float, finish) -> QTimer:
+    """Call ``finish`` once ``duration`` seconds have run: session seconds for a replay (the
+    CLI's ``--duration``, whatever the speed), wall seconds live. Polled on a QTimer."""
+    started = time.monotonic()
+    timer = QTimer()
+
+    def check() -> None:
+        status = source.status()
+        ran = status.position_s if status.replay else time.monotonic() - started
+        if ran >= duration or (status.replay and status.position_s >= status.duration_s > 0):
+            timer.stop()
+            finish()
+
+    timer.timeout.connect(check)
+    timer.start(20)
+    return timer
+
+
 def run_gui(
     source: MonitorSource,
     screenshot: str | Path | None = None,
@@ -114,9 +133,11 @@ def run_gui(
             source.start()
         window.show()
         if duration is not None:
-            QTimer.singleShot(round(duration * 1000), finish)
+            until = _stop_after(source, duration, finish)
         loop.exec()
     finally:
+        if duration is not None:
+            until.stop()
         wake.stop()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

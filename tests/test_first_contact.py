@@ -93,3 +93,54 @@ def test_demo_prints_what_was_recognised_and_explains_its_numbers(tmp_path: Path
     assert "none 3 (no prediction)" in text or "none" not in report["summary"]["modes"]
     assert "virtual clock: --speed max stops session time while the model works" in text
     assert "stages: wall time a window spent in each step of the recogniser" in text
+
+
+def test_help_says_no_arguments_runs_the_demo_and_explains_backend_and_precision() -> None:
+    """Item 10: ``--help`` says what no arguments does, and --backend/--precision/--duration
+    say what they mean."""
+    res = cli("--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    assert "With no arguments it runs the demo" in text
+    assert "how the model runs: auto (default) tries each one" in text
+    assert "fp16 needs a CUDA GPU" in text and "bf16 pays off on CPUs with AMX" in text
+    assert "(of the session for a replay, whatever its --speed)" in text
+
+
+def test_synth_writes_no_carriage_return_progress_to_a_pipe(tmp_path: Path) -> None:
+    """Item 10: ``synth`` into a pipe (a log file, CI) writes no ``\\r`` progress bar, for a
+    session long enough to have one on a terminal."""
+    res = cli(
+        "synth",
+        "--out",
+        tmp_path / "s",
+        "--minutes",
+        "0.6",
+        "--actions",
+        "2",
+        "--no-video",
+        "--size",
+        "32x32",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "%|" not in res.stderr  # the bar (text mode reads its \r as a line end)
+    assert "wrote synthetic session" in res.stdout
+
+
+@pytest.mark.gui
+def test_gui_duration_counts_session_seconds_of_a_replay(tmp_path: Path, qtbot) -> None:
+    """Item 10: ``--gui --duration S`` on a replay stops after S session seconds, as the CLI
+    does (at 4x: a quarter of S on the wall clock), not after S wall seconds."""
+    import time
+
+    from evimae_stream.synthetic import generate_session
+    from gui.app import run_gui
+    from gui.demo import replay_source
+
+    generate_session(tmp_path / "s", actions=2, minutes=0.3, seed=3, size=(64, 48))
+    src = replay_source(tmp_path / "s", speed=4.0)
+    t0 = time.monotonic()
+    assert run_gui(src, duration=3.0) == 0
+    wall = time.monotonic() - t0
+    assert src.status().position_s >= 3.0
+    assert wall < 2.9, wall  # 3 wall seconds before

@@ -67,14 +67,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     mdl.add_argument("--dataset", choices=tuple(PROFILES), help="for an official .pth: its dataset")
     mdl.add_argument("--labels", type=Path, metavar="CSV", help="class_labels_indices.csv")
-    mdl.add_argument("--backend", default="auto", choices=backend_choices())
-    mdl.add_argument("--precision", choices=PRECISIONS, default=None)
+    mdl.add_argument(
+        "--backend",
+        default="auto",
+        choices=backend_choices(),
+        help="how the model runs: auto (default) tries each one this machine has and keeps the "
+        "fastest that matches eager; eager is plain PyTorch",
+    )
+    mdl.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="number format of the forward: fp32 (the reference); bf16 pays off on CPUs with "
+        "AMX or on GPUs; fp16 needs a CUDA GPU (default: the backend's choice)",
+    )
     mdl.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"
     )
     run = parser.add_argument_group("run")
     run.add_argument("--stride", type=float, default=0.5, help="seconds between windows")
-    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument(
+        "--duration",
+        type=float,
+        help="stop after this many seconds (of the session for a replay, whatever its --speed)",
+    )
     run.add_argument("--smooth", type=int, default=1, metavar="N", help="average N predictions")
     run.add_argument("--record", type=Path, metavar="DIR", help="record the sensors to DIR")
     run.add_argument("--jsonl", metavar="FILE|-", help="write prediction events as JSON Lines")

@@ -6,6 +6,7 @@ import argparse
 import math
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from evimae_stream.errors import InputError
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         video=not args.no_video,
         size=size,
         imu_rate_hz=args.imu_rate,
-        progress=True,
+        progress=sys.stderr.isatty(),  # a \r-rewritten bar is noise in a log file or a pipe
     )
     print(f"wrote synthetic session to {args.out}")
     print(summary.line())
