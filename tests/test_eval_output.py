@@ -128,3 +128,22 @@ def test_gui_timeline_says_when_the_session_labels_are_unknown_to_the_model(qtbo
     assert "1 of the session's labels are not among the model's classes" in widget.vocabulary.text()
     widget.set_truth([Segment(0.0, 5.0, "idle")])
     assert not widget.vocabulary.isVisibleTo(widget)
+
+
+def test_readme_demo_session_accuracy_is_what_eval_scores(tmp_path: Path) -> None:
+    """Item 8: the README's --eval figure for the bundled demo session (accuracy over its scored
+    windows) is what ``--eval`` prints for that session today."""
+    import re
+
+    text = " ".join((REPO / "README.md").read_text().split())
+    m = re.search(
+        r"--eval` scores the runtime's own windows.*?: (0\.\d{3}) over its (\d+) scored", text
+    )
+    assert m, "the README's --eval figure for the demo session"
+    res = cli(
+        "--replay", DEMO_SESSION, "--speed", "max", "--eval", "--eval-out", tmp_path, "--quiet"
+    )
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "demo_session.eval.json").read_text())
+    assert f"{report['accuracy']:.3f}" == m.group(1)
+    assert report["scored_windows"] == int(m.group(2))
