@@ -171,8 +171,10 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
     )
     ring = buf.imu_sink("right_arm")
     reference = DeviceTimeMap("reference")  # the stamps the ring's own (auto) time map must give
-    # channel 0 names the sample, channel 1 is its TRUE time in seconds
-    values = np.stack([tl.index, tl.true_ns / NS, np.ones(len(tl.index))], axis=1)
+    # channel 0 names the sample (its number / 10: within an IMU's physical range), channel 1
+    # is its TRUE time in seconds
+    label = tl.index / 10.0
+    values = np.stack([label, tl.true_ns / NS, np.ones(len(tl.index))], axis=1)
     stamps: list[int] = []
     kept: list[int] = []
     next_window = int(tl.arrival_ns[0]) + 3 * NS
@@ -202,7 +204,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
         assert got is not None, w.missing
         np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
         # which samples: the interpolated sample numbers lie between the kept neighbours
-        used = tl.index[kept][np.searchsorted(t, grid[0], side="right") - 1 :]
+        used = label[kept][np.searchsorted(t, grid[0], side="right") - 1 :]
         assert got[0, 0] >= used[0] and got[-1, 0] == pytest.approx(used[-1], abs=1e-3)
         # settled (one clock segment for 3 s before the window): the window holds true time
         first = np.searchsorted(t, grid[0] - 3 * NS, side="left")
@@ -216,7 +218,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
     assert np.all(np.diff(snap.t_ns) > 0)
     held = len(snap.t_ns)
     assert held == ring.capacity and np.array_equal(snap.t_ns, t[-held:])
-    assert np.array_equal(snap.values[:, 0], tl.index[kept][-held:].astype(np.float32))
+    assert np.array_equal(snap.values[:, 0], label[kept][-held:].astype(np.float32))
     health = buf.health()["right_arm"]
     assert health.out_of_order == ring.out_of_order == int(late.sum()) and health.clock_resets == 1
     assert windows >= 15
@@ -291,12 +293,12 @@ def test_ring_memory_is_fixed_and_windows_are_copies():
     arrays = (ring._t, ring._arrival, ring._values)
     nbytes = sum(a.nbytes for a in arrays)
     for i in range(1000):
-        ring.push(i * 20_000_000, np.array([i, 0, 0], np.float32))
+        ring.push(i * 20_000_000, np.array([i / 10, 0, 0], np.float32))  # within 400 g
     assert (ring._t, ring._arrival, ring._values) == arrays
     assert all(a is b for a, b in zip((ring._t, ring._arrival, ring._values), arrays, strict=True))
     assert sum(a.nbytes for a in arrays) == nbytes and len(ring) == 100
     snap = ring.snapshot()
-    assert snap.values[:, 0].tolist() == list(range(900, 1000))
+    assert snap.values[:, 0].tolist() == (np.arange(900, 1000, dtype=np.float32) / 10).tolist()
     kept = snap.values.copy()
     for i in range(1000, 1100):
         ring.push(i * 20_000_000, np.array([-1, 0, 0], np.float32))
@@ -314,7 +316,8 @@ def test_snapshots_consistent_while_writer_pushes():
     def writer():
         for i in range(total):
             t = NS + i * period
-            ring.push(t, np.array([i, 2 * i, -i], np.float32))
+            # the sample's number / 100: within an IMU's physical range
+            ring.push(t, np.array([i / 100, -i / 100, i / 200], np.float32))
         done.set()
 
     th = threading.Thread(target=writer)
@@ -325,9 +328,9 @@ def test_snapshots_consistent_while_writer_pushes():
         snap = ring.snapshot(None if newest is None else newest - 300 * period, None)
         if len(snap.t_ns):
             assert np.all(np.diff(snap.t_ns) == period)
-            idx = snap.values[:, 0].astype(np.int64)
+            idx = np.round(snap.values[:, 0].astype(np.float64) * 100).astype(np.int64)
             assert np.array_equal(snap.t_ns, NS + idx * period)
-            assert np.array_equal(snap.values[:, 1], 2 * snap.values[:, 0])
+            assert np.array_equal(snap.values[:, 1], -snap.values[:, 0])
             checks += 1
         if done.is_set():
             break
