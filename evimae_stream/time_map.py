@@ -203,6 +203,58 @@ def _hull_slope_at(px: np.ndarray, py: np.ndarray, xm: float, default: float) ->
     return (y2 - y1) / (x2 - x1)
 
 
+class ResidualStep:
+    """Detects a step in a stream's residual (arrival minus the fitted line) of either sign.
+
+    A device clock that loses time (a sample counter that stood still through a stall, a clock
+    stepped back) makes every later sample arrive later than the line predicts; one that gains
+    (stepped forward by less than a reset's jump) makes them arrive earlier. The lower envelope
+    would keep the old line for the whole fit window (30 s), mapping every sample early or late
+    by the step. Here: a sample more than ``step_s`` below the line is a step at once (a delay is
+    never negative); samples all more than ``step_s`` above it for ``hold_s`` of stream time are
+    one (a delay spike or a queued burst ends within that: its newest samples arrive on time).
+    The points of a suspected step are kept so the re-fit starts from them. O(1) per sample.
+    ``negative=False`` watches late steps only (the index map, whose bursts arrive early by
+    design and are handled by its take-back)."""
+
+    def __init__(self, step_s: float = 0.25, hold_s: float = 0.5, negative: bool = True) -> None:
+        if not step_s > 0 or not hold_s > 0:
+            raise ValueError(f"ResidualStep: step_s and hold_s must be > 0, got {step_s}, {hold_s}")
+        self.step_ns = step_s * _NS
+        self.hold_s = hold_s
+        self.negative = negative
+        self.points: list[tuple[float, int]] = []  # (x s, host ns) since the suspected step
+
+    def clear(self) -> None:
+        """Forget a suspected step."""
+        if self.points:
+            self.points = []
+
+    def check(self, fit: LowerEnvelopeFit, x: float, t_host_ns: int) -> float | None:
+        """The residual (ns) when the point (``x`` s, ``t_host_ns``) completes a step, else None
+        (the point is kept while a positive step is suspected)."""
+        if fit.count == 0:
+            return None
+        r = t_host_ns - fit.predict(x)
+        if r < -self.step_ns and self.negative:
+            self.points = []
+            return r
+        if r <= self.step_ns:
+            self.clear()
+            return None
+        self.points.append((x, t_host_ns))
+        if x - self.points[0][0] < self.hold_s:
+            return None
+        return r
+
+    def refit(self, fit: LowerEnvelopeFit) -> None:
+        """Restart ``fit`` from the points of the step but the newest (its caller adds that)."""
+        points, self.points = self.points[:-1], []
+        fit.reset()
+        for x, y in points:
+            fit.add(x, y)
+
+
 class TimeMap:
     """Base of the per-stream time maps: strictly increasing output, counters for health.
 
@@ -253,9 +305,13 @@ class DeviceTimeMap(TimeMap):
     """Device time → host time, for sensors that send their own timestamp (seconds).
 
     Reset (logged, counted in ``resets``): the device time goes back by more than ``reorder_s``
-    (a reboot, a counter wrap) or moves ahead of the host time elapsed since the previous sample
-    by more than ``jump_s`` (a device clock jump). A sample whose device time is not after the
-    newest accepted one, by at most ``reorder_s``, is out of order: dropped (None), counted.
+    (a reboot, a counter wrap) or moves ahead of the host time elapsed
+    since the previous sample by more than ``jump_s`` (a device clock jump). A sample whose
+    device time is not after the newest accepted one, by at most ``reorder_s``, is out of
+    order: dropped (None), counted. Smaller steps of either sign (a counter that stood still
+    through a stall, a clock stepped back by less than ``reorder_s``: its samples are out of
+    order until it passes its newest time again; a clock that gained) are found in the residual
+    (:class:`ResidualStep`) and re-fit from there (logged, counted in ``steps`` and ``resets``).
     """
 
     def __init__(
@@ -272,6 +328,8 @@ class DeviceTimeMap(TimeMap):
         self.fit = LowerEnvelopeFit(config)
         self.reorder_s = reorder_s
         self.jump_s = jump_s
+        self.step = ResidualStep()
+        self.steps = 0
         self._last_dev: float | None = None
         self._last_host: int = 0
 
@@ -305,12 +363,28 @@ class DeviceTimeMap(TimeMap):
                     self.resets,
                 )
                 self.fit.reset()
+                self.step.clear()
             elif d_dev <= 0:
                 self.out_of_order += 1
                 return None
         self._last_dev = t_dev
         self._last_host = t_host_ns
+        stepped = self.step.check(self.fit, t_dev, t_host_ns)
+        if stepped is not None:
+            self._refit(stepped)
         return self._monotonic(self.fit.add(t_dev, t_host_ns))
+
+    def _refit(self, residual_ns: float) -> None:
+        self.steps += 1
+        self.resets += 1
+        log.warning(
+            "stream %s: samples arrive %+.3f s off the device clock's line (the device clock "
+            "stepped); time map re-fitted (%d steps so far)",
+            self.name,
+            residual_ns / _NS,
+            self.steps,
+        )
+        self.step.refit(self.fit)
 
 
 class IndexTimeMap(TimeMap):
@@ -325,6 +399,8 @@ class IndexTimeMap(TimeMap):
     spike or the head of a batch): that part is taken back (counted in ``late_spikes``); the late
     sample keeps its too-late timestamp and the next ones are clamped behind it. The jitter
     spread is re-estimated at every refit (95th percentile minus median of the window's delays).
+    Samples that keep arriving late against the line (a gap hidden by a spread a burst inflated)
+    re-anchor the fit (:class:`ResidualStep`, late steps only; counted in ``steps``/``resets``).
 
     Limit: when the jitter spread exceeds about half a period (BLE batching), a drop of a single
     sample cannot be told from jitter; the index then lags by that one period until the sliding
@@ -360,6 +436,8 @@ class IndexTimeMap(TimeMap):
         self._median_delay = 0.0
         self._spread = 0.0
         self._fits_seen = -1
+        self.step = ResidualStep(negative=False)
+        self.steps = 0
 
     @property
     def offset_ns(self) -> float:
@@ -403,12 +481,31 @@ class IndexTimeMap(TimeMap):
                 self._pending_skip = missed
                 k += missed
         self._k = k
+        if self.step.check(self.fit, k / self.rate, t_host_ns) is not None:
+            self._reanchor()
         if self._pending_skip:
             self._burst.append(t_host_ns)
         out = self.fit.add(k / self.rate, t_host_ns)
         if self.fit.refitted and self.fit.count >= 8:
             self._update_spread()
         return self._monotonic(out)
+
+    def _reanchor(self) -> None:
+        """Samples have arrived late against the index for ``hold_s``: a gap the jitter spread
+        hid (a burst inflates it) or an index that lags. Re-fit from those samples, and forget the
+        spread and pending skip measured before them."""
+        self.steps += 1
+        self.resets += 1
+        log.warning(
+            "stream %s: samples arrive late against the sample index (a gap or a burst); "
+            "index clock re-anchored (%d so far)",
+            self.name,
+            self.steps,
+        )
+        self.step.refit(self.fit)
+        self._pending_skip = 0
+        self._burst = []
+        self._median_delay = self._spread = 0.0
 
     def _update_spread(self) -> None:
         delays = self.fit.delays_ns()

@@ -176,3 +176,71 @@ def test_time_map_window_bounds_memory():
     for k in range(1000):
         cm.map(NS + k * 10_000_000, k / 100)
     assert cm.fit._x is xs and cm.fit.count == 64
+
+
+def _counter_with_step(kind: str, step_s: float, rate: float = 50.0, seed: int = 1):
+    """A 40 s sample-counter stream (device time = index / rate) whose device clock at 10 s
+    stalls for ``step_s`` (no samples, the counter stands still: it loses that much) or steps
+    by ``step_s`` (+: gains, −: loses) while the samples go on. Returns (true host ns, arrival
+    ns, device s) of the samples that arrive."""
+    rng = np.random.default_rng(seed)
+    n = int(40 * rate)
+    true = 5 * NS + np.round(np.arange(n) / rate * NS).astype(np.int64)
+    t_dev = 1000.0 + np.arange(n) / rate
+    after = true >= 15 * NS
+    keep = np.ones(n, bool)
+    if kind == "stall":
+        keep = ~(after & (true < 15 * NS + round(step_s * NS)))
+        t_dev[after] -= step_s
+    else:
+        t_dev[after] += step_s
+    arrival = true + np.round(rng.exponential(1.5e6, n)).astype(np.int64) + 1
+    return true[keep], arrival[keep], t_dev[keep]
+
+
+@pytest.mark.parametrize(
+    ("kind", "step_s"),
+    [("stall", 1.5), ("stall", 0.4), ("step", -0.8), ("step", -0.3), ("step", 0.3), ("step", 1.5)],
+)
+def test_device_clock_step_of_either_sign_is_found_and_re_fitted(kind, step_s):
+    """Item 16.14: a device clock that loses time (a counter through a 1.5 s stall, a step back
+    of under 1 s) or gains a little maps every later sample off by the step for the whole fit
+    window (30 s) unless the step in the residual is found: within a second it is re-fitted."""
+    true, arrival, t_dev = _counter_with_step(kind, step_s)
+    cm = DeviceTimeMap("t")
+    out = [cm.map(int(a), float(d)) for a, d in zip(arrival, t_dev, strict=True)]
+    ok = np.array([o is not None for o in out])
+    mapped = np.array([o for o in out if o is not None], dtype=np.int64)
+    true = true[ok]
+    assert np.all(np.diff(mapped) > 0)
+    # a second after the samples are back on a rising device clock: after a stall, or after a
+    # step back (until the device clock passes its newest time again, samples are out of order)
+    back_s = max(0.0, -step_s) if kind == "step" else step_s
+    settled = true >= 16 * NS + round(back_s * NS)
+    err_ms = np.abs(mapped[settled] - true[settled]) / 1e6
+    assert err_ms.max() < 5.0, f"off by {err_ms.max():.1f} ms after the step"
+    assert cm.resets == cm.steps == 1
+    assert cm.out_of_order == (~ok).sum() <= round(max(0.0, -step_s) * 50) + 1
+
+
+def test_index_clock_re_anchors_after_a_burst_then_a_gap():
+    """Item 16.2: a sender without device time bursts 6.2 s of backlog after a reconnect, and
+    2 s later loses 2 s of samples: the spread the burst inflated hides the gap, and the index
+    clock stays 2 s behind its arrivals for the fit window (30 s). It must re-anchor within
+    about a second and stay on the arrivals."""
+    rate = 50.0
+    rng = np.random.default_rng(0)
+    t = np.arange(int(60 * rate)) / rate
+    arrival = t + rng.exponential(0.002, len(t))
+    backlog = (t >= 10) & (t < 16.2)
+    arrival[backlog] = 16.2 + np.linspace(0, 0.3, backlog.sum())  # the burst
+    keep = ~((t >= 18) & (t < 20))  # then a gap
+    t, arrival = t[keep], np.maximum.accumulate(arrival[keep])
+    im = IndexTimeMap(rate, "t")
+    mapped = np.array([im.map(5 * NS + round(a * NS)) for a in arrival], dtype=np.int64)
+    lag_ms = (5 * NS + np.round(arrival * NS).astype(np.int64) - mapped) / 1e6
+    assert np.all(np.diff(mapped) > 0)
+    assert np.all(lag_ms >= -0.01)  # never later than the arrival (but a clamp's 1 ns)
+    after = t >= 21.0  # a second after the gap
+    assert lag_ms[after].max() < 30.0, f"{lag_ms[after].max():.0f} ms behind the arrivals"
+    assert im.steps == 1
