@@ -173,7 +173,7 @@ def test_windows_under_jitter_drift_drops_reordering_and_a_clock_jump(
     reference = DeviceTimeMap("reference")  # the stamps the ring's own (auto) time map must give
     # channel 0 names the sample (its number / 10: within an IMU's physical range), channel 1
     # is its TRUE time in seconds
-    label = tl.index / 10.0
+    label = (tl.index / 10.0).astype(np.float32)
     values = np.stack([label, tl.true_ns / NS, np.ones(len(tl.index))], axis=1)
     stamps: list[int] = []
     kept: list[int] = []
