@@ -144,3 +144,26 @@ def test_gui_duration_counts_session_seconds_of_a_replay(tmp_path: Path, qtbot) 
     wall = time.monotonic() - t0
     assert src.status().position_s >= 3.0
     assert wall < 2.9, wall  # 3 wall seconds before
+
+
+def test_status_line_stays_one_terminal_line_for_a_long_no_data_reason() -> None:
+    """Item 10: the "no usable sensor data" reason of five streams (~300 characters) is cut to
+    one line of at most TerminalLine.WIDTH characters, ending in an ellipsis."""
+    import io
+
+    from evimae_stream.runtime.events import Prediction
+    from evimae_stream.runtime.sinks import TerminalLine
+
+    reason = (
+        "no usable sensor data ("
+        + "; ".join(
+            f"{s}: window starts 503.4 ms before the first sample"
+            for s in ("left_arm", "right_arm", "left_leg", "right_leg", "camera")
+        )
+        + ")"
+    )
+    pred = Prediction(index=3, tick_ns=1_500_000_000, origin_ns=0, t_ref_ns=None, reason=reason)
+    line = TerminalLine(io.StringIO()).text(pred)
+    assert len(reason) > 250 and len(line) <= TerminalLine.WIDTH == 120
+    assert line.startswith("[     1.5s] (no prediction: no usable sensor data (left_arm")
+    assert line.endswith("…")

@@ -78,6 +78,8 @@ class TerminalLine:
 
     #: how many recent latencies the running percentiles cover
     RUNNING = 2000
+    #: the longest line drawn (a terminal wraps a longer one, and \r then rewrites only its end)
+    WIDTH = 120
 
     def __init__(self, stream: TextIO | None = None, hz: float = 10.0) -> None:
         self.stream = stream or sys.stderr
@@ -110,6 +112,8 @@ class TerminalLine:
         text = f"[{pred.t_s:8.1f}s] {what}{lat} | {health_text(pred.health)}"
         if self.skipped:
             text += f" | skipped {self.skipped}"
+        if len(text) > self.WIDTH:  # a long reason: the full one is in --jsonl
+            text = text[: self.WIDTH - 1] + "…"
         return text
 
     def _pad(self, text: str) -> str:
