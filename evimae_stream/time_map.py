@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evimae_stream.residual_step import ResidualStep
+
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
@@ -201,58 +203,6 @@ def _hull_slope_at(px: np.ndarray, py: np.ndarray, xm: float, default: float) ->
             return (y2 - y1) / (x2 - x1)
     (x1, y1), (x2, y2) = hull[-2], hull[-1]
     return (y2 - y1) / (x2 - x1)
-
-
-class ResidualStep:
-    """Detects a step in a stream's residual (arrival minus the fitted line) of either sign.
-
-    A device clock that loses time (a sample counter that stood still through a stall, a clock
-    stepped back) makes every later sample arrive later than the line predicts; one that gains
-    (stepped forward by less than a reset's jump) makes them arrive earlier. The lower envelope
-    would keep the old line for the whole fit window (30 s), mapping every sample early or late
-    by the step. Here: a sample more than ``step_s`` below the line is a step at once (a delay is
-    never negative); samples all more than ``step_s`` above it for ``hold_s`` of stream time are
-    one (a delay spike or a queued burst ends within that: its newest samples arrive on time).
-    The points of a suspected step are kept so the re-fit starts from them. O(1) per sample.
-    ``negative=False`` watches late steps only (the index map, whose bursts arrive early by
-    design and are handled by its take-back)."""
-
-    def __init__(self, step_s: float = 0.25, hold_s: float = 0.5, negative: bool = True) -> None:
-        if not step_s > 0 or not hold_s > 0:
-            raise ValueError(f"ResidualStep: step_s and hold_s must be > 0, got {step_s}, {hold_s}")
-        self.step_ns = step_s * _NS
-        self.hold_s = hold_s
-        self.negative = negative
-        self.points: list[tuple[float, int]] = []  # (x s, host ns) since the suspected step
-
-    def clear(self) -> None:
-        """Forget a suspected step."""
-        if self.points:
-            self.points = []
-
-    def check(self, fit: LowerEnvelopeFit, x: float, t_host_ns: int) -> float | None:
-        """The residual (ns) when the point (``x`` s, ``t_host_ns``) completes a step, else None
-        (the point is kept while a positive step is suspected)."""
-        if fit.count == 0:
-            return None
-        r = t_host_ns - fit.predict(x)
-        if r < -self.step_ns and self.negative:
-            self.points = []
-            return r
-        if r <= self.step_ns:
-            self.clear()
-            return None
-        self.points.append((x, t_host_ns))
-        if x - self.points[0][0] < self.hold_s:
-            return None
-        return r
-
-    def refit(self, fit: LowerEnvelopeFit) -> None:
-        """Restart ``fit`` from the points of the step but the newest (its caller adds that)."""
-        points, self.points = self.points[:-1], []
-        fit.reset()
-        for x, y in points:
-            fit.add(x, y)
 
 
 class TimeMap:
