@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.helpers.paths import WEAR_DIR
+
 # liblsl must never discover beyond this machine (its default multicasts to the network): every
 # LSL test reads this configuration, whatever the caller's environment says, set before anything
 # imports pylsl (subprocesses inherit it).
@@ -22,10 +24,6 @@ settings.register_profile(
     "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-WEAR_DIR = SHARED / "data" / "wear"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,7 +15,7 @@ from evimae_stream.errors import InputError
 from evimae_stream.rings import FrameRing, ImuRing
 from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
 from evimae_stream.window import NOT_WHOLE_YET, WindowGeometry
-from tests.timelines import NS, expected_out_of_order, make_timeline
+from tests.helpers.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

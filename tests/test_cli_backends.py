@@ -12,9 +12,9 @@ import os
 import pytest
 import torch
 
-from tests.cli_helpers import cli, events
-from tests.conftest import REPO
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.cli import cli, events
+from tests.helpers.paths import REPO
+from tests.helpers.runtime import make_artifact, make_session
 
 STANDIN = REPO / "tests" / "mocks" / "trt_package"
 

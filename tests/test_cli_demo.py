@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from evimae_stream.commands import run as run_command
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.runtime import make_artifact, make_session
 
 HAS_ASSETS = (run_command.DEMO_MODEL / "model.json").is_file() and (
     run_command.DEMO_SESSION / "session.json"

@@ -12,7 +12,7 @@ import pytest
 from drivers.config import BleImuConfig, SerialImuConfig
 from drivers.uri import parse_imu_ports
 from evimae_stream.commands.devices import imu_port_arg
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def test_serial_hints_are_quoted_for_the_shell():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime_helpers import make_artifact
+from tests.helpers.runtime import make_artifact
 
 
 def _cli(*args) -> list[str]:

@@ -20,8 +20,9 @@ import pytest
 from drivers.protocols.text_lines import format_csv_line
 from drivers.protocols.witmotion import encode_serial_sample
 from evimae_stream.types import PLACEMENTS
-from tests.pty_device import PtyDevice
-from tests.runtime_helpers import make_artifact
+from tests.helpers.cli import predictions_by_window, replay_recording
+from tests.helpers.pty_device import PtyDevice
+from tests.helpers.runtime import make_artifact
 
 RATE = 50.0
 
@@ -138,24 +139,6 @@ def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
             "left_leg": "right_leg",
         }
     assert "left_arm" in err and "windows" in err  # the summary names the failed stream
-
-
-def predictions_by_window(jsonl: Path) -> dict[int, dict]:
-    """The prediction events of a JSONL file by window index."""
-    return {e["window"]: e for e in events(jsonl) if e["type"] == "prediction"}
-
-
-def replay_recording(model: Path, rec: Path, tmp_path: Path) -> dict[int, dict]:
-    """Replay the recording ``rec`` through the CLI at max speed (eager); its predictions by
-    window index."""
-    replay_out = tmp_path / "replay.jsonl"
-    proc = subprocess.run(
-        cli_args("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
-                 "--quiet", "--backend", "eager"),
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return predictions_by_window(replay_out)
 
 
 def test_record_live_synthetic_then_replay_gives_the_same_predictions(model, tmp_path):

@@ -19,9 +19,9 @@ import termios
 import pytest
 
 from evimae_stream.runtime import events as events_module
-from tests.cli_helpers import cli, events
-from tests.conftest import REPO
-from tests.runtime_helpers import SYNTH_CLASSES, make_artifact, make_session
+from tests.helpers.cli import cli, events
+from tests.helpers.paths import REPO
+from tests.helpers.runtime import SYNTH_CLASSES, make_artifact, make_session
 
 SESSION_S = 12.0
 #: written only by live and paced runs (wall-clock measurements)

@@ -10,8 +10,8 @@ import subprocess
 import cv2
 import pytest
 
-from tests.cli_helpers import cli, events
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.cli import cli, events
+from tests.helpers.runtime import make_artifact, make_session
 
 SESSION_S = 12.0
 

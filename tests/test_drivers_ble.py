@@ -12,8 +12,8 @@ from drivers.base import LinkState
 from drivers.ble_imu import BleImuDriver, BleLoop
 from drivers.config import BackoffConfig, BleImuConfig
 from drivers.protocols.witmotion import ACC_SCALE, GYRO_SCALE
+from tests.helpers.recording_sink import RecordingSink, wait_for
 from tests.mocks.ble import FakeAdapter, FakePeripheral
-from tests.recording_sink import RecordingSink, wait_for
 
 FAST = BackoffConfig(initial_s=0.05, max_s=0.3)
 ADDR1 = "C1:D2:E3:F4:A5:B6"

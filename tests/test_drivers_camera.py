@@ -16,7 +16,7 @@ from drivers.base import LinkState
 from drivers.camera import CameraConfig, CameraDriver, parse_camera_source, source_kind
 from drivers.config import BackoffConfig
 from evimae_stream.errors import DeviceError, InputError
-from tests.recording_sink import RecordingSink, wait_for
+from tests.helpers.recording_sink import RecordingSink, wait_for
 
 FAST = BackoffConfig(initial_s=0.05, max_s=0.3)
 W, H = 64, 48

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 NO_BLUEZ = not os.path.exists("/run/dbus/system_bus_socket") and not os.path.exists(
     "/var/run/dbus/system_bus_socket"

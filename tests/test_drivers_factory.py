@@ -6,7 +6,7 @@ from drivers.ble_imu import BleImuDriver, BleLoop
 from drivers.factory import make_imu_driver
 from drivers.serial_imu import SerialImuDriver
 from drivers.uri import parse_imu_ports
-from tests.recording_sink import RecordingSink
+from tests.helpers.recording_sink import RecordingSink
 
 
 def test_serial_and_ble_sources_get_their_drivers(monkeypatch):

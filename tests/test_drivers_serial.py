@@ -14,8 +14,8 @@ from drivers.protocols.text_lines import format_csv_line
 from drivers.protocols.witmotion import ACC_SCALE, encode_serial_sample
 from drivers.serial_imu import SerialImuDriver
 from evimae_stream.errors import DeviceError
-from tests.pty_device import PtyDevice
-from tests.recording_sink import RecordingSink, wait_for
+from tests.helpers.pty_device import PtyDevice
+from tests.helpers.recording_sink import RecordingSink, wait_for
 
 FAST = BackoffConfig(initial_s=0.05, max_s=0.4)
 

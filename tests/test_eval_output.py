@@ -15,8 +15,8 @@ from evimae_stream.colours import to_bgr
 from evimae_stream.evaluation import draw_timeline
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.types import Segment
-from tests.cli_helpers import cli
-from tests.conftest import REPO
+from tests.helpers.cli import cli
+from tests.helpers.paths import REPO
 
 DEMO_SESSION = REPO / "evimae_stream" / "assets" / "demo_session"
 CLASSES = ["chopping", "idle", "jogging", "stirring"]

@@ -14,7 +14,7 @@ from evimae_stream.sessions import open_session
 from evimae_stream.truth import window_truth
 from evimae_stream.types import Segment
 from evimae_stream.window import WindowGeometry
-from tests.cli_helpers import cli, events
+from tests.helpers.cli import cli, events
 from training.evaluate_artifact import evaluate_sessions
 from training.windows import cut_session, make_label_fn
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from evimae_stream.device import cpu_has_amx
-from tests.cli_helpers import cli, events
-from tests.conftest import REPO
+from tests.helpers.cli import cli, events
+from tests.helpers.paths import REPO
 from training.config import load_config
 
 RECIPES = sorted((REPO / "configs" / "train").glob("*.yaml"))

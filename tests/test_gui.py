@@ -29,8 +29,8 @@ from gui.imu_plots import SPAN_S
 from gui.local_source import LocalSource
 from gui.main_window import MonitorWindow
 from gui.protocol import MAX_SPEED
-from tests.pty_device import PtyDevice
-from tests.test_gui_source import runtime_prediction
+from tests.helpers.pty_device import PtyDevice
+from tests.helpers.runtime import runtime_prediction
 
 pytestmark = pytest.mark.gui
 
@@ -444,7 +444,7 @@ def test_runtime_pipeline_predictions_reach_the_window(tmp_path, qtbot):
     live synthetic rig through the tee sinks: predictions arrive, the display rings get
     full-size frames at once."""
     from gui.demo import synthetic_pipeline_source
-    from tests.runtime_helpers import SYNTH_CLASSES, make_artifact
+    from tests.helpers.runtime import SYNTH_CLASSES, make_artifact
 
     art = make_artifact(tmp_path / "model")
     src = synthetic_pipeline_source(art, seed=7)

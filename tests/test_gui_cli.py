@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.runtime import make_artifact, make_session
 
 pytestmark = pytest.mark.gui
 

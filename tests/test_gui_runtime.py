@@ -18,7 +18,7 @@ from gui.controls import Controls, speed_text
 from gui.main_window import MonitorWindow
 from gui.protocol import MAX_SPEED, SPEEDS
 from gui.runtime_source import replay_pipeline_source
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.runtime import make_artifact, make_session
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 

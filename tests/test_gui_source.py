@@ -17,29 +17,9 @@ from evimae_stream.sessions import open_session
 from gui.local_source import LocalSource
 from gui.protocol import MonitorSource
 from gui.recording import RingRecorder
+from tests.helpers.runtime import runtime_prediction
 
 _NS = 1_000_000_000
-
-
-def runtime_prediction(
-    t_s: float, label: str | None, topk, latency_ms=12.5, origin_ns: int = 10 * _NS
-) -> Prediction:
-    """One of the runtime's predictions for the window ending at ``t_s`` on its timeline."""
-    tick = origin_ns + round(t_s * _NS)
-    return Prediction(
-        index=round(t_s / 0.5),
-        tick_ns=tick,
-        origin_ns=origin_ns,
-        t_ref_ns=tick - 20_000_000,
-        label=label,
-        score=topk[0][1] if label is not None else None,
-        topk=list(topk),
-        mode="multimodal",
-        modalities=("imu", "video"),
-        reason=None if label is not None else "all streams missing",
-        latency_ms=latency_ms,
-        emitted_unix=1_763_000_000.0,  # UNIX emission time: not a timeline position
-    )
 
 
 def test_runtime_predictions_reach_the_window_as_they_are():

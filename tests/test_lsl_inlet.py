@@ -17,12 +17,11 @@ from drivers.uri import parse_imu_ports
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import open_session
 from evimae_stream.types import PLACEMENTS
-from tests.cli_helpers import cli
-from tests.conftest import REPO
-from tests.lsl_helpers import Publisher, imu_outlet
-from tests.recording_sink import RecordingSink
-from tests.runtime_helpers import make_artifact, make_session
-from tests.test_cli_live import predictions_by_window, replay_recording
+from tests.helpers.cli import cli, predictions_by_window, replay_recording
+from tests.helpers.lsl import Publisher, imu_outlet
+from tests.helpers.paths import REPO
+from tests.helpers.recording_sink import RecordingSink
+from tests.helpers.runtime import make_artifact, make_session
 
 pylsl = pytest.importorskip("pylsl")
 

@@ -21,9 +21,9 @@ from evimae_stream.runtime.lsl_sinks import (
     sensor_stream,
 )
 from evimae_stream.types import PLACEMENTS
-from tests.cli_helpers import events
-from tests.conftest import REPO
-from tests.runtime_helpers import SYNTH_CLASSES, make_artifact
+from tests.helpers.cli import events
+from tests.helpers.paths import REPO
+from tests.helpers.runtime import SYNTH_CLASSES, make_artifact
 
 pylsl = pytest.importorskip("pylsl")
 

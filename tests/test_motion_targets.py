@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from evimae_stream.model import PretrainConfig, create_pretrain_model
-from tests.training_helpers import MICRO, micro_args, read_log, run_train
+from tests.helpers.training import MICRO, micro_args, read_log, run_train
 from training.motion_targets import MotionSpec, MotionTargets, crop_flow, dense_flow, track
 
 SPEC = MotionSpec(num_frames=8, img_size=112)

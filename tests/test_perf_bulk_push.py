@@ -13,7 +13,7 @@ from evimae_stream.rings import ImuRing
 from evimae_stream.runtime.gate import ImuGate
 from evimae_stream.sessions import open_session
 from evimae_stream.sessions.playback import ReplaySource
-from tests.test_replay import _write_session
+from tests.helpers.sessions import write_replay_session
 
 RATE = 50.0
 PERIOD = 20_000_000
@@ -111,7 +111,7 @@ class _PerSample:
 
 
 def test_replay_block_path_equals_per_sample_path(tmp_path) -> None:
-    session = open_session(_write_session(tmp_path / "rec", seconds=3.0))
+    session = open_session(write_replay_session(tmp_path / "rec", seconds=3.0))
     try:
         rings_one = {p: _ring(256) for p in session.imu}
         rings_bulk = {p: _ring(256) for p in session.imu}

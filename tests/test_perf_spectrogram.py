@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from evimae_stream.preprocess import _log_power
-from tests.reference_preprocess import power_spectrogram_direct
+from tests.helpers.reference_preprocess import power_spectrogram_direct
 
 
 @pytest.mark.parametrize(

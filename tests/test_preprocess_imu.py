@@ -19,7 +19,7 @@ from evimae_stream.preprocess import (
     imu_window_to_model_input,
     resample_sinc,
 )
-from tests.reference_preprocess import resample_direct, spectrogram_direct
+from tests.helpers.reference_preprocess import resample_direct, spectrogram_direct
 
 TOL_DB = 1e-4
 

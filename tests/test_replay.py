@@ -12,8 +12,9 @@ import pytest
 from drivers.base import LinkState
 from drivers.replay import ReplayDriver
 from evimae_stream.errors import InputError
-from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter, open_session
+from evimae_stream.sessions import open_session
 from evimae_stream.sessions.playback import ReplaySource
+from tests.helpers.sessions import write_replay_session
 
 T0 = 5_000_000_000
 
@@ -42,29 +43,9 @@ class ListSink:
         self.states.append("up")
 
 
-def _write_session(path: Path, seconds: float = 2.0) -> Path:
-    rng = np.random.default_rng(0)
-    rate, fps = 50.0, 10.0
-    with SessionWriter(
-        path,
-        imu={"left_arm": ImuSpec(rate_hz=rate), "right_leg": ImuSpec(rate_hz=rate)},
-        camera=CameraSpec(width=64, height=48, fps=fps),
-        t0_ns=T0,
-    ) as w:
-        n = int(seconds * rate)
-        for placement, jitter in (("left_arm", 1e6), ("right_leg", 3e6)):
-            t = T0 + (np.arange(n) / rate * 1e9 + rng.uniform(0, jitter, n)).astype(np.int64)
-            values = rng.normal(size=(n, 3)).astype(np.float32)
-            w.add_imu_block(placement, t, values, np.arange(n) / rate + 100.0)
-        for k in range(int(seconds * fps)):
-            frame = np.full((48, 64, 3), (k * 12) % 256, np.uint8)
-            w.add_frame(T0 + int(k / fps * 1e9), frame)
-    return path
-
-
 @pytest.fixture()
 def session(tmp_path: Path):
-    s = open_session(_write_session(tmp_path / "rec"))
+    s = open_session(write_replay_session(tmp_path / "rec"))
     yield s
     s.close()
 

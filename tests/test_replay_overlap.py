@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
+from tests.helpers.runtime import make_artifact, make_session, replay_at_max_speed
 
 
 @pytest.fixture(scope="module")

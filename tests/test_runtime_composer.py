@@ -15,7 +15,7 @@ from evimae_stream.runtime.outputs import Outputs
 from evimae_stream.runtime.run import Composer, Hooks, LoadedModel, OutputConfig, plan_sources
 from evimae_stream.sessions import open_session
 from evimae_stream.types import PLACEMENTS
-from tests.runtime_helpers import make_artifact, make_session
+from tests.helpers.runtime import make_artifact, make_session
 
 
 @pytest.fixture(scope="module")

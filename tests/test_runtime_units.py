@@ -31,7 +31,7 @@ from evimae_stream.sessions import open_session
 from evimae_stream.streams import StreamSpec
 from evimae_stream.truth import window_truth
 from evimae_stream.types import MODES, PLACEMENTS, Segment
-from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
+from tests.helpers.runtime import make_artifact, make_session, replay_at_max_speed
 
 ALL = dict.fromkeys(PLACEMENTS, True)
 

@@ -14,8 +14,8 @@ import pytest
 
 from evimae_stream.errors import FormatError, InputError
 from evimae_stream.sessions import open_session
-from tests.cli_helpers import cli
-from tests.fixtures_sessions import build_cmummac, build_wear, decode_index, write_session
+from tests.helpers.cli import cli
+from tests.helpers.sessions import build_cmummac, build_wear, decode_index, write_session
 
 T0 = 5_000_000_000
 

@@ -16,7 +16,7 @@ from evimae_stream.sessions import (
     WearSession,
     open_session,
 )
-from tests.fixtures_sessions import (
+from tests.helpers.sessions import (
     CMU_QUANTITIES,
     CMU_SENSORS,
     build_cmummac,

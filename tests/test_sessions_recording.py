@@ -26,7 +26,7 @@ from evimae_stream.sessions import (
     SessionWriter,
     open_session,
 )
-from tests.fixtures_sessions import coded_frame, decode_index, imu_values, write_session
+from tests.helpers.sessions import coded_frame, decode_index, imu_values, write_session
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 5_000_000_000
@@ -183,7 +183,7 @@ CHILD = textwrap.dedent(
     import sys, time
     import numpy as np
     from evimae_stream.sessions import SessionWriter, ImuSpec, CameraSpec
-    from tests.fixtures_sessions import coded_frame, imu_values
+    from tests.helpers.sessions import coded_frame, imu_values
     w = SessionWriter(sys.argv[1], imu={"left_arm": ImuSpec(50.0), "right_arm": ImuSpec(50.0)},
                       camera=CameraSpec(96, 64, 30.0))
     t0 = w.t0_ns

@@ -12,7 +12,7 @@ from evimae_stream.errors import InputError
 from evimae_stream.health import DriverStats, buffer_health
 from evimae_stream.sessions import open_session
 from evimae_stream.streams import StreamSpec
-from tests.runtime_helpers import make_session
+from tests.helpers.runtime import make_session
 
 
 def test_a_stream_spec_is_validated_and_kept_in_placement_order():

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, FitConfig, IndexTimeMap
-from tests.timelines import NS, expected_out_of_order, make_timeline
+from tests.helpers.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evimae_stream.errors import InputError
-from tests.training_helpers import REPO, run_train
+from tests.helpers.training import REPO, run_train
 from training.config import load_config
 
 SRC = "data.sources=[{kind: synthetic, seed: 3}]"

@@ -12,7 +12,7 @@ import torch
 from evimae_stream.errors import InputError
 from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
 from evimae_stream.window import WindowGeometry
-from tests.fixtures_sessions import coded_frame
+from tests.helpers.sessions import coded_frame
 from training.config import load_config
 from training.data import WindowDataset
 from training.losses import classification_loss, smooth_targets

@@ -16,7 +16,7 @@ import torch
 
 from evimae_stream.artifact import load_artifact
 from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
-from tests.training_helpers import REPO, TRAIN, micro_args, read_json, read_log, run_train
+from tests.helpers.training import REPO, TRAIN, micro_args, read_json, read_log, run_train
 
 
 @pytest.fixture(scope="module")

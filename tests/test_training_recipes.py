@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from evimae_stream.model import create_pretrain_model
-from tests.fixtures_sessions import build_cmummac, build_wear, write_session, write_video
-from tests.training_helpers import MICRO, REPO
+from tests.helpers.sessions import build_cmummac, build_wear, write_session, write_video
+from tests.helpers.training import MICRO, REPO
 from training.config import TrainConfig, load_config
 from training.data import DataBundle, preprocess_config
 from training.prepare import encoder_config, load_recipe_data

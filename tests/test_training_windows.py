@@ -11,7 +11,7 @@ import pytest
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
 from evimae_stream.window import WindowGeometry
-from tests.fixtures_sessions import (
+from tests.helpers.sessions import (
     build_release,
     build_wear,
     decode_index,

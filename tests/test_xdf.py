@@ -19,9 +19,9 @@ import pytest
 from evimae_stream.sessions import open_session
 from evimae_stream.sessions.xdf import markers_to_labels
 from evimae_stream.sessions.xdf_writer import XdfWriter, info_xml, scan_chunks
-from tests.cli_helpers import cli, events
-from tests.conftest import REPO
-from tests.runtime_helpers import make_artifact, make_session, replay_at_max_speed
+from tests.helpers.cli import cli, events
+from tests.helpers.paths import REPO
+from tests.helpers.runtime import make_artifact, make_session, replay_at_max_speed
 
 pyxdf = pytest.importorskip("pyxdf")
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
+
 BITS = 12
 
 
@@ -220,3 +222,24 @@ def build_release(root: Path, wear_excerpt: Path) -> Path:
     }
     (rel / "cav_label" / "train_finetune" / "labels_1.json").write_text(json.dumps(doc))
     return rel
+
+
+def write_replay_session(path: Path, seconds: float = 2.0, t0_ns: int = 5_000_000_000) -> Path:
+    """Two jittered IMUs with device times and a 10 fps camera, from ``t0_ns``, as a session."""
+    rng = np.random.default_rng(0)
+    rate, fps = 50.0, 10.0
+    with SessionWriter(
+        path,
+        imu={"left_arm": ImuSpec(rate_hz=rate), "right_leg": ImuSpec(rate_hz=rate)},
+        camera=CameraSpec(width=64, height=48, fps=fps),
+        t0_ns=t0_ns,
+    ) as w:
+        n = int(seconds * rate)
+        for placement, jitter in (("left_arm", 1e6), ("right_leg", 3e6)):
+            t = t0_ns + (np.arange(n) / rate * 1e9 + rng.uniform(0, jitter, n)).astype(np.int64)
+            values = rng.normal(size=(n, 3)).astype(np.float32)
+            w.add_imu_block(placement, t, values, np.arange(n) / rate + 100.0)
+        for k in range(int(seconds * fps)):
+            frame = np.full((48, 64, 3), (k * 12) % 256, np.uint8)
+            w.add_frame(t0_ns + int(k / fps * 1e9), frame)
+    return path

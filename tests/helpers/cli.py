@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def cli(*args, env: dict | None = None, timeout=240) -> subprocess.CompletedProcess:
@@ -24,3 +24,18 @@ def events(source: Path | str) -> list[dict]:
     """The JSON Lines events of a file (a Path) or of text (a str, e.g. captured stdout)."""
     text = source.read_text() if isinstance(source, Path) else source
     return [json.loads(line) for line in text.splitlines()]
+
+
+def predictions_by_window(jsonl: Path) -> dict[int, dict]:
+    """The prediction events of a JSONL file by window index."""
+    return {e["window"]: e for e in events(jsonl) if e["type"] == "prediction"}
+
+
+def replay_recording(model: Path, rec: Path, tmp_path: Path) -> dict[int, dict]:
+    """Replay the recording ``rec`` through the CLI at max speed (eager); its predictions by
+    window index."""
+    replay_out = tmp_path / "replay.jsonl"
+    proc = cli("--replay", rec, "--speed", "max", "--model", model, "--jsonl", replay_out,
+               "--quiet", "--backend", "eager", timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return predictions_by_window(replay_out)

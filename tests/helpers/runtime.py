@@ -8,6 +8,7 @@ import torch
 
 from evimae_stream.artifact import ModelMeta, save_artifact
 from evimae_stream.model import create_model
+from evimae_stream.runtime.events import Prediction
 from evimae_stream.synthetic import generate_session
 
 #: the synthetic wearer's classes (session.json meta lists them; a fixed list keeps tests simple)
@@ -84,3 +85,27 @@ def replay_at_max_speed(
         result = composer.replay(session, None, skip_imus=skip_imus, camera=camera,
                                  overlap=overlap, wrap_source=wrap_source)  # fmt: skip
     return result.outputs, composer.recognizer
+
+
+_NS = 1_000_000_000
+
+
+def runtime_prediction(
+    t_s: float, label: str | None, topk, latency_ms=12.5, origin_ns: int = 10 * _NS
+) -> Prediction:
+    """One of the runtime's predictions for the window ending at ``t_s`` on its timeline."""
+    tick = origin_ns + round(t_s * _NS)
+    return Prediction(
+        index=round(t_s / 0.5),
+        tick_ns=tick,
+        origin_ns=origin_ns,
+        t_ref_ns=tick - 20_000_000,
+        label=label,
+        score=topk[0][1] if label is not None else None,
+        topk=list(topk),
+        mode="multimodal",
+        modalities=("imu", "video"),
+        reason=None if label is not None else "all streams missing",
+        latency_ms=latency_ms,
+        emitted_unix=1_763_000_000.0,  # UNIX emission time: not a timeline position
+    )
