@@ -1,4 +1,5 @@
-"""IMU and video preprocessing, exactly as the published EVI-MAE data loader (DESIGN §6).
+"""IMU preprocessing and the settings of all preprocessing, exactly as the published EVI-MAE data
+loader (DESIGN §6); the video steps are in :mod:`evimae_stream.preprocess_video`.
 
 IMU: each of the 12 channels (4 IMUs × xyz acceleration, order of
 :data:`evimae_stream.types.PLACEMENTS`) of a window becomes a (time 320 × freq 128) log-power
@@ -11,9 +12,6 @@ The published loader ran these steps with torchaudio in float32. torchaudio is n
 (DESIGN §9), so they are reimplemented here in plain torch, vectorised over batch and channels,
 with every sum (resampling, DFT) in float64 so the result is exact (it matches an independent
 float64 reference to 1e-4 dB); the log of the power and the output are float32.
-
-Video: T RGB uint8 frames → resize to size×size with OpenCV bilinear (``cv2.INTER_LINEAR``),
-/255, ImageNet mean/std → ``(3, T, size, size)`` float32.
 """
 
 from __future__ import annotations
@@ -21,11 +19,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,10 +41,6 @@ RESAMPLE_LOWPASS_WIDTH = 6
 RESAMPLE_ROLLOFF = 0.99
 #: Floor of the power spectrogram before the log (published: 1e-10, i.e. −100 dB).
 POWER_FLOOR = 1e-10
-
-#: ImageNet statistics used by the video branch (VideoMAE convention).
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -409,104 +402,3 @@ def preprocess_imu(x: np.ndarray | torch.Tensor, config: PreprocessConfig) -> to
 
 
 # ----------------------------------------------------------------------------- video
-
-
-def frame_indices_for_window(num_available: int, num_frames: int = 16) -> list[int]:
-    """Indices of ``num_frames`` frames evenly spaced over ``num_available`` frames.
-
-    Pick ``i`` is ``floor(i·num_available/num_frames)``: for 64 frames and 16 picks that is every
-    4th frame from the first (the published 30 fps ≈ 2 s clip). Fewer frames than picks repeat
-    frames, still in time order.
-    """
-    for name, value in (("num_available", num_available), ("num_frames", num_frames)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(
-                f"video window: {name} must be a positive integer, got {value!r}; a window "
-                "needs at least one frame"
-            )
-    return [i * int(num_available) // int(num_frames) for i in range(int(num_frames))]
-
-
-def _check_frame(frame: Any, where: str) -> np.ndarray:
-    arr = np.asarray(frame)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise InputError(
-            f"video {where}: expected an RGB frame of shape (H, W, 3), got {arr.shape}"
-        )
-    if arr.dtype != np.uint8:
-        raise InputError(
-            f"video {where}: expected uint8 RGB pixels, got dtype {arr.dtype}; pass frames "
-            "as decoded (0–255)"
-        )
-    return arr
-
-
-def _resize_stack(frames: Sequence[Any] | np.ndarray, size: int, where: str) -> np.ndarray:
-    """Resize every frame to ``size×size`` (``cv2.INTER_LINEAR``); returns uint8 (T, S, S, 3)."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise InputError(f"video: size must be a positive integer, got {size!r}")
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu().numpy()
-    if isinstance(frames, np.ndarray) and frames.ndim != 4:
-        raise InputError(
-            f"video {where}: expected frames of shape (T, H, W, 3), got {frames.shape}"
-        )
-    if len(frames) == 0:
-        raise InputError(f"video {where}: no frames; a window needs at least one frame")
-    out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
-    for i, frame in enumerate(frames):
-        arr = _check_frame(frame, f"{where} frame {i}")
-        if arr.shape[0] == size and arr.shape[1] == size:
-            out[i] = arr
-        else:
-            out[i] = cv2.resize(arr, (size, size), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _normalise(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 (..., 3) → float32 (..., 3) in ImageNet units."""
-    t = torch.from_numpy(pixels).to(torch.float32) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32)
-    return (t - mean) / std
-
-
-def frames_to_video_tensor(frames: Sequence[Any] | np.ndarray, size: int = 224) -> torch.Tensor:
-    """T RGB uint8 frames (a sequence of (H, W, 3) or an array (T, H, W, 3)) → (3, T, S, S).
-
-    Each frame is resized to ``size×size`` with OpenCV bilinear interpolation
-    (``cv2.resize``, ``INTER_LINEAR``), scaled to [0, 1] and normalised with the ImageNet
-    mean/std. Frames must already be RGB (OpenCV decodes BGR: convert first).
-    """
-    pixels = _resize_stack(frames, size, "window")  # (T, S, S, 3) uint8
-    return _normalise(pixels).permute(3, 0, 1, 2).contiguous()  # (3, T, S, S)
-
-
-def frames_to_video_batch(frames: Sequence[Any] | np.ndarray, size: int = 224) -> torch.Tensor:
-    """Batched :func:`frames_to_video_tensor`: (B, T, H, W, 3) uint8 → (B, 3, T, S, S)."""
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu().numpy()
-    if isinstance(frames, np.ndarray) and frames.ndim != 5:
-        raise InputError(
-            f"video batch: expected frames of shape (B, T, H, W, 3), got {frames.shape}"
-        )
-    if len(frames) == 0:
-        raise InputError("video batch: empty batch; pass at least one window")
-    stacks = [_resize_stack(item, size, f"batch item {b}") for b, item in enumerate(frames)]
-    lengths = {s.shape[0] for s in stacks}
-    if len(lengths) != 1:
-        raise InputError(
-            f"video batch: windows have different frame counts {sorted(lengths)}; every window "
-            "needs the same number of frames"
-        )
-    pixels = np.stack(stacks)  # (B, T, S, S, 3)
-    return _normalise(pixels).permute(0, 4, 1, 2, 3).contiguous()  # (B, 3, T, S, S)
-
-
-def preprocess_video(frames: Sequence[Any] | np.ndarray, config: PreprocessConfig) -> torch.Tensor:
-    """Pick ``config.num_frames`` evenly spaced frames and return the (3, T, S, S) tensor."""
-    n = len(frames)
-    if n == 0:
-        raise InputError("video window: no frames; a window needs at least one frame")
-    picks = frame_indices_for_window(n, config.num_frames)
-    return frames_to_video_tensor([frames[i] for i in picks], config.img_size)

@@ -12,11 +12,13 @@ from evimae_stream.errors import ArtifactError, InputError
 from evimae_stream.preprocess import (
     NORM_STATS,
     PreprocessConfig,
+    imu_window_to_model_input,
+    preprocess_imu,
+)
+from evimae_stream.preprocess_video import (
     frame_indices_for_window,
     frames_to_video_batch,
     frames_to_video_tensor,
-    imu_window_to_model_input,
-    preprocess_imu,
     preprocess_video,
 )
 

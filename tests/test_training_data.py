@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from evimae_stream.errors import InputError
-from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
+from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.preprocess_video import frames_to_video_tensor
 from evimae_stream.window import WindowGeometry
 from tests.helpers.sessions import coded_frame
 from training.config import load_config

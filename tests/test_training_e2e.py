@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from evimae_stream.artifact import load_artifact
-from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
+from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.preprocess_video import frames_to_video_tensor
 from tests.helpers.training import REPO, TRAIN, micro_args, read_json, read_log, run_train
 
 

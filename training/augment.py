@@ -4,7 +4,7 @@
   each a scale of the frame's short side drawn from ``scales`` (at most one step apart, so the
   aspect never distorts much), placed at a random position; the same crop for every frame of
   the window; the crop then goes through the runtime's resize + normalisation
-  (:func:`evimae_stream.preprocess.frames_to_video_tensor`). Training frames are stored as the
+  (:func:`evimae_stream.preprocess_video.frames_to_video_tensor`). Training frames are stored as the
   runtime sees them (already ``S×S``, :class:`training.windows.FrameStore`), so the crop is
   taken from that view: scale 1 is exactly the runtime's input, and the aspect the model sees
   in training is the one it sees live.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from evimae_stream.preprocess import frames_to_video_tensor
+from evimae_stream.preprocess_video import frames_to_video_tensor
 
 
 def crop_box(

@@ -4,7 +4,7 @@ Sources (:class:`~training.config.SourceConfig`): any session :func:`open_sessio
 recordings, WEAR subjects, CMU-MMAC sessions), synthetic wearers (generated once under
 ``data.synthetic_dir``), and EVI-MAE release clips. Windows are cut by :mod:`training.windows`.
 Preprocessing is the runtime's: :func:`evimae_stream.preprocess.preprocess_imu` and
-:func:`~evimae_stream.preprocess.frames_to_video_tensor`; frames are cached already resized to
+:func:`~evimae_stream.preprocess_video.frames_to_video_tensor`; frames are cached already resized to
 the model's input size exactly as the runtime resizes them (:class:`~training.windows.FrameStore`),
 so an evaluation window's video tensor is the runtime's. IMU spectrograms are cached in memory
 (float16, computed once in vectorised batches) unless IMU noise augmentation is on for the
@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from evimae_stream.errors import InputError
-from evimae_stream.preprocess import PreprocessConfig, frame_indices_for_window, preprocess_imu
+from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.preprocess_video import frame_indices_for_window
 from evimae_stream.sessions import ReleaseClipDataset, open_session
 from evimae_stream.window import WindowGeometry, resample_imu
 from training.augment import add_imu_noise, crop_box, multiscale_crop, video_tensor

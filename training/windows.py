@@ -63,7 +63,7 @@ class FrameStore:
     """Decoded RGB frames shared by overlapping windows (each frame stored once), kept the way
     the runtime holds them: resized once, from the frame as decoded, to the model's
     ``size×size`` with ``cv2.INTER_LINEAR`` (the resize of the runtime's camera gate and of
-    :func:`~evimae_stream.preprocess.frames_to_video_tensor`).
+    :func:`~evimae_stream.preprocess_video.frames_to_video_tensor`).
 
     The video transform then has nothing left to resize, so a window's video tensor is exactly
     the runtime's for the same frames. Shrinking frames first and resizing again to ``size``

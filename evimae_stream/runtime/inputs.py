@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from evimae_stream.artifact import ModelMeta
-from evimae_stream.preprocess import PreprocessConfig, frames_to_video_tensor, preprocess_imu
+from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.preprocess_video import frames_to_video_tensor
 from evimae_stream.runtime.backends.base import ModelInputs
 from evimae_stream.runtime.policy import Plan
 from evimae_stream.types import PLACEMENTS
