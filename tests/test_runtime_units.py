@@ -411,7 +411,7 @@ def test_non_finite_logits_give_no_prediction_with_a_reason(small_run, tmp_path)
 
     art, sess = small_run
     model, meta = _damaged(art)
-    spec = ModelSpec.from_meta(meta, model)
+    spec = ModelSpec.from_meta(meta)
     sink = JsonlSink(tmp_path / "out.jsonl", timings=False)
     backend = EagerBackend(model, "fp32", torch.device("cpu"))  # already chosen: no verification
     config = RuntimeConfig(backend="eager", stride_s=0.5)
