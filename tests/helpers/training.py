@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 TRAIN = REPO / "training" / "train.py"
 
 #: evimae_tiny shrunk further so a training step takes well under a second on 2 cores
