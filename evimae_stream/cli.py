@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "synth": "evimae_stream.commands.synth",
     "devices": "evimae_stream.commands.devices",
     "export": "evimae_stream.commands.export",
+    "labels": "evimae_stream.commands.labels",
 }
 
 PROG = "evimae-stream"

@@ -94,12 +94,14 @@ def run_gui(
     duration: float | None = None,
     title: str = "evimae-stream monitor",
     start: bool = True,
+    record_folder: str | Path | None = None,
 ) -> int:
     """Show the monitor over ``source`` until the window is closed, or for ``duration`` seconds.
 
     With ``screenshot`` the window is saved as a PNG at the end (after ``duration``, default
     :data:`SCREENSHOT_AFTER_S`) and the function returns. ``start`` starts the source first.
     The source is closed on return. Returns the exit code (0; 1 if the screenshot failed).
+    ``record_folder``: where the Record button records (``--record DIR``; else it asks).
     """
     if duration is not None and not duration > 0:
         raise InputError(f"--duration must be a positive number of seconds, got {duration}")
@@ -108,6 +110,8 @@ def run_gui(
     app = ensure_app(offscreen_if_headless=screenshot is not None)  # keep it alive
     window = MonitorWindow(source, title=title)
     window.resize(*WINDOW_SIZE)
+    if record_folder is not None:
+        window.controls.record_folder = Path(record_folder)
     result = {"code": 0}
     loop = QEventLoop()
     window.closed.connect(loop.quit)

@@ -29,18 +29,30 @@ def launch(
     speed: float | None,
     screenshot: Path | None = None,
     duration: float | None = None,
+    labels: list[str] | None = None,
+    record: Path | None = None,
+    annotate: bool = False,
+    prefill: bool = False,
 ) -> int:
     """Build the monitor's source for the run and show the window: the live sensors of
     ``plan`` (a :class:`~drivers.factory.SourcePlan`), else a paced replay of ``session_path``
     at ``speed``× (None: "max", :data:`gui.protocol.MAX_SPEED` here). The command line passes
     1× when no ``--speed`` was given, the bundled demo too (the command line alone runs the demo
-    at max, on a virtual clock, because nobody watches it)."""
+    at max, on a virtual clock, because nobody watches it). Live, ``labels`` are the label
+    bar's action names (default: the model's classes) and ``record`` the folder the Record
+    button records into; ``annotate`` opens the session's labels for review instead
+    (:mod:`gui.annotate`), ``prefill`` with the model's predictions where it has none."""
+    if annotate:
+        from gui.annotate import run_annotate
+
+        return run_annotate(session_path, model_dir if prefill else None, config, labels,
+                            screenshot=screenshot)  # fmt: skip
     config = dataclasses.replace(config, topk=max(5, config.topk))
     if session_path is None:
-        source = live_pipeline_source(model_dir, plan, config)
+        source = live_pipeline_source(model_dir, plan, config, label_names=labels)
     else:
         source = replay_pipeline_source(model_dir, session_path, speed, config)
     started = time.monotonic()
-    code = run_gui(source, screenshot=screenshot, duration=duration)
+    code = run_gui(source, screenshot=screenshot, duration=duration, record_folder=record)
     log.info("monitor closed after %.1f s", time.monotonic() - started)
     return code

@@ -20,6 +20,7 @@ from evimae_stream.buffer import StreamBuffer
 from evimae_stream.errors import InputError
 from evimae_stream.health import StreamHealth, buffer_health
 from evimae_stream.runtime.events import Prediction
+from evimae_stream.runtime.labelling import Labeller
 from evimae_stream.types import CAMERA, Segment
 from gui.paced import PacedReplay
 from gui.protocol import MAX_SPEED, MonitorStatus
@@ -51,7 +52,8 @@ class LocalSource:
     ``recorder_factory``: ``(buffer, folder) -> recorder`` with ``.path`` and ``.close()``
     (default: :meth:`gui.recording.RingRecorder.start`, which copies the rings).
     ``labels``/``classes`` default to the replayed session's. ``timeline_t0_ns``: host time of
-    0 s on the live timeline (default: the first :meth:`start`).
+    0 s on the live timeline (default: the first :meth:`start`). ``labeller``: the run's
+    :class:`~evimae_stream.runtime.labelling.Labeller` behind the window's label bar (live).
     """
 
     def __init__(
@@ -69,8 +71,10 @@ class LocalSource:
         recorder_factory: Callable[[StreamBuffer, Path], Any] = RingRecorder.start,
         timeline_t0_ns: int | None = None,
         max_pending: int = 1000,
+        labeller: Labeller | None = None,
     ) -> None:
         self._buffer = buffer
+        self.labeller = labeller
         self.drivers: dict[str, Driver] = dict(drivers or {})
         self.replay = replay
         if replay is not None:
@@ -268,6 +272,8 @@ class LocalSource:
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop everything and wait (up to ``timeout_s``) for the pipeline and the recording."""
         closer = self.stop_recording()
+        if self.labeller is not None and closer is None:
+            self.labeller.close()
         self.stop()
         for d in self._unique_drivers():
             d.disconnect()

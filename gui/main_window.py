@@ -28,6 +28,7 @@ from evimae_stream.runtime.events import Prediction
 from gui.controls import Controls, speed_text
 from gui.health_panel import HealthPanel
 from gui.imu_plots import ImuPlots
+from gui.label_bar import LabelBar
 from gui.prediction_panel import PredictionPanel
 from gui.protocol import MonitorSource, MonitorStatus
 from gui.timeline import Timeline
@@ -115,6 +116,10 @@ class MonitorWindow(QMainWindow):
         top.addLayout(right, RIGHT_STRETCH)
         outer.addLayout(top, 1)
         outer.addWidget(_boxed("timeline", self.timeline), 0)
+        self.label_bar = LabelBar(source.labeller) if source.labeller is not None else None
+        if self.label_bar is not None:
+            self.label_bar.on_message = self.show_message
+            outer.addWidget(self.label_bar, 0)
         outer.addWidget(self.controls, 0)
         self.setCentralWidget(central)
 
@@ -160,12 +165,19 @@ class MonitorWindow(QMainWindow):
         if self.latest is not None and self.prediction.current is not self.latest:
             self.prediction.show_prediction(self.latest)
         status = src.status()
+        if self.label_bar is not None:  # the user's labels so far, in the timeline's lower lane
+            self.label_bar.update_state()
+            self.timeline.set_truth(src.labeller.timeline(), check_vocabulary=False)
         self.imu.update_from(src.buffer, status.time_scale)
         self.timeline.redraw(status.timeline_s)
         self.controls.update_status(status)
         self.status_label.setText(status_text(status))
         if with_health:
             self.health.update_health(src.health())
+
+    def keyPressEvent(self, event) -> None:  # Qt override: number keys label
+        if self.label_bar is None or not self.label_bar.handle_key(event.text()):
+            super().keyPressEvent(event)
 
     def closeEvent(self, event) -> None:  # Qt override
         self.timer.stop()

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 from evimae_stream.buffer import StreamBuffer
 from evimae_stream.health import StreamHealth
 from evimae_stream.runtime.events import Prediction
+from evimae_stream.runtime.labelling import Labeller
 from evimae_stream.types import Segment
 
 #: what "max" means in the monitor, for the speed menu and for ``evimae-stream --gui --speed max``
@@ -73,6 +74,9 @@ class MonitorSource(Protocol):
     @property
     def classes(self) -> list[str]:
         """Class names in the model's order (fixes the timeline colours), may be []."""
+
+    #: the run's label state behind the label bar (live runs), or None
+    labeller: Labeller | None
 
     def health(self) -> dict[str, StreamHealth]:
         """Per-stream health, in the buffer's stream order."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from evimae_stream.clock import Clock, ScaledClock
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.inputs import ModelSpec
+from evimae_stream.runtime.labelling import Labeller
 from evimae_stream.runtime.recorder import GateRecorder
 from evimae_stream.runtime.rig import Rig
 from evimae_stream.runtime.run import Composer, Hooks, LoadedModel, make_drivers
@@ -123,15 +124,19 @@ class RecorderSwitch:
 
 
 class _GateRecording:
-    """One recording through the gates: what :meth:`LocalSource.start_recording` holds."""
+    """One recording through the gates: what :meth:`LocalSource.start_recording` holds; its
+    labels go to the session too while it records (``labeller``)."""
 
-    def __init__(self, switch: RecorderSwitch, recorder) -> None:
+    def __init__(self, switch: RecorderSwitch, recorder, labeller: Labeller | None) -> None:
         self.switch = switch
         self.recorder = recorder
         self.path = recorder.path
+        self.labeller = labeller
 
     def close(self) -> None:
         """Detach, then finish the session (blocks: the source calls it off the GUI thread)."""
+        if self.labeller is not None:
+            self.labeller.stop_recording()
         if self.switch.target is self.recorder:
             self.switch.target = None
         self.recorder.close()
@@ -142,10 +147,12 @@ def gate_recorder_factory(
     clock: Clock,
     streams: StreamSpec,
     meta: dict | None = None,
+    labeller: Labeller | None = None,
 ) -> Callable[[StreamBuffer, Path], _GateRecording]:
     """A ``recorder_factory`` for :class:`LocalSource` that records what the sensors sent
     (raw stamps, device time, gyro, full frames) with the runtime's own
-    :class:`~evimae_stream.runtime.recorder.GateRecorder`, from now on."""
+    :class:`~evimae_stream.runtime.recorder.GateRecorder`, from now on, and the ``labeller``'s
+    segments into the session's labels.csv."""
 
     def start(_buffer: StreamBuffer, folder: Path) -> _GateRecording:
         if switch.target is not None:
@@ -154,7 +161,9 @@ def gate_recorder_factory(
         rec = GateRecorder(new_session_dir(folder), t0, streams, meta)
         switch.t0_ns = t0
         switch.target = rec
-        return _GateRecording(switch, rec)
+        if labeller is not None:
+            labeller.record_to(rec.path, t0)
+        return _GateRecording(switch, rec, labeller)
 
     return start
 
@@ -221,11 +230,13 @@ def live_pipeline_source(
     plan,
     config: RuntimeConfig | None = None,
     origin_ns: int | None = None,
+    label_names: Sequence[str] | None = None,
     **kwargs,
 ) -> LocalSource:
     """The runtime's pipeline over the sensors of ``plan`` (a
     :class:`~drivers.factory.SourcePlan`), not yet started. ``origin_ns``: host time of 0 s on
-    the pipeline's timeline (default: now); windows end at ``origin + k·stride``. Extra keyword
+    the pipeline's timeline (default: now); windows end at ``origin + k·stride``.
+    ``label_names``: the label bar's actions (default: the model's classes). Extra keyword
     arguments go to :class:`LocalSource`."""
     composer = _composer(model_dir, config)
     streams = plan.streams(composer.spec.imu_rate_hz)
@@ -233,6 +244,8 @@ def live_pipeline_source(
     def drivers(imu_sinks, frame_sink):
         return make_drivers(plan, imu_sinks, frame_sink)
 
+    kwargs["label_names"] = list(label_names or composer.spec.classes)
+    kwargs["rig"] = plan.source
     return _pipeline_source(composer, streams, drivers, origin_ns, time.monotonic_ns, kwargs)
 
 
@@ -305,16 +318,22 @@ def _pipeline_source(
         paced: PacedReplay = replay
         rigs.renew(build(paced.session_origin_ns()))
         paced.on_seek.append(lambda t_s: rigs.renew(build(paced.session_origin_ns(), t_s)))
+    names, rig = kwargs.pop("label_names", None), kwargs.pop("rig", None)
+    labeller = Labeller(names, host_clock, rigs.current.origin_ns) if names else None
     if "recorder_factory" not in kwargs:
+        meta = {"recorded_by": "evimae-stream gui", "model_classes": list(composer.spec.classes)}
+        if names:
+            meta["label_names"] = list(names)
+        if rig:
+            meta["rig"] = rig
         kwargs["recorder_factory"] = gate_recorder_factory(
-            switch, host_clock, _described(streams, drivers, replay),
-            meta={"recorded_by": "evimae-stream gui", "model_classes": list(composer.spec.classes)},
-        )  # fmt: skip
+            switch, host_clock, _described(streams, drivers, replay), meta, labeller
+        )
     kwargs.setdefault("classes", list(composer.spec.classes))
     kwargs.setdefault("timeline_t0_ns", rigs.current.origin_ns)
     source = LocalSource(
         shown, drivers, worker=_worker(composer, rigs, host_clock, lambda: source),
-        backend_info=lambda: _backend_info(composer), **kwargs,
+        backend_info=lambda: _backend_info(composer), labeller=labeller, **kwargs,
     )  # fmt: skip
     source.rigs = rigs  # type: ignore[attr-defined]
     return source

@@ -101,12 +101,14 @@ class Timeline(QWidget):
         return class_colour(label, self.classes)
 
     # -- content -------------------------------------------------------------------------------
-    def set_truth(self, segments: Sequence[Segment]) -> None:
-        """The ground-truth lane (empty: no lane content)."""
+    def set_truth(self, segments: Sequence[Segment], check_vocabulary: bool = True) -> None:
+        """The ground-truth lane (empty: no lane content); ``check_vocabulary`` False for the
+        labels a user is recording (new names for a model still to be trained)."""
         self.truth = list(segments)
         self._draw(self.truth_item, [(s.start_s, s.end_s, s.label) for s in self.truth], TRUTH_Y)
         self._update_legend()
-        self._check_vocabulary()
+        if check_vocabulary:
+            self._check_vocabulary()
 
     def _check_vocabulary(self) -> None:
         """Show which ground-truth labels the model does not know (it can never predict them:

@@ -66,7 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", type=Path, metavar="DIR|official.pth", help="model artifact (default: demo)"
     )
     mdl.add_argument("--dataset", choices=tuple(PROFILES), help="for an official .pth: its dataset")
-    mdl.add_argument("--labels", type=Path, metavar="CSV", help="class_labels_indices.csv")
+    mdl.add_argument(
+        "--labels",
+        metavar="FILE|a,b,c",
+        help="the action names to label with (--label-keys, the monitor's label bar; default: "
+        "the model's classes): a file of names or a,b,c; for an official .pth its "
+        "class_labels_indices.csv",
+    )
     mdl.add_argument(
         "--backend",
         default="auto",
@@ -93,6 +99,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--smooth", type=int, default=1, metavar="N", help="average N predictions")
     run.add_argument("--record", type=Path, metavar="DIR", help="record the sensors to DIR")
+    run.add_argument(
+        "--label-keys",
+        action="store_true",
+        help="label a live run from the terminal: keys 1-9 start/end the --labels actions, 0 ends",
+    )
+    run.add_argument(
+        "--annotate",
+        action="store_true",
+        help="with --gui --replay SESSION: review and correct the session's labels",
+    )
     run.add_argument("--jsonl", metavar="FILE|-", help="write prediction events as JSON Lines")
     run.add_argument(
         "--lsl", action="store_true", help="publish the predictions as LSL streams (live, paced)"
@@ -158,7 +174,7 @@ def load_model(args: argparse.Namespace):
         raise InputError(
             f"--model {path}: an official checkpoint needs --dataset {'|'.join(PROFILES)}"
         )
-    model, meta = load_official(path, args.dataset, args.labels)
+    model, meta = load_official(path, args.dataset, Path(args.labels) if args.labels else None)
     return model, meta, f"{file_sha256(path)[:16]}-{args.dataset}"
 
 
@@ -215,6 +231,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--eval scores a labelled replay; use it with --replay (or the demo)")
     if args.speed is not None and live:
         raise InputError("--speed applies to --replay only")
+    from evimae_stream.commands.labelling import check_labelling
+
+    check_labelling(args, live)
     demo = not live and args.replay is None
     speed = parse_speed(args.speed, "max" if demo else "1") if not live else 1.0
     if args.lsl or args.lsl_sensors:
@@ -268,8 +287,17 @@ def _launch_gui(args, config, plan, session_path: Path | None, speed) -> int:
             f"--gui --model {model_dir}: the GUI runs model directories; convert an official "
             "checkpoint first with `evimae-stream convert`"
         )
+    from evimae_stream.commands.labelling import label_names
+
     launch = found[0].load()
-    return int(launch(model_dir, config, plan, session_path, speed, args.screenshot, args.duration))
+    names = list(label_names(args, ())) if args.labels else None
+    labelling = {"labels": names, "record": args.record}
+    if args.annotate:
+        labelling = {"labels": names, "annotate": True, "prefill": args.model is not None}
+    code = launch(
+        model_dir, config, plan, session_path, speed, args.screenshot, args.duration, **labelling
+    )
+    return int(code)
 
 
 def _output_config(args, truth: bool = False, progress: bool = False):
@@ -390,10 +418,23 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
 
 
 def _run_live(args, loaded, config, plan) -> int:
+    from evimae_stream.commands.labelling import label_names
+    from evimae_stream.runtime.labelling import LabelSetup
     from evimae_stream.runtime.run import Composer
 
     meta = {"recorded_by": "evimae-stream", "model_classes": list(loaded.spec.classes)}
-    result = Composer(loaded, config).live(plan, _output_config(args), args.record, meta)
+    meta["rig"] = plan.source  # the sensors as given: what a model trained on it runs with
+    labels = None
+    if args.label_keys or args.labels:
+        names = label_names(args, loaded.spec.classes)
+        meta["label_names"] = list(names)
+        keys = None
+        if args.label_keys:
+            from evimae_stream.commands.labelling import terminal_keys
+
+            keys = terminal_keys
+        labels = LabelSetup(names, keys)
+    result = Composer(loaded, config).live(plan, _output_config(args), args.record, meta, labels)
     _print_summary(args, result.summary)
     if args.record is not None and not args.quiet:
         print(f"recorded {args.record}", file=sys.stderr)

@@ -27,6 +27,10 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "truth": str|null,        # only with --eval: the label at the window's centre
      "stages_ms": {"wait", "assemble", "preprocess", "forward", "postprocess": float},
      "time": float}            # UNIX time of emission
+    {"type": "label",           # --label-keys or the monitor's label bar, as the user presses
+     "event": "start"|"end",   # an action starts, or the open one ends
+     "label": str,             # the action
+     "t_s": float}             # host time of the key press, seconds from the run's origin
     {"type": "end",
      "windows": int,           # prediction events written
      "predicted": int,         # of which with a label
@@ -126,6 +130,11 @@ def start_event(
         "window_s": window_s,
         "source": source,
     }
+
+
+def label_event(kind: str, label: str, t_s: float) -> dict:
+    """A ``label`` event (schema above): ``kind`` ``start`` or ``end`` of ``label`` at ``t_s``."""
+    return {"type": "label", "event": kind, "label": label, "t_s": round(float(t_s), 6)}
 
 
 def end_event(summary: dict) -> dict:

@@ -35,6 +35,7 @@ from evimae_stream.runtime.backends import Backend
 from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.events import end_event, start_event
 from evimae_stream.runtime.inputs import ModelSpec
+from evimae_stream.runtime.labelling import LabelSetup, labelled
 from evimae_stream.runtime.live import LiveRun
 from evimae_stream.runtime.max_speed import run_replay_max
 from evimae_stream.runtime.outputs import Outputs
@@ -326,11 +327,17 @@ class Composer:
             return self._finish(em, rig, live=live)
 
     def live(
-        self, plan, out: OutputConfig | None = None, record: Path | None = None, meta=None
+        self,
+        plan,
+        out: OutputConfig | None = None,
+        record: Path | None = None,
+        meta=None,
+        labels: LabelSetup | None = None,
     ) -> RunResult:
         """Run the sensors of ``plan`` (a :class:`~drivers.factory.SourcePlan`) until the
         configured duration, until every driver has ended, or Ctrl-C; ``record``: also record
-        them as a session there (``meta`` in its session.json)."""
+        them as a session there (``meta`` in its session.json); ``labels``: label the run
+        (events to ``--jsonl``, segments to the recording's labels.csv)."""
         from drivers.factory import check_ports_free
 
         out = out or OutputConfig()
@@ -357,7 +364,8 @@ class Composer:
             self._camera_opened(drivers.get("camera"), rig, recorder)
             em = self._emitters(out, True, None, plan.source, rig, time.monotonic_ns)
             live = self.live_run(rig, em.outputs, status=em.status)
-            self._run_drivers(live, drivers, origin)
+            with labelled(labels, time.monotonic_ns, origin, em.jsonl, record):
+                self._run_drivers(live, drivers, origin)
         except BaseException:
             if em is not None:
                 em.close(None)

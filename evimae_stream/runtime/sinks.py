@@ -4,6 +4,7 @@ terminal line on stderr, and the summary at exit."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, TextIO
@@ -17,11 +18,13 @@ _SHORT = {"left_arm": "LA", "right_arm": "RA", "left_leg": "LL", "right_leg": "R
 
 
 class JsonlSink:
-    """Writes events to a file, or stdout for ``-``; flushed per line so a reader can follow."""
+    """Writes events to a file, or stdout for ``-``; flushed per line so a reader can follow.
+    Thread-safe: predictions and label events come from different threads."""
 
     def __init__(self, target: str | Path, timings: bool, truth: bool = False) -> None:
         self.timings = timings
         self.truth = truth
+        self._lock = threading.Lock()
         if str(target) == "-":
             self._fh: IO[str] = sys.stdout
             self._own = False
@@ -41,8 +44,10 @@ class JsonlSink:
             self._own = True
 
     def write(self, obj: dict) -> None:
-        self._fh.write(dumps(obj) + "\n")
-        self._fh.flush()
+        line = dumps(obj) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
 
     def emit(self, pred: Prediction) -> None:
         self.write(pred.to_dict(self.timings, self.truth))

@@ -31,6 +31,7 @@ from evimae_stream.sessions.base import (
     VideoInfo,
     register_reader,
 )
+from evimae_stream.sessions.labels import LABELS_OPEN, recover_open_segment
 from evimae_stream.sessions.segments import SegmentIndex, SegmentReader, index_segments
 from evimae_stream.sessions.session_json import read_session_json
 from evimae_stream.sessions.table import (
@@ -177,6 +178,9 @@ class RecordingSession(Session):
         if info.get("camera"):
             s._open_video(info["camera"])
         s.labels = _read_labels(path)
+        if (path / LABELS_OPEN).exists():  # a crash while labelling: close at the last sample
+            s.recovery += recover_open_segment(path, s.duration_s, s.labels)
+            s.labels = _read_labels(path)
         classes = s.meta.get("classes")
         if classes is not None:
             s.classes = [str(c) for c in classes]
