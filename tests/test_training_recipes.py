@@ -220,13 +220,17 @@ def test_wear_recipes_load_their_splits(name: str, wear_subject: Path) -> None:
 
 
 def test_imu_only_recipe_loads_its_splits(tmp_path: Path) -> None:
-    sets = [f"data.sources.{i}.path={write_session(tmp_path / f's{i}', seconds=9.0)}"
-            for i in range(3)]  # fmt: skip
-    cfg = recipe("imu_only", *sets)
+    for i in range(3):
+        write_session(tmp_path / "recordings" / f"s{i}", seconds=9.0)
+    held_out = write_session(tmp_path / "s3", seconds=9.0)
+    cfg = recipe("imu_only", f"data.sessions={tmp_path / 'recordings'}",
+                 f"data.sources.0.path={held_out}", "data.sources.0.split=test")  # fmt: skip
     bundle = load(cfg)
     # a 9 s session (last sample at 8.98 s): 5 s windows ending every 1 s from 5 s for
-    # training (5, 6, 7, 8 s), every 2.5 s for evaluation (5, 7.5 s)
-    assert bundle.counts() == {"train": 4, "val": 2, "test": 2}
+    # training (5, 6, 7, 8 s), every 2.5 s for evaluation (5, 7.5 s); one of the three
+    # recordings validates (they name no subject: split by session)
+    assert bundle.counts() == {"train": 8, "val": 2, "test": 2}
+    assert bundle.split["by"] == "session" and len(bundle.split["val"]) == 1
     assert all(it.frames is None and it.imu.shape == (250, 12) for it in bundle.splits["train"])
     # the left-arm IMU feeds the missing right arm, the right-leg IMU the left leg
     assert {it.filled for it in bundle.splits["train"]} == {("right_arm", "left_leg")}

@@ -92,6 +92,7 @@ class TrainState:
     best: float | None = None
     best_epoch: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_loss: float | None = None
 
 
 def save_last(path: Path, state: TrainState, objects: dict[str, Any], config: dict) -> None:
@@ -100,7 +101,7 @@ def save_last(path: Path, state: TrainState, objects: dict[str, Any], config: di
     ckpt = {name: obj.state_dict() for name, obj in objects.items()}
     ckpt.update(
         epoch=state.epoch, step=state.step, best=state.best, best_epoch=state.best_epoch,
-        history=state.history, rng=rng_state(), config=config,
+        history=state.history, best_loss=state.best_loss, rng=rng_state(), config=config,
     )  # fmt: skip
     atomic_save(ckpt, path)
 
@@ -112,8 +113,9 @@ def restore(path: Path, objects: dict[str, Any]) -> TrainState:
         obj.load_state_dict(ckpt[name])
     set_rng_state(ckpt["rng"])
     return TrainState(
-        ckpt["epoch"], ckpt["step"], ckpt["best"], ckpt["best_epoch"], ckpt["history"]
-    )
+        ckpt["epoch"], ckpt["step"], ckpt["best"], ckpt["best_epoch"], ckpt["history"],
+        ckpt.get("best_loss"),
+    )  # fmt: skip
 
 
 def load_encoder_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> str:

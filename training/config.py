@@ -22,7 +22,9 @@ from evimae_stream.types import MODES
 from training.typed_config import build, check_key, config_error, set_dotted
 
 OBJECTIVES = ("finetune", "pretrain")
-SOURCE_KINDS = ("session", "synthetic", "release")
+SOURCE_KINDS = ("session", "directory", "glob", "synthetic", "release")
+#: how a validation split is held out of the training sessions (see :class:`DataSection`)
+SPLIT_BY = ("auto", "subject", "session", "tail")
 SPLITS = ("train", "val", "test")
 INITS = ("scratch", "pretrain", "official")
 #: ``auto``: bf16 on CPUs with AMX and on CUDA GPUs that support it (else fp16 there), else fp32
@@ -38,7 +40,9 @@ class SourceConfig:
     """One data source.
 
     ``kind``: ``session`` (any directory/file :func:`evimae_stream.sessions.open_session`
-    reads: our recordings, WEAR ``sbj_N.csv``, CMU-MMAC CSVs), ``synthetic`` (a synthetic wearer
+    reads: our recordings, WEAR ``sbj_N.csv``, CMU-MMAC CSVs), ``directory`` (every session
+    found under ``path``, at any depth), ``glob`` (every session a pattern such as
+    ``recordings/2026-*`` matches; ``**`` descends), ``synthetic`` (a synthetic wearer
     generated on first use and cached under ``data.synthetic_dir``), or ``release`` (an EVI-MAE
     ``<ds>-release`` root; ``release_split`` names its split). ``split``: which of our splits the
     windows go to (train / val / test).
@@ -62,7 +66,7 @@ class SourceConfig:
             )
         if self.split not in SPLITS:
             raise config_error(f"{key}.split", f"{self.split!r} is not one of {', '.join(SPLITS)}")
-        if self.kind in ("session", "release") and not self.path:
+        if self.kind not in ("synthetic",) and not self.path:
             raise config_error(f"{key}.path", f"a {self.kind} source needs a path")
         synthetic = self.kind == "synthetic"
         if synthetic and (self.seed < 0 or self.actions < 1 or not self.minutes > 0):
@@ -160,17 +164,29 @@ class VideoSection:
 
 @dataclass
 class DataSection:
-    """Sources, window stride and labelling.
+    """Sources, window stride, labelling and the validation split.
+
+    ``sessions``: a folder (every session under it), a glob pattern, or a list of them: the
+    user's recordings, all training sources (``--set data.sessions=DIR``); ``sources`` lists
+    sources one by one, with their kind and split. Every path is checked before any is cut.
 
     Window label = the label at the window's centre (``t_ref − window_s/2``). Windows without
     a label are skipped unless ``unlabelled`` names a class for them (e.g. ``null``).
     ``label_map`` renames labels first (e.g. ``{null: idle}``); ``classes`` fixes the class
-    list and order (default: every label seen, sorted). ``val_fraction``: with no ``val``
-    source, the last fraction of each training session becomes the validation split (a window
-    length is dropped at the boundary so no sample is in both), and of each training release
-    split that fraction of its clips, drawn at random with ``seed`` (never from a test split).
+    list and order (default: every label seen, sorted).
+
+    ``val_fraction``: with no ``val`` source, that fraction of the training sessions' groups
+    becomes the validation split (at least one group, at least one left to train on), drawn
+    with ``seed``. ``split_by`` names the group: ``subject`` (the session's ``meta.subject``,
+    WEAR's ``sbj_N``), ``session``, or ``tail`` (the last fraction of each session, a window
+    length dropped at the boundary: for a single recording only, since sequential recordings
+    then validate on their last activities). ``auto``: subject when every training session
+    names one and there are two or more, else session when there are two or more, else tail.
+    Of each training release split, that fraction of its clips, drawn at random with ``seed``
+    (never from a test split).
     """
 
+    sessions: str | list[str] | None = None
     sources: list[SourceConfig] = field(default_factory=list)
     stride_s: float = 1.0
     eval_stride_s: float | None = None
@@ -178,13 +194,34 @@ class DataSection:
     unlabelled: str | None = None
     classes: list[str] | None = None
     val_fraction: float = 0.15
+    split_by: str = "auto"
     synthetic_dir: str | None = None
 
+    def all_sources(self) -> list[tuple[str, SourceConfig]]:
+        """(config key, source) of every source: ``sources`` then each ``sessions`` entry (a
+        ``glob`` source when it has wildcards, else a ``directory`` source, split ``train``)."""
+        out = [(f"data.sources.{i}", src) for i, src in enumerate(self.sources)]
+        for i, entry in enumerate(self.sessions or []):
+            kind = "glob" if any(c in entry for c in "*?[") else "directory"
+            key = f"data.sessions.{i}" if len(self.sessions or []) > 1 else "data.sessions"
+            out.append((key, SourceConfig(kind=kind, path=entry)))
+        return out
+
     def validate(self) -> None:
-        if not self.sources:
-            raise config_error("data.sources", "no data sources; add at least one")
+        if isinstance(self.sessions, str):
+            self.sessions = [self.sessions] if self.sessions else None
+        if not self.sources and not self.sessions:
+            raise config_error(
+                "data.sessions",
+                "no data sources; pass --set data.sessions=DIR (a folder of sessions) "
+                "or list data.sources",
+            )
         for i, src in enumerate(self.sources):
             src.validate(f"data.sources.{i}")
+        if self.split_by not in SPLIT_BY:
+            raise config_error(
+                "data.split_by", f"{self.split_by!r} is not one of {', '.join(SPLIT_BY)}"
+            )
         if not self.stride_s > 0 or (self.eval_stride_s is not None and not self.eval_stride_s > 0):
             raise config_error("data.stride_s", "strides must be > 0")
         if not 0.0 <= self.val_fraction < 0.9:
@@ -199,22 +236,43 @@ class AugmentSection:
     scale of the short side from ``crop_scales``, random position, same crop for every frame of a
     window, taken from the frame as the runtime sees it, then the runtime resize) and Gaussian
     noise of ``imu_noise_std`` g on the IMU before the spectrogram (0 keeps the spectrogram cache
-    in use)."""
+    in use).
+
+    Wearable augmentations of ours (:class:`training.augment.ImuAugment`, off at 0): rotation of
+    each sensor frame about gravity (``imu_yaw_deg``) and a tilt (``imu_tilt_deg``), a gain
+    (``imu_gain``), a time warp (``imu_time_warp``) and shift (``imu_shift_s``), and sensor
+    dropout refilled as at run time (``imu_dropout``)."""
 
     crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
     imu_noise_std: float = 0.0
+    imu_yaw_deg: float = 0.0
+    imu_tilt_deg: float = 0.0
+    imu_gain: float = 0.0
+    imu_time_warp: float = 0.0
+    imu_shift_s: float = 0.0
+    imu_dropout: float = 0.0
 
     def validate(self) -> None:
         if not self.crop_scales or not all(0.1 <= s <= 1.0 for s in self.crop_scales):
             raise config_error("augment.crop_scales", "needs scales in [0.1, 1]")
-        if self.imu_noise_std < 0:
-            raise config_error("augment.imu_noise_std", "must be >= 0")
+        for name in ("imu_noise_std", "imu_yaw_deg", "imu_tilt_deg", "imu_shift_s"):
+            if getattr(self, name) < 0:
+                raise config_error(f"augment.{name}", "must be >= 0")
+        for name in ("imu_gain", "imu_time_warp", "imu_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise config_error(f"augment.{name}", "must be in [0, 1)")
 
 
 @dataclass
 class TrainSection:
     """Optimisation. Published fine-tune: Adam, lr 5e-5, head ×100, batch 16, 200 epochs,
-    MultiStepLR (60, 120, 180) ×0.5, BCE with label smoothing 0.1."""
+    MultiStepLR (60, 120, 180) ×0.5, BCE with label smoothing 0.1.
+
+    Best epoch: the highest ``select_metric`` on the validation split, a tie going to the lower
+    validation loss. ``patience``: stop after that many epochs without a better best epoch
+    (0: run every epoch). ``num_threads``: torch threads of the run and of its spectrogram
+    cache (0: the idle cores, see :func:`training.threads.pick_threads`).
+    """
 
     epochs: int = 200
     batch_size: int = 16
@@ -234,6 +292,7 @@ class TrainSection:
     grad_clip: float = 0.0
     max_steps_per_epoch: int = 0
     select_metric: str = "accuracy"
+    patience: int = 0
     device: str = "auto"
     num_threads: int = 0
     num_workers: int = 0
@@ -268,11 +327,30 @@ class TrainSection:
             raise config_error("train.label_smoothing", f"{self.label_smoothing} is not in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise config_error("train.device", f"{self.device!r}: use auto, cpu, cuda or cuda:N")
-        for name in ("warmup_steps", "max_steps_per_epoch", "num_threads", "num_workers"):
+        for name in ("warmup_steps", "max_steps_per_epoch", "num_threads", "num_workers",
+                     "patience"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise config_error(f"train.{name}", "must be >= 0")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise config_error("train.weight_decay", "weight_decay and grad_clip must be >= 0")
+
+
+@dataclass
+class StageSection:
+    """The masked-pretraining stage a fine-tune recipe runs first, in the same ``train.py``
+    command (``epochs`` 0: none): the recipe's model pretrained (:mod:`training.stages`; IMU
+    branch alone in ``imu_only`` mode) on every training and validation session, labelled or
+    not (never a test source), for ``epochs`` at ``lr`` with warm-up and cosine, then fine-tuned
+    from its encoder."""
+
+    epochs: int = 0
+    lr: float = 1.0e-3
+    batch_size: int = 32
+    warmup_steps: int = 20
+
+    def validate(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1 or self.warmup_steps < 0 or not self.lr > 0:
+            raise config_error("pretrain", "needs epochs >= 0, batch_size >= 1, lr > 0")
 
 
 @dataclass
@@ -290,6 +368,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
     train: TrainSection = field(default_factory=TrainSection)
+    pretrain: StageSection = field(default_factory=StageSection)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -304,6 +383,11 @@ class TrainConfig:
         self.data.validate()
         self.augment.validate()
         self.train.validate()
+        self.pretrain.validate()
+        if self.pretrain.epochs and (self.objective != "finetune" or self.model.init != "scratch"):
+            raise config_error(
+                "pretrain.epochs", "a pretraining stage starts a fine-tune recipe from scratch"
+            )
 
     @property
     def video_span_s(self) -> float:

@@ -13,44 +13,44 @@ training split, which needs a fresh spectrogram of every noisy window.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from evimae_stream.errors import InputError
 from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
-from evimae_stream.preprocess_video import frame_indices_for_window
-from evimae_stream.sessions import ReleaseClipDataset, open_session
-from evimae_stream.window import WindowGeometry, resample_imu
-from training.augment import add_imu_noise, crop_box, multiscale_crop, video_tensor
+from evimae_stream.sessions import open_session
+from evimae_stream.types import PLACEMENTS
+from evimae_stream.window import WindowGeometry
+from training.augment import ImuAugment, add_imu_noise, crop_box, multiscale_crop, video_tensor
 from training.config import SourceConfig, TrainConfig
 from training.motion_targets import MotionTargets
-from training.windows import (
-    FrameStore,
-    WindowItem,
-    cut_session,
-    make_label_fn,
-)
+from training.release_clips import carve_release_val, release_items
+from training.sources import SessionRef, resolve_sessions
+from training.split import SplitPlan, plan_split, session_subject
+from training.windows import MODEL_CHANNELS, FrameStore, WindowItem, cut_session, make_label_fn
 
 log = logging.getLogger(__name__)
-
-_NS = 1_000_000_000
 
 
 @dataclass
 class DataBundle:
-    """The cut windows of every split, the class list and where the windows came from."""
+    """The cut windows of every split, the class list, where the windows came from, how the
+    splits were made (:meth:`~training.split.SplitPlan.record`) and which IMU channels the
+    model reads."""
 
     splits: dict[str, list[WindowItem]]
     classes: list[str]
     store: FrameStore
     sources: list[dict] = field(default_factory=list)
+    split: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {s: len(v) for s, v in self.splits.items()}
@@ -106,98 +106,6 @@ def ensure_synthetic(cfg: TrainConfig, src: SourceConfig) -> Path:
     return path
 
 
-def _release_items(
-    src: SourceConfig,
-    spec: WindowGeometry,
-    need_imu: bool,
-    need_video: bool,
-    store: FrameStore,
-    labelled: bool = True,
-) -> tuple[list[WindowItem], list[str]]:
-    """Every clip of an EVI-MAE release split as one window (IMU resampled to the model grid,
-    ``num_frames`` frames evenly over the clip's video, as the published loader picks them).
-
-    The release's pretraining entries carry no label (``"0"``); they are kept under the label
-    ``""`` when ``labelled`` is False (pretraining), and skipped when a label is needed.
-    """
-    ds = ReleaseClipDataset(src.path, src.release_split, src.labels_file)
-    items = []
-    skipped = 0
-    for i in range(len(ds)):
-        clip = ds[i]
-        imu = None
-        if need_imu:
-            # a clip is already one window: its samples span (L-1)/rate, so it is padded with
-            # its edge samples one period out on both sides, then resampled onto the model grid
-            # ending at the last sample (identity when the clip matches the grid)
-            n = len(clip.imu)
-            k = np.arange(-1, n + 1)
-            t_ns = np.round(k / clip.imu_rate * _NS).astype(np.int64)
-            padded = np.concatenate([clip.imu[:1], clip.imu, clip.imu[-1:]])
-            grid = spec.imu_grid(int(t_ns[-2]))
-            imu, why = resample_imu(t_ns, padded, grid, clip.imu_rate)
-            if imu is None:
-                raise InputError(
-                    f"{ds.labels_path}: clip {clip.clip_id} is shorter than imu.window_s "
-                    f"({why}); use the dataset's window (WEAR 5 s, CMU-MMAC 5 s)"
-                )
-        frames = None
-        if need_video:
-            if clip.video is None:
-                skipped += 1
-                continue
-            frames = _clip_frames(clip.video, spec.num_frames, store)
-        labels = tuple(ds.classes[k] for k in clip.labels)
-        if not labels:
-            if labelled:
-                skipped += 1
-                continue
-            labels = ("",)
-        items.append(WindowItem(imu, frames, labels, clip.clip_id, 0.0))
-    if skipped:
-        log.warning("%s: %d clips skipped (no label or no video)", ds.labels_path, skipped)
-    return items, list(ds.classes)
-
-
-def _clip_frames(path: Path, num_frames: int, store: FrameStore) -> list[int]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(bgr)
-    finally:
-        cap.release()
-    if not frames:
-        raise InputError(f"{path}: no decodable frames; check the clip video")
-    picks = frame_indices_for_window(len(frames), num_frames)
-    keys = {i: store.add(cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB)) for i in sorted(set(picks))}
-    return [keys[i] for i in picks]
-
-
-def carve_release_val(
-    items: list[WindowItem], fraction: float, seed: int, source_index: int
-) -> tuple[list[WindowItem], list[WindowItem]]:
-    """(train, val): ``round(fraction × clips)`` clips of a release training split, drawn at
-    random (seeded by ``(seed, source_index)``, so every run and every DDP rank draws the same
-    ones) become validation clips; at least one, and at least one left for training.
-
-    Release clips are already short windows with no timeline to cut at, so the split is by clip
-    (a session's tail cannot be held out as :func:`load_data` does for sessions). Both lists keep
-    the release's order.
-    """
-    if fraction <= 0 or len(items) < 2:
-        return list(items), []
-    n_val = min(len(items) - 1, max(1, round(len(items) * fraction)))
-    order = np.random.default_rng([seed, source_index]).permutation(len(items))
-    val_idx = set(order[:n_val].tolist())
-    train = [it for k, it in enumerate(items) if k not in val_idx]
-    val = [it for k, it in enumerate(items) if k in val_idx]
-    return train, val
-
-
 def load_data(
     cfg: TrainConfig,
     num_frames: int,
@@ -209,105 +117,164 @@ def load_data(
 ) -> DataBundle:
     """Cut every source into windows and assign splits (see :class:`~training.config.DataSection`).
 
-    ``labelled`` False (pretraining) keeps unlabelled windows too, under the label ``""``.
-    Frames are kept at the model's ``img_size`` (:class:`~training.windows.FrameStore`). With no
-    ``val`` source, ``data.val_fraction`` of every ``train`` source becomes the validation split:
-    the tail of each session, a seeded random subset of each release's clips (never the test
-    split's).
+    Every path is checked first (:func:`~training.sources.resolve_sessions`), so a missing one is
+    reported before anything is cut. ``labelled`` False (pretraining) keeps unlabelled windows
+    too, under the label ``""``. Frames are kept at the model's ``img_size``
+    (:class:`~training.windows.FrameStore`). With no ``val`` source, ``data.val_fraction`` of the
+    training sessions' subjects or sessions becomes the validation split
+    (:func:`~training.split.plan_split`), and of each release's training clips a seeded subset.
     """
-    spec = window_geometry(cfg, num_frames)
     d = cfg.data
-    label_fn = make_label_fn(d.label_map, d.unlabelled if labelled else "")
-    store = FrameStore(img_size)
-    splits: dict[str, list[WindowItem]] = {"train": [], "val": [], "test": []}
-    release_classes: list[str] | None = None
-    described = []
-    has_val = any(s.split == "val" for s in d.sources)
-    for i, src in enumerate(d.sources):
-        key = f"data.sources.{i}"
-        stride = d.stride_s if src.split == "train" else (d.eval_stride_s or d.stride_s)
-        carve = src.split == "train" and not has_val and d.val_fraction > 0
+    sources = d.all_sources()
+    refs = resolve_sessions(d)
+    for key, src in sources:
+        if src.kind == "release" and not Path(src.path).exists():
+            raise InputError(f"{src.path}: release root not found ({key}.path)")
+    geometry = window_geometry(cfg, num_frames)
+    cut = _Cutter(cfg, geometry, FrameStore(img_size), need_imu, need_video, labelled)
+    carve = d.val_fraction > 0 and not any(src.split == "val" for _, src in sources)
+    jobs: list[tuple[SourceConfig, SessionRef]] = []
+    for i, (key, src) in enumerate(sources):
         if src.kind == "release":
-            if not Path(src.path).exists():
-                raise InputError(f"{src.path}: release root not found ({key}.path)")
-            items, classes = _release_items(src, spec, need_imu, need_video, store, labelled)
-            release_classes = release_classes or classes
-            if carve:
-                tr, va = carve_release_val(items, d.val_fraction, cfg.seed, i)
-                splits["train"].extend(tr)
-                splits["val"].extend(va)
-                windows: dict[str, int] = {"train": len(tr), "val": len(va)}
-            else:
-                splits[src.split].extend(items)
-                windows = {src.split: len(items)}
-            described.append({"kind": "release", "path": src.path, "split": src.split,
-                              "release_split": src.release_split, "windows": windows})  # fmt: skip
-            continue
-        path, got, desc = _session_windows(
-            cfg, src, key, spec, stride, carve, label_fn, store, need_imu, need_video
-        )
-        for split, items in got.items():
-            splits[split].extend(items)
-        described.append(
-            {"kind": src.kind, "path": str(path), "split": src.split,
-             "seed": src.seed if src.kind == "synthetic" else None, "windows": desc}
-        )  # fmt: skip
-    classes = _class_list(cfg, splits, release_classes, labelled)
-    if not splits["train"]:
+            cut.release(src, i, carve)
+        elif src.kind == "synthetic":
+            jobs.append((src, SessionRef(ensure_synthetic(cfg, src), src.split, key)))
+        else:
+            jobs.extend((src, ref) for ref in refs if ref.key == key)
+    plan = None
+    train_paths = [str(ref.path) for _, ref in jobs if ref.split == "train"]
+    if carve and train_paths:
+        subjects = {p: read_subject(Path(p)) for p in train_paths}
+        plan = plan_split(subjects, d.split_by, d.val_fraction, cfg.seed)
+    for src, ref in jobs:
+        cut.session(src, ref, plan)
+    cut.report_unlabelled()
+    classes = _class_list(cfg, cut.splits, cut.release_classes, labelled)
+    if not cut.splits["train"]:
         raise InputError(
             "no training windows: check data.sources, imu.window_s/data.stride_s and the labels"
         )
-    return DataBundle(splits, classes, store, described)
+    split = plan.record() if plan is not None else {"by": "sources", "reason": "split per source"}
+    return DataBundle(cut.splits, classes, cut.store, cut.described, split, cut.channel_record())
 
 
-def _session_windows(
-    cfg: TrainConfig, src: SourceConfig, key: str, spec: WindowGeometry, stride: float, carve: bool,
-    label_fn, store: FrameStore, need_imu: bool, need_video: bool,
-) -> tuple[Path, dict[str, list[WindowItem]], dict[str, Any]]:  # fmt: skip
-    """The windows of one session source by split (the tail carved off as validation when
-    ``carve``), and their counts for the artifact's record."""
-    d = cfg.data
-    if src.kind == "synthetic":
-        path = ensure_synthetic(cfg, src)
-    else:
-        path = Path(src.path)
-        if not path.exists():
-            raise InputError(f"{path}: data path not found ({key}.path); check the path")
+def read_subject(path: Path) -> str | None:
+    """The subject a session names (read from our recordings' ``session.json`` without opening
+    the streams, else from the opened session's metadata)."""
+    info = path / "session.json"
+    if path.is_dir() and info.is_file():
+        try:
+            return session_subject(json.loads(info.read_text()).get("meta") or {})
+        except (OSError, ValueError, AttributeError):
+            pass  # open_session reports what is wrong with the file
     with open_session(path) as session:
-        if need_video and not session.has_video:
-            raise InputError(
-                f"{path}: session has no video but the objective/mode needs it "
-                f"({key}); use model.mode=imu_only"
-            )
-        common = {
-            "need_imu": need_imu,
-            "need_video": need_video,
-            "fill_missing": cfg.imu.fill_missing,
-            "store": store,
-            "classes": d.classes,
-            "name": str(path),
-        }
-        if carve:
-            dur = session.duration_s
-            cut = dur * (1.0 - d.val_fraction)
-            tr, _ = cut_session(session, spec, stride, label_fn, t_range=(0.0, cut), **common)
-            va, _ = cut_session(
-                session, spec, d.eval_stride_s or stride, label_fn,
-                t_range=(cut + spec.span_s, dur), **common,
-            )  # fmt: skip
+        return session_subject(session.meta)
+
+
+class _Cutter:
+    """The windows of one :func:`load_data` call, source by source, with their record."""
+
+    def __init__(self, cfg: TrainConfig, spec: WindowGeometry, store: FrameStore,
+                 need_imu: bool, need_video: bool, labelled: bool) -> None:  # fmt: skip
+        self.cfg, self.spec, self.store = cfg, spec, store
+        self.need_imu, self.need_video, self.labelled = need_imu, need_video, labelled
+        d = cfg.data
+        self.label_fn = make_label_fn(d.label_map, d.unlabelled if labelled else "")
+        self.splits: dict[str, list[WindowItem]] = {"train": [], "val": [], "test": []}
+        self.described: list[dict[str, Any]] = []
+        self.release_classes: list[str] | None = None
+        self.channels: dict[str, int] = {}
+        self.sessions = 0
+        self.no_label = 0
+
+    def release(self, src: SourceConfig, index: int, carve: bool) -> None:
+        items, classes = release_items(
+            src, self.spec, self.need_imu, self.need_video, self.store, self.labelled
+        )
+        self.release_classes = self.release_classes or classes
+        if carve and src.split == "train":
+            tr, va = carve_release_val(items, self.cfg.data.val_fraction, self.cfg.seed, index)
             got = {"train": tr, "val": va}
-            desc: dict[str, Any] = {
-                "train": len(tr),
-                "val": len(va),
-                "val_from_s": cut + spec.span_s,
-            }
         else:
-            items, _ = cut_session(session, spec, stride, label_fn, **common)
             got = {src.split: items}
-            desc = {src.split: len(items)}
-    if not sum(len(v) for v in got.values()):
-        log.warning("%s: no usable windows", path)
-    return path, got, desc
+        self._add(got, {"kind": "release", "path": src.path, "split": src.split,
+                        "release_split": src.release_split})  # fmt: skip
+
+    def session(self, src: SourceConfig, ref: SessionRef, plan: SplitPlan | None) -> None:
+        """The windows of one session, in the split its source or the plan gives it."""
+        d, path = self.cfg.data, ref.path
+        eval_stride = d.eval_stride_s or d.stride_s
+        with open_session(path) as session:
+            if self.need_video and not session.has_video:
+                raise InputError(
+                    f"{path}: session has no video but the objective/mode needs it "
+                    f"({ref.key}); use model.mode=imu_only"
+                )
+            self._count_channels(session)
+            extra: dict[str, Any] = {}
+            if ref.split == "train" and plan is not None and plan.by == "tail":
+                end = session.duration_s * (1.0 - d.val_fraction)
+                got = {"train": self._cut(session, d.stride_s, (0.0, end)),
+                       "val": self._cut(session, eval_stride, (end + self.spec.span_s,
+                                                               session.duration_s))}  # fmt: skip
+                extra["val_from_s"] = end + self.spec.span_s
+            else:
+                split = plan.split_of(str(path)) if ref.split == "train" and plan else ref.split
+                got = {split: self._cut(session, d.stride_s if split == "train" else eval_stride)}
+            extra["subject"] = session_subject(session.meta)
+        if not sum(len(v) for v in got.values()):
+            log.warning("%s: no usable windows", path)
+        seed = src.seed if src.kind == "synthetic" else None
+        self._add(got, {"kind": src.kind, "path": str(path), "split": src.split,
+                        "source": ref.key, "seed": seed, **extra})  # fmt: skip
+
+    def _cut(self, session, stride: float, t_range=None) -> list[WindowItem]:
+        items, stats = cut_session(
+            session, self.spec, stride, self.label_fn, need_imu=self.need_imu,
+            need_video=self.need_video, fill_missing=self.cfg.imu.fill_missing, store=self.store,
+            classes=self.cfg.data.classes, t_range=t_range, name=str(session.path),
+        )  # fmt: skip
+        self.no_label += stats.no_label
+        return items
+
+    def report_unlabelled(self) -> None:
+        """Say what happened to the windows centred where a session has no label."""
+        name = self.cfg.data.unlabelled
+        if not self.labelled:
+            return
+        if name is None:
+            if self.no_label:
+                log.info(
+                    "%d windows with no label at their centre skipped (data.unlabelled: NAME "
+                    "trains them as a class)", self.no_label,
+                )  # fmt: skip
+            return
+        n = sum(1 for items in self.splits.values() for it in items if it.labels[0] == name)
+        log.warning(
+            "%d windows with no label at their centre are trained as class %r (data.unlabelled;"
+            " set it to null to skip them)", n, name,
+        )  # fmt: skip
+
+    def _count_channels(self, session) -> None:
+        self.sessions += 1
+        for name in sorted({c for s in session.imu.values() for c in s.channels}):
+            self.channels[name] = self.channels.get(name, 0) + 1
+
+    def _add(self, got: dict[str, list[WindowItem]], desc: dict[str, Any]) -> None:
+        for split, items in got.items():
+            self.splits[split].extend(items)
+        self.described.append({**desc, "windows": {s: len(v) for s, v in got.items()}})
+
+    def channel_record(self) -> dict[str, Any]:
+        """Which IMU channels the model reads and which the sessions had that it does not."""
+        ignored = {c: n for c, n in self.channels.items() if c not in MODEL_CHANNELS}
+        if ignored:
+            log.warning(
+                "the model reads acceleration only (%s of each slot); not read: %s",
+                ", ".join(MODEL_CHANNELS),
+                ", ".join(f"{c} (in {n} of {self.sessions} sessions)" for c, n in ignored.items()),
+            )
+        return {"read": list(MODEL_CHANNELS), "slots": list(PLACEMENTS), "not_read": ignored}
 
 
 def _class_list(
@@ -353,6 +320,7 @@ class WindowDataset(Dataset):
         train: bool = False,
         crop_scales: tuple[float, ...] = (1.0,),
         imu_noise_std: float = 0.0,
+        imu_augment: ImuAugment | None = None,
         seed: int = 0,
         motion: MotionTargets | None = None,
     ) -> None:
@@ -367,6 +335,7 @@ class WindowDataset(Dataset):
         self.train = train
         self.crop_scales = tuple(crop_scales)
         self.imu_noise_std = imu_noise_std if train else 0.0
+        self.imu_augment = imu_augment if train and imu_augment and imu_augment.active else None
         self.seed = seed
         self.epoch = 0
         self._spec: list[torch.Tensor | None] = [None] * len(items)
@@ -383,7 +352,7 @@ class WindowDataset(Dataset):
         if self.motion is not None:
             for it in self.items:
                 self.motion.flows(self.store.get(it.frames), it.frames)
-        if not self.need_imu or self.imu_noise_std > 0:
+        if not self.need_imu or self.fresh_imu:
             return
         todo = [i for i, s in enumerate(self._spec) if s is None]
         for k in range(0, len(todo), batch):
@@ -392,6 +361,11 @@ class WindowDataset(Dataset):
             spec = preprocess_imu(x, self.pcfg).to(torch.float16)  # (b, 12, T, F)
             for j, i in enumerate(idx):
                 self._spec[i] = spec[j].clone()
+
+    @property
+    def fresh_imu(self) -> bool:
+        """Whether every training window's spectrogram is computed afresh (augmented IMU)."""
+        return self.imu_noise_std > 0 or self.imu_augment is not None
 
     def targets(self) -> np.ndarray:
         """(N,) first-label class index of every window."""
@@ -405,8 +379,10 @@ class WindowDataset(Dataset):
         out: dict[str, torch.Tensor] = {}
         rng = self._rng(i) if self.train else None
         if self.need_imu:
-            if self.imu_noise_std > 0 and rng is not None:
-                x = add_imu_noise(it.imu, self.imu_noise_std, rng)
+            if self.fresh_imu and rng is not None:
+                x = it.imu if self.imu_augment is None else self.imu_augment(it.imu, it.filled, rng)
+                if self.imu_noise_std > 0:
+                    x = add_imu_noise(x, self.imu_noise_std, rng)
                 out["imu"] = preprocess_imu(x, self.pcfg)
             else:
                 if self._spec[i] is None:

@@ -1,12 +1,16 @@
 """Window accuracy of a model artifact on sessions, per mode, with training's windowing.
 
-    python training/evaluate_artifact.py evimae_stream/assets/demo_model SESSION [...] \
-        [--stride 1.0] [--synthetic-seed 901 ...] [--json out.json]
+    python training/evaluate_artifact.py evimae_stream/assets/demo_model [--stride S] \
+        SESSION [...] [--synthetic-seed 901 ...] [--threads N] [--json out.json]
 
 Windows are cut exactly as training cuts them (truth: :func:`evimae_stream.truth.window_truth`,
 the label at the window centre, as ``--eval`` scores; IMU on the runtime's timeline resampled
 to the model grid; frames nearest to the span grid) from the artifact's own geometry and
-preprocessing, and the model runs in every mode the artifact declares. ``--synthetic-seed N``
+preprocessing, and the model runs in every mode the artifact declares. The stride defaults to
+the artifact's own evaluation stride (its recipe's ``data.eval_stride_s``, else
+``data.stride_s``), so the figures are comparable with its training report; options and
+sessions may come in any order. Torch threads: ``--threads`` or the idle cores
+(:func:`training.threads.pick_threads`). ``--synthetic-seed N``
 first generates a fresh 2-minute synthetic wearer with that seed (320×240, the generator's
 default size) in a temporary directory — how the demo model's numbers on never-seen wearers
 are measured.
@@ -23,18 +27,19 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from evimae_stream.artifact import load_artifact
+from evimae_stream.artifact import ModelMeta, load_artifact
 from evimae_stream.errors import EvimaeError, InputError
 from evimae_stream.sessions import open_session
 from training.data import WindowDataset, collate
 from training.evaluate import evaluate
+from training.threads import set_threads
 from training.windows import FrameStore, cut_session, make_label_fn
 
 
 def evaluate_sessions(
     art_dir: Path,
     sessions: list[Path],
-    stride_s: float,
+    stride_s: float | None,
     unlabelled: str | None = None,
     ends: list[list[float]] | None = None,
 ) -> dict:
@@ -42,8 +47,10 @@ def evaluate_sessions(
 
     ``ends``: per session, the window ends ``t_ref`` (s) to cut at instead of the ``stride_s``
     grid — e.g. the ``t_ref_s`` of a runtime replay's predictions, to score the same windows.
+    ``stride_s`` None: the artifact's own evaluation stride (:func:`artifact_stride`).
     """
     model, meta = load_artifact(art_dir)
+    stride_s = stride_s if stride_s is not None else artifact_stride(meta)
     spec = meta.geometry
     pcfg = meta.preprocess
     fill = bool(meta.training.get("imu_fill_missing", True))
@@ -73,14 +80,28 @@ def evaluate_sessions(
     return out
 
 
+def artifact_stride(meta: ModelMeta) -> float:
+    """The evaluation stride an artifact was scored with in training (1 s when it says none)."""
+    data = (meta.training.get("config") or {}).get("data") or {}
+    stride = data.get("eval_stride_s") or data.get("stride_s")
+    return float(stride) if stride else 1.0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifact", type=Path)
     p.add_argument("sessions", type=Path, nargs="*")
-    p.add_argument("--stride", type=float, default=1.0)
+    p.add_argument(
+        "--stride",
+        type=float,
+        default=None,
+        help="window stride in s (default: the artifact's evaluation stride)",
+    )
     p.add_argument("--synthetic-seed", type=int, action="append", default=[])
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: the idle cores)")
     p.add_argument("--json", type=Path)
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
+    set_threads(args.threads, "evaluation")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sessions = list(args.sessions)

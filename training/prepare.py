@@ -27,6 +27,7 @@ from evimae_stream.errors import InputError
 from evimae_stream.model import (
     EviMaeConfig,
     PretrainConfig,
+    create_imu_pretrain_model,
     create_model,
     create_pretrain_model,
     model_config,
@@ -36,6 +37,7 @@ from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
 from training import ddp
+from training.augment import ImuAugment
 from training.config import TrainConfig
 from training.data import (
     DataBundle,
@@ -76,7 +78,9 @@ def seed_everything(seed: int) -> None:
 
 def modalities(cfg: TrainConfig) -> tuple[bool, bool]:
     """(needs IMU, needs video) for the objective and mode."""
-    if cfg.objective == "pretrain" or cfg.model.modality_dropout > 0:
+    if cfg.objective == "pretrain":
+        return True, cfg.model.mode != "imu_only"  # imu_only: the IMU branch alone
+    if cfg.model.modality_dropout > 0:
         return True, True
     return cfg.model.mode != "video_only", cfg.model.mode != "imu_only"
 
@@ -113,6 +117,8 @@ def load_recipe_data(cfg: TrainConfig, mcfg: EviMaeConfig) -> DataBundle:
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     m = cfg.model
     try:
+        if cfg.objective == "pretrain" and m.mode == "imu_only":
+            return create_imu_pretrain_model(m.variant, **m.overrides)
         if cfg.objective == "pretrain":
             return create_pretrain_model(m.variant, **m.overrides)
         return create_model(m.variant, num_classes, **encoder_overrides(m.overrides))
@@ -139,7 +145,7 @@ def init_weights(model: nn.Module, cfg: TrainConfig) -> str | None:
 
 def motion_targets(cfg: TrainConfig) -> MotionTargets | None:
     """The motion-trajectory targets a pretraining recipe's ``video_target`` asks for."""
-    if cfg.objective != "pretrain":
+    if cfg.objective != "pretrain" or cfg.model.mode == "imu_only":
         return None
     m = cfg.model
     try:
@@ -147,6 +153,13 @@ def motion_targets(cfg: TrainConfig) -> MotionTargets | None:
     except (KeyError, ValueError, TypeError) as exc:
         raise InputError(f"config model.overrides: {exc}") from None
     return MotionTargets(spec) if spec is not None else None
+
+
+def imu_augment(cfg: TrainConfig) -> ImuAugment:
+    """The recipe's wearable augmentations (:class:`training.augment.ImuAugment`)."""
+    a = cfg.augment
+    return ImuAugment(a.imu_yaw_deg, a.imu_tilt_deg, a.imu_gain, a.imu_time_warp, a.imu_shift_s,
+                      a.imu_dropout, cfg.imu.rate_hz)  # fmt: skip
 
 
 @dataclass
@@ -168,7 +181,7 @@ def make_loaders(
     train_ds = WindowDataset(
         bundle.splits["train"], bundle.store, bundle.classes, pcfg, train=True,
         crop_scales=tuple(cfg.augment.crop_scales), imu_noise_std=cfg.augment.imu_noise_std,
-        seed=cfg.seed, **common,
+        imu_augment=imu_augment(cfg), seed=cfg.seed, **common,
     )  # fmt: skip
     sampler = DistributedSampler(
         train_ds, num_replicas=info.world, rank=info.rank, shuffle=True, seed=cfg.seed

@@ -57,7 +57,7 @@ class TrainStep:
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The objective's loss of one micro-batch (under autocast)."""
         if self.cfg.objective == "pretrain":
-            return self.model(batch["imu"], batch["video"], motion=batch.get("motion"))["loss"]
+            return self.model(batch["imu"], batch.get("video"), motion=batch.get("motion"))["loss"]
         m = self.cfg.model
         mode = m.mode
         if m.modality_dropout > 0:

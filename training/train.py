@@ -35,7 +35,10 @@ from training.data import DataBundle
 from training.epoch_log import EpochLog, row_line
 from training.optim import make_optimizer, make_scheduler
 from training.prepare import Prepared, auto_precision, pick_device, prepare
+from training.split import split_line
+from training.stages import finetune_from, pretrain_stage
 from training.step import TrainStep
+from training.threads import set_threads
 from training.validate import better, select_metric, validate
 from training.windows import balance_report
 from training.write_artifact import write_finetune, write_pretrain
@@ -57,12 +60,19 @@ def run(
         log.info("train.precision auto: %s on %s", cfg.train.precision, device.type)
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise InputError("config train.precision: fp16 needs CUDA (GradScaler); use bf16 on CPU")
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
+    set_threads(cfg.train.num_threads, "training and spectrogram cache")
     info = ddp.setup(device)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     try:
+        if cfg.pretrain.epochs:
+            stage = pretrain_stage(cfg)
+            if info.main:
+                print(f"pretraining stage: {stage.train.epochs} epochs in {stage.run_dir}")
+            pre = train(stage, resume and "auto", device, info, None)
+            cfg = finetune_from(cfg, stage)
+            out = train(cfg, resume, device, info, bundle)
+            return {**out, "pretrain": pre}
         return train(cfg, resume, device, info, bundle)
     finally:
         ddp.teardown(info)
@@ -85,6 +95,7 @@ def train(
     if info.main:
         print(f"class balance (windows per class per split), {len(bundle.classes)} classes:")
         print(balance_report(bundle.splits, bundle.classes), flush=True)
+        print(split_line(bundle.split), flush=True)
         if p.init_report:
             print(p.init_report, flush=True)
     opt = make_optimizer(core, cfg)
@@ -120,6 +131,8 @@ def train(
             elog.write(state.history)
             print(row_line(row), flush=True)
         ddp.barrier(info)
+        if should_stop(t.patience, state, info, device):
+            break
     elog.close()
     return finish(cfg, run_dir, p, device, state) if info.main else {}
 
@@ -133,9 +146,10 @@ def end_epoch(
     run_dir, evals, epoch = Path(cfg.run_dir) / "checkpoints", p.loaders.evals, state.epoch
     score, val_row = validate(p.core, evals, cfg, p.bundle.classes, device, row["train_loss"])
     row.update(val_row)
-    improved = better(select_metric(cfg), score, state.best)
+    val_loss = val_row.get("val_loss")
+    improved = better(select_metric(cfg), score, state.best, val_loss, state.best_loss)
     if improved or (cfg.objective == "pretrain" and "val" not in evals):
-        state.best, state.best_epoch = score, epoch
+        state.best, state.best_epoch, state.best_loss = score, epoch, val_loss
         ckpt.atomic_save(
             {"model": p.core.state_dict(), "epoch": epoch, "score": score}, run_dir / ckpt.BEST
         )
@@ -143,6 +157,22 @@ def end_epoch(
     state.history.append(row)
     if epoch % cfg.train.checkpoint_every == 0 or epoch == cfg.train.epochs:
         ckpt.save_last(run_dir / ckpt.LAST, state, saved, cfg.to_dict())
+
+
+def should_stop(
+    patience: int, state: ckpt.TrainState, info: ddp.DistInfo, device: torch.device
+) -> bool:
+    """Early stopping: ``patience`` epochs without a better best epoch (rank 0 decides, every
+    rank stops)."""
+    stale = bool(patience) and info.main and state.epoch - state.best_epoch >= patience
+    stop = ddp.all_reduce_mean(float(stale), info, device) > 0
+    if stop and info.main:
+        print(
+            f"early stop after epoch {state.epoch}: no better validation score in {patience} "
+            f"epochs (best epoch {state.best_epoch})",
+            flush=True,
+        )
+    return stop
 
 
 def resume_state(

@@ -88,16 +88,21 @@ def build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.0.c`` in a nested dict/list document, creating mappings as needed."""
+    """Set ``a.b.0.c`` in a nested dict/list document, creating mappings as needed; the index
+    one past a list's end appends an item (``--set data.sources.3.path=...`` after three)."""
     parts = key.split(".")
     node: Any = doc
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not part.isdigit() or int(part) > len(node):
                 raise config_error(
-                    key, f"list index {part!r} out of range (have {len(node)} items)"
+                    key,
+                    f"list index {part!r} out of range (have {len(node)} items; "
+                    f"{len(node)} appends one)",
                 )
+            if int(part) == len(node):  # the next index appends an item
+                node.append({})
             if last:
                 node[int(part)] = value
             else:
@@ -108,7 +113,7 @@ def set_dotted(doc: dict[str, Any], key: str, value: Any) -> None:
         if last:
             node[part] = value
         else:
-            node = node.setdefault(part, {})
+            node = node.setdefault(part, [] if parts[i + 1].isdigit() else {})
 
 
 def check_key(root: type, key: str) -> None:

@@ -29,7 +29,8 @@ def pretrain_val_loss(
     gen = torch.Generator(device=device).manual_seed(seed)
     total, n = 0.0, 0
     for batch in loader:
-        imu, video = batch["imu"].to(device), batch["video"].to(device)
+        imu, video = batch["imu"].to(device), batch.get("video")
+        video = video.to(device) if video is not None else None
         with autocast(device, precision):
             out = model(imu, video, generator=gen, motion=batch.get("motion"))
         total += float(out["loss"]) * len(imu)
@@ -65,10 +66,20 @@ def validate(
     return vm[select_metric(cfg)], row
 
 
-def better(metric: str, new: float, best: float | None) -> bool:
-    """Whether ``new`` improves on ``best`` (lower loss, higher anything else)."""
+def better(
+    metric: str,
+    new: float,
+    best: float | None,
+    new_loss: float | None = None,
+    best_loss: float | None = None,
+) -> bool:
+    """Whether ``new`` improves on ``best`` (lower loss, higher anything else); a tie goes to
+    the lower validation loss (``new_loss`` against ``best_loss``), so a run whose accuracy is
+    already at its ceiling still keeps the epoch that is most sure of it."""
     if not math.isfinite(new):
         return False
     if best is None:
         return True
+    if new == best and metric != "loss" and new_loss is not None and best_loss is not None:
+        return math.isfinite(new_loss) and new_loss < best_loss
     return new < best if metric == "loss" else new > best

@@ -262,6 +262,7 @@ def _main(args: argparse.Namespace) -> int:
         "model.mode=imu_only",
         "imu.fill_missing=true",
         f"data.sources=[{{kind: session, path: {args.data}, split: train}}]",
+        "data.sessions=null",
         "train.epochs=12",
         "train.optimizer=adamw",
         "train.lr=1e-3",
@@ -292,6 +293,8 @@ def _main(args: argparse.Namespace) -> int:
         FrameStore(),
         [{"kind": "wear_excerpts", "path": str(args.data), "files": list(FILES),
           "windows": {k: len(v) for k, v in splits.items()}}],
+        split={"by": "set", "reason": "per activity: sets 1-2 train (the end of set 2 "
+               "validates), set 3 tests"},
     )  # fmt: skip
     summary = run(cfg, None, bundle)
     test = summary["metrics"]["test"]

@@ -106,6 +106,9 @@ def _ns(t_s: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(t_s, dtype=np.float64) * _NS).astype(np.int64)
 
 
+#: the channels of each IMU slot the model reads (the published input: acceleration in g)
+MODEL_CHANNELS = ("ax", "ay", "az")
+
 #: one IMU stream as the grid functions take it: (host ns, (N, 3) acceleration, nominal rate)
 StreamArrays = tuple[np.ndarray, np.ndarray, float]
 

@@ -102,6 +102,8 @@ def model_meta(
                 "sources": bundle.sources,
                 "windows": bundle.counts(),
                 "windows_per_class": split_counts,
+                "split": bundle.split,
+                "imu_channels": bundle.channels,
             },
             "init": init_report or cfg.model.init,
             "epochs_run": len(history),
@@ -121,6 +123,7 @@ def write_finetune(
     load_best(core, run_dir)
     core.eval()
     metrics = final_metrics(core, cfg, evals, bundle.classes, device, best_epoch)
+    metrics["split"] = bundle.split
     meta = model_meta(core, cfg, bundle, metrics, history, init_report)
     out = save_artifact(core, meta, cfg.output_dir)
     (run_dir / "results.json").write_text(json.dumps(metrics, indent=2) + "\n")

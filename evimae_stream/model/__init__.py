@@ -14,6 +14,7 @@ from evimae_stream.model.config import EviMaeConfig, PretrainConfig
 from evimae_stream.model.finetune import EviMae
 from evimae_stream.model.pretrain import EviMaePretrain
 from evimae_stream.model.registry import (
+    create_imu_pretrain_model,
     create_model,
     create_pretrain_model,
     list_models,
@@ -28,6 +29,7 @@ __all__ = [
     "EviMaePretrain",
     "PretrainConfig",
     "checkpoint_filter_fn",
+    "create_imu_pretrain_model",
     "create_model",
     "create_pretrain_model",
     "list_models",

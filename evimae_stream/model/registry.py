@@ -123,3 +123,14 @@ def create_pretrain_model(name: str, **overrides: Any) -> nn.Module:
     enc.pop("num_classes", None)
     base_enc, base_pre = _variant(name)
     return EviMaePretrain(replace(base_enc, **enc, num_classes=0), replace(base_pre, **pre))
+
+
+def create_imu_pretrain_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the IMU-branch pretraining model of variant ``name`` (no video; ours, see
+    :mod:`evimae_stream.model.imu_pretrain`); overrides as :func:`create_pretrain_model`."""
+    from evimae_stream.model.imu_pretrain import ImuMaePretrain
+
+    enc, pre = _split_overrides(overrides)
+    enc.pop("num_classes", None)
+    base_enc, base_pre = _variant(name)
+    return ImuMaePretrain(replace(base_enc, **enc, num_classes=0), replace(base_pre, **pre))
