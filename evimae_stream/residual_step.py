@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from evimae_stream.time_map import LowerEnvelopeFit
+    from evimae_stream.lower_envelope import LowerEnvelopeFit
 
 _NS = 1_000_000_000
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, FitConfig, IndexTimeMap
+from evimae_stream.lower_envelope import FitConfig
+from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
 from tests.helpers.timelines import NS, expected_out_of_order, make_timeline
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
