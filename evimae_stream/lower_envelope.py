@@ -82,6 +82,29 @@ class LowerEnvelopeFit:
         return min(self._n, self.config.max_points)
 
     @property
+    def slope_ns(self) -> float:
+        """Host nanoseconds per device second of the line."""
+        return self._b
+
+    @property
+    def spacing_s(self) -> float:
+        """Mean device-time step between the points held (0 before two points)."""
+        held = self.count
+        if held < 2:
+            return 0.0
+        cap = self.config.max_points
+        newest, oldest = (self._n - 1) % cap, (self._n - held) % cap
+        return float(self._x[newest] - self._x[oldest]) / (held - 1)
+
+    def gap_at(self, x: float) -> float:
+        """The distance in ``x`` between the two points of the window on either side of ``x``
+        (inf outside them): about one spacing inside a run of points, more in a hole a lost or
+        late point left."""
+        xs, _ = self._window()
+        i = int(np.searchsorted(xs, float(x) - self._x0))
+        return float(xs[i] - xs[i - 1]) if 0 < i < len(xs) else float("inf")
+
+    @property
     def drift_ppm(self) -> float:
         """Host seconds per device second − 1, in ppm (positive: the device clock runs slow)."""
         return (self._b / _NS - 1.0) * 1e6

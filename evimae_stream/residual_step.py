@@ -38,16 +38,20 @@ class ResidualStep:
         if self.points:
             self.points = []
 
-    def check(self, fit: LowerEnvelopeFit, x: float, t_host_ns: int) -> float | None:
-        """The residual (ns) when the point (``x`` s, ``t_host_ns``) completes a step, else None
-        (the point is kept while a positive step is suspected)."""
+    def check(
+        self, fit: LowerEnvelopeFit, x: float, t_host_ns: int, min_step_ns: float = 0.0
+    ) -> float | None:
+        """The residual (ns) when the point (``x`` s, ``t_host_ns``) completes a step of more than
+        ``max(step_s, min_step_ns)``, else None (the point is kept while a late step is
+        suspected)."""
         if fit.count == 0:
             return None
+        step = max(self.step_ns, min_step_ns)
         r = t_host_ns - fit.predict(x)
-        if r < -self.step_ns and self.negative:
+        if r < -step and self.negative:
             self.points = []
             return r
-        if r <= self.step_ns:
+        if r <= step:
             self.clear()
             return None
         self.points.append((x, t_host_ns))
@@ -61,3 +65,19 @@ class ResidualStep:
         fit.reset()
         for x, y in points:
             fit.add(x, y)
+
+    def realign(self, fit: LowerEnvelopeFit, residual_ns: float) -> float:
+        """Keep ``fit`` (its slope, its window) and move the step's points onto it instead: the
+        shift of ``x`` (s) that puts the lowest of them on the line, to be added to the newest
+        point's ``x`` and every later one; the points already added are re-filed at their
+        shifted ``x``. The lowest point has the smallest delay, so the shift over-estimates the
+        step by that delay at most, and later points that arrive sooner pull the line down to
+        them (the envelope's own rule): the map settles within a few samples."""
+        points, self.points = self.points, []
+        lows = [y - fit.predict(x) for x, y in points] if points else [residual_ns]
+        shift = min(lows) / fit.slope_ns
+        if len(points) > 1:
+            fit.pop_last(len(points) - 1)
+            for x, y in points[:-1]:
+                fit.add(x + shift, y)
+        return shift

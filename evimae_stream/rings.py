@@ -254,6 +254,7 @@ class ImuRing(Ring):
         self._auto = time_map is None
         self.time_map: TimeMap | None = time_map
         self._switches = 0
+        self._held: tuple[int, np.ndarray] | None = None  # (arrival, values) the map holds
 
     def _time_map_for(self, t_dev: float | None) -> TimeMap:
         tm = self.time_map
@@ -302,15 +303,35 @@ class ImuRing(Ring):
         if not (np.abs(v) <= self._limit).all():  # also False for NaN
             self._reject(1)
             return
-        t = self._time_map_for(t_dev).map(int(t_host_ns), t_dev)
-        if t is None:
+        for t, host, row in self._map(int(t_host_ns), v, t_dev):
+            self._count_gap(t)
+            with self._lock:
+                slot = self._store_time(t, host)
+                self._values[slot] = row
+                self._n += 1
+
+    def _map(
+        self, t_host_ns: int, values: np.ndarray, t_dev: float | None
+    ) -> list[tuple[int, int, np.ndarray]]:
+        """(timestamp, arrival, values) of the samples to store now, in order: none (out of
+        order, or held by the time map), this one, or the one the time map held at the previous
+        push and this one."""
+        tm = self._time_map_for(t_dev)
+        t = tm.map(t_host_ns, t_dev)
+        out = []
+        held, self._held = self._held, None
+        if held is not None:
+            if tm.released is not None:
+                out.append((tm.released, held[0], held[1]))
+            else:
+                self.out_of_order += 1
+        if t is not None:
+            out.append((t, t_host_ns, values))
+        elif tm.holding:
+            self._held = (t_host_ns, values.copy())
+        else:
             self.out_of_order += 1
-            return
-        self._count_gap(t)
-        with self._lock:
-            slot = self._store_time(t, t_host_ns)
-            self._values[slot] = v
-            self._n += 1
+        return out
 
     def push_block(
         self,
@@ -336,19 +357,14 @@ class ImuRing(Ring):
         devs = None if t_dev is None else np.asarray(t_dev, dtype=np.float64).reshape(-1)
         finite = (np.abs(v) <= self._limit).all(axis=1)
         self._reject(int(len(v) - np.count_nonzero(finite)))
-        rows: list[int] = []
-        times: list[int] = []
+        stored: list[tuple[int, int, np.ndarray]] = []
         for i in np.flatnonzero(finite).tolist():
             dev = None if devs is None or np.isnan(devs[i]) else float(devs[i])
-            t = self._time_map_for(dev).map(int(hosts[i]), dev)
-            if t is None:
-                self.out_of_order += 1
-                continue
-            rows.append(i)
-            times.append(t)
-        k = len(times)
+            stored += self._map(int(hosts[i]), v[i], dev)
+        k = len(stored)
         if k == 0:
             return 0
+        times = [t for t, _, _ in stored]
         t_arr = np.asarray(times, dtype=np.int64)
         if self.nominal_rate_hz:
             prev = [int(self._t[(self._n - 1) % self.capacity])] if self._n else []
@@ -364,8 +380,8 @@ class ImuRing(Ring):
         with self._lock:
             slots = (self._n + np.arange(k)[keep]) % self.capacity
             self._t[slots] = t_arr[keep]
-            self._arrival[slots] = hosts[rows][keep]
-            self._values[slots] = v[rows][keep]
+            self._arrival[slots] = np.asarray([a for _, a, _ in stored], np.int64)[keep]
+            self._values[slots] = np.asarray([row for _, _, row in stored], np.float32)[keep]
             self._n += k
         return k
 

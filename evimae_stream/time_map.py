@@ -9,7 +9,10 @@ sliding window, and the line is fitted to the LOWER ENVELOPE of the points: the 
 is never negative, so the best line lies under every (x, arrival) point and as high as it can
 be. The mapped time of a sample is the line at its ``x``; it is never later than its arrival.
 
-The fit is :class:`~evimae_stream.lower_envelope.LowerEnvelopeFit`.
+The fit is :class:`~evimae_stream.lower_envelope.LowerEnvelopeFit`. A device clock that steps
+against the host (a counter that stood still, a clock stepped back or forward by less than a
+reset's jump) is found in the residual (:class:`~evimae_stream.residual_step.ResidualStep`) or
+in a device time that goes back, and the map re-anchors without dropping a sample.
 
 Every time map returns strictly increasing timestamps: a mapped time that is not after the
 previous one (after a reset, or while the fit settles) is clamped to the previous one + 1 ns and
@@ -35,8 +38,11 @@ class TimeMap:
     """Base of the per-stream time maps: strictly increasing output, counters for health.
 
     ``map(t_host_ns, t_dev)`` returns the sample's host timestamp (int ns), or None when the
-    sample is out of order and must be dropped. Used by one writer thread; readers may read the
-    counters and :attr:`offset_ns`/:attr:`drift_ppm` at any time.
+    sample is out of order and must be dropped. A map may instead HOLD a sample it cannot judge
+    yet (``holding`` is True after such a call: the caller keeps the sample); the next call then
+    sets ``released`` to the held sample's timestamp (earlier than that call's own), or leaves it
+    None when the held sample is to be dropped after all. Used by one writer thread; readers may
+    read the counters and :attr:`offset_ns`/:attr:`drift_ppm` at any time.
     """
 
     def __init__(self) -> None:
@@ -44,6 +50,8 @@ class TimeMap:
         self.clamped = 0
         self.resets = 0
         self.out_of_order = 0
+        self.holding = False
+        self.released: int | None = None
 
     @property
     def offset_ns(self) -> float:
@@ -81,13 +89,15 @@ class DeviceTimeMap(TimeMap):
     """Device time → host time, for sensors that send their own timestamp (seconds).
 
     Reset (logged, counted in ``resets``): the device time goes back by more than ``reorder_s``
-    (a reboot, a counter wrap) or moves ahead of the host time elapsed
-    since the previous sample by more than ``jump_s`` (a device clock jump). A sample whose
-    device time is not after the newest accepted one, by at most ``reorder_s``, is out of
-    order: dropped (None), counted. Smaller steps of either sign (a counter that stood still
-    through a stall, a clock stepped back by less than ``reorder_s``: its samples are out of
-    order until it passes its newest time again; a clock that gained) are found in the residual
-    (:class:`ResidualStep`) and re-fit from there (logged, counted in ``steps`` and ``resets``).
+    (a reboot, a counter wrap) or moves ahead of the host time elapsed since the previous sample
+    by more than ``jump_s`` (a device clock jump). Smaller steps of either sign keep the fit and
+    shift the device time by the step instead (logged, counted in ``steps`` and ``resets``): a
+    sample far below the line (a clock that gained), samples late against it for a while (a
+    counter that stood still through a stall, :class:`ResidualStep`), or a device time that goes
+    back by more than a straggler's delay, twice in a row (a clock stepped back: the first such
+    sample is held until the second confirms it, so none is dropped). A sample whose device
+    time is not after the newest accepted one otherwise is out of order: dropped (None),
+    counted.
     """
 
     def __init__(
@@ -96,6 +106,7 @@ class DeviceTimeMap(TimeMap):
         config: FitConfig | None = None,
         reorder_s: float = 1.0,
         jump_s: float = 2.0,
+        step_s: float = 0.1,
     ) -> None:
         super().__init__()
         if not reorder_s > 0 or not jump_s > 0:
@@ -104,15 +115,20 @@ class DeviceTimeMap(TimeMap):
         self.fit = LowerEnvelopeFit(config)
         self.reorder_s = reorder_s
         self.jump_s = jump_s
-        self.step = ResidualStep()
+        self.step = ResidualStep(step_s=step_s)
         self.steps = 0
+        self._shift = 0.0  # s added to the device time: the steps re-anchored so far
         self._last_dev: float | None = None
         self._last_host: int = 0
+        self._last_x = -np.inf
+        self._held: tuple[float, int] | None = None  # (device s, host ns): a suspected step back
 
     @property
     def offset_ns(self) -> float:
         """Host minus device time at the newest sample, ns."""
-        return 0.0 if self._last_dev is None else self.fit.offset_ns(self._last_dev)
+        if self._last_dev is None:
+            return 0.0
+        return self.fit.offset_ns(self._last_dev + self._shift) + self._shift * _NS
 
     @property
     def drift_ppm(self) -> float:
@@ -121,46 +137,92 @@ class DeviceTimeMap(TimeMap):
 
     def map(self, t_host_ns: int, t_dev: float | None = None) -> int | None:
         """Host timestamp of the sample with device time ``t_dev`` (s) that arrived at
-        ``t_host_ns``; None if it is out of order."""
+        ``t_host_ns``; None if it is out of order or held (see the class doc)."""
         if t_dev is None:
             raise ValueError(f"DeviceTimeMap {self.name!r}: sample without device time")
         t_dev = float(t_dev)
+        self.holding, self.released = False, None
         if self._last_dev is not None:
             d_dev = t_dev - self._last_dev
             d_host = (t_host_ns - self._last_host) / _NS
             if d_dev < -self.reorder_s or d_dev - d_host > self.jump_s:
-                self.resets += 1
-                log.warning(
-                    "stream %s: device clock jumped by %+.3f s while the host moved %.3f s; "
-                    "time map reset (%d so far)",
-                    self.name,
-                    d_dev,
-                    d_host,
-                    self.resets,
-                )
-                self.fit.reset()
-                self.step.clear()
+                self._reset(d_dev, d_host)
             elif d_dev <= 0:
-                self.out_of_order += 1
-                return None
-        self._last_dev = t_dev
-        self._last_host = t_host_ns
-        stepped = self.step.check(self.fit, t_dev, t_host_ns)
+                return self._behind(t_host_ns, t_dev)
+        if self._held is not None:  # the sample held was a straggler after all
+            self._held = None
+            self.out_of_order += 1
+        stepped = self.step.check(self.fit, t_dev + self._shift, t_host_ns, self._step_ns())
         if stepped is not None:
-            self._refit(stepped)
-        return self._monotonic(self.fit.add(t_dev, t_host_ns))
+            self._realign(self.step.realign(self.fit, stepped))
+        return self._add(t_dev, t_host_ns)
 
-    def _refit(self, residual_ns: float) -> None:
+    def _add(self, t_dev: float, t_host_ns: int) -> int:
+        # a fit's x strictly increases: a re-anchored point never lands on its predecessor
+        x = max(t_dev + self._shift, self._last_x + 1e-9)
+        self._last_dev, self._last_host, self._last_x = t_dev, t_host_ns, x
+        return self._monotonic(self.fit.add(x, t_host_ns))
+
+    def _step_ns(self) -> float:
+        """The smallest step: ``step_s``, and more than 2.5 sample periods (a port's backlog
+        catching up, or a late sample, moves a point by less than one period)."""
+        return max(self.step.step_ns, 2.5 * self.fit.spacing_s * _NS)
+
+    def _behind(self, t_host_ns: int, t_dev: float) -> int | None:
+        """A sample whose device time is not after the newest: out of order (dropped: a
+        straggler, whose device time falls in the hole it left among the samples accepted), held
+        (a step back suspected: late by more than a step, among samples already accepted), or
+        the second of a step back (the held one is released first)."""
+        step = self._step_ns()
+        x = t_dev + self._shift
+        late_ns = t_host_ns - self.fit.predict(x)
+        if late_ns > step:  # a straggler fills a hole; a clock stepped back lands in a run
+            late_ns = late_ns if self.fit.gap_at(x) < 1.5 * self.fit.spacing_s else 0.0
+        held, self._held = self._held, None
+        if held is not None:
+            if t_dev > held[0] and late_ns > step:
+                self.step.clear()
+                held_late = held[1] - self.fit.predict(held[0] + self._shift)
+                self._realign(held_late / self.fit.slope_ns)
+                self.released = self._add(*held)
+                return self._add(t_dev, t_host_ns)
+            self.out_of_order += 1
+        if late_ns > step and self.fit.count >= 2:
+            self._held = (t_dev, t_host_ns)
+            self.holding = True
+            return None
+        self.out_of_order += 1
+        return None
+
+    def _realign(self, shift_s: float) -> None:
         self.steps += 1
         self.resets += 1
+        self._shift += shift_s
         log.warning(
-            "stream %s: samples arrive %+.3f s off the device clock's line (the device clock "
-            "stepped); time map re-fitted (%d steps so far)",
+            "stream %s: the device clock stepped by %+.3f s against the host; time map "
+            "re-anchored (%d steps so far)",
             self.name,
-            residual_ns / _NS,
+            -shift_s,
             self.steps,
         )
-        self.step.refit(self.fit)
+
+    def _reset(self, d_dev: float, d_host: float) -> None:
+        self.resets += 1
+        log.warning(
+            "stream %s: device clock jumped by %+.3f s while the host moved %.3f s; "
+            "time map reset (%d so far)",
+            self.name,
+            d_dev,
+            d_host,
+            self.resets,
+        )
+        self.fit.reset()
+        self.step.clear()
+        self._shift = 0.0
+        self._last_x = -np.inf
+        if self._held is not None:
+            self._held = None
+            self.out_of_order += 1
 
 
 class IndexTimeMap(TimeMap):

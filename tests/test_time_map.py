@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evimae_stream.lower_envelope import FitConfig
+from evimae_stream.rings import ImuRing
 from evimae_stream.time_map import ArrivalTimeMap, DeviceTimeMap, IndexTimeMap
 from tests.helpers.timelines import NS, expected_out_of_order, make_timeline
 
@@ -201,27 +202,37 @@ def _counter_with_step(kind: str, step_s: float, rate: float = 50.0, seed: int =
 
 @pytest.mark.parametrize(
     ("kind", "step_s"),
-    [("stall", 1.5), ("stall", 0.4), ("step", -0.8), ("step", -0.3), ("step", 0.3), ("step", 1.5)],
+    [("stall", s) for s in (0.2, 0.5, 0.9, 1.5)]
+    + [("step", s) for s in (-0.9, -0.5, -0.2, 0.2, 0.5, 0.9, 1.5)],
 )
-def test_device_clock_step_of_either_sign_is_found_and_re_fitted(kind, step_s):
-    """Item 16.14: a device clock that loses time (a counter through a 1.5 s stall, a step back
-    of under 1 s) or gains a little maps every later sample off by the step for the whole fit
-    window (30 s) unless the step in the residual is found: within a second it is re-fitted."""
+def test_device_clock_stall_or_step_of_either_sign_drops_nothing_and_realigns(kind, step_s):
+    """Item 16.14: a device clock that loses time (a counter through a stall, a step back of
+    under 1 s) or gains some maps every later sample off by the step for the whole fit window
+    (30 s), and a step back dropped its samples as out of order until the clock passed its
+    newest time again. The step must be found in the residual (or in the device time going
+    back) and re-anchored: every sample that arrives is stored, in order, and after a short
+    re-fit period (a step at once, a stall after ``ResidualStep.hold_s``) each is within a few
+    ms of its true time."""
     true, arrival, t_dev = _counter_with_step(kind, step_s)
-    cm = DeviceTimeMap("t")
-    out = [cm.map(int(a), float(d)) for a, d in zip(arrival, t_dev, strict=True)]
-    ok = np.array([o is not None for o in out])
-    mapped = np.array([o for o in out if o is not None], dtype=np.int64)
-    true = true[ok]
-    assert np.all(np.diff(mapped) > 0)
-    # a second after the samples are back on a rising device clock: after a stall, or after a
-    # step back (until the device clock passes its newest time again, samples are out of order)
-    back_s = max(0.0, -step_s) if kind == "step" else step_s
-    settled = true >= 16 * NS + round(back_s * NS)
-    err_ms = np.abs(mapped[settled] - true[settled]) / 1e6
-    assert err_ms.max() < 5.0, f"off by {err_ms.max():.1f} ms after the step"
+    ring = ImuRing("t", len(true), 3, 50.0, time_map=DeviceTimeMap("t"))
+    index = np.arange(len(true), dtype=np.float32)
+    for k, (a, d) in enumerate(zip(arrival.tolist(), t_dev.tolist(), strict=True)):
+        ring.push(a, np.array([index[k] / 10, 0.0, 1.0], np.float32), t_dev=d)
+    snap = ring.snapshot()
+    assert len(snap.t_ns) == len(true) and ring.out_of_order == 0, "a sample was dropped"
+    np.testing.assert_array_equal(snap.values[:, 0], index / 10)  # in arrival order
+    assert np.all(np.diff(snap.t_ns) > 0)
+    assert np.all(snap.t_ns <= arrival)
+    cm = ring.time_map
     assert cm.resets == cm.steps == 1
-    assert cm.out_of_order == (~ok).sum() <= round(max(0.0, -step_s) * 50) + 1
+    refit_s = 0.6 if kind == "stall" else 0.3
+    settled = true >= 15 * NS + round(((step_s if kind == "stall" else 0.0) + refit_s) * NS)
+    before = true < 15 * NS
+    err_ms = np.abs(snap.t_ns - true) / 1e6
+    assert err_ms[before & (true >= 8 * NS)].max() < 5.0
+    assert err_ms[settled].max() < 5.0, f"off by {err_ms[settled].max():.1f} ms after the step"
+    if kind == "step":
+        assert ring.drops == 0
 
 
 def test_index_clock_re_anchors_after_a_burst_then_a_gap():
