@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 
 from drivers.config import BackoffConfig
 from drivers.protocols.base import StreamParser
@@ -28,9 +27,6 @@ from evimae_stream.health import DriverStats
 from evimae_stream.sink import ImuSink
 
 log = logging.getLogger(__name__)
-
-#: how far back the effective rate looks
-RATE_WINDOW_S = 2.0
 
 
 class LinkState(str, enum.Enum):
@@ -52,7 +48,11 @@ class LinkStalled(Exception):
 
 
 class Driver(ABC):
-    """Base class: lifecycle, reconnect loop with backoff, counters. See the module docstring."""
+    """Base class: lifecycle, reconnect loop with backoff, counters. See the module docstring.
+
+    ``live``: the driver reads a sensor now (False for a recording played back)."""
+
+    live = True
 
     def __init__(
         self,
@@ -79,7 +79,6 @@ class Driver(ABC):
         self._dropped = 0
         self._reconnects = 0
         self._last_error: str | None = None
-        self._recent: deque[tuple[int, int]] = deque()
         self._last_data_ns = 0
         self._last_data_bytes = 0  # the byte count when data last flowed
 
@@ -156,13 +155,6 @@ class Driver(ABC):
     def stats(self) -> DriverStats:
         """A consistent snapshot of the counters."""
         with self._lock:
-            now = time.monotonic_ns()
-            self._trim_recent(now)
-            rate = 0.0
-            if len(self._recent) >= 2:
-                span = (self._recent[-1][0] - self._recent[0][0]) / 1e9
-                if span > 0:
-                    rate = sum(n for _, n in list(self._recent)[1:]) / span
             return DriverStats(
                 name=self.name,
                 state=self._state.value,
@@ -173,7 +165,7 @@ class Driver(ABC):
                 dropped=self._dropped,
                 reconnects=self._reconnects,
                 last_error=self._last_error,
-                rate_hz=rate,
+                live=self.live,
             )
 
     @property
@@ -186,16 +178,12 @@ class Driver(ABC):
         self, samples: int, nbytes: int, bad_checksum: int = 0, bad_parse: int = 0, dropped: int = 0
     ) -> None:
         """Add to the counters (called from the driver thread after delivering data)."""
-        now = time.monotonic_ns()
         with self._lock:
             self._samples += samples
             self._bytes += nbytes
             self._bad_checksum += bad_checksum
             self._bad_parse += bad_parse
             self._dropped += dropped
-            if samples:
-                self._recent.append((now, samples))
-                self._trim_recent(now)
 
     # ---- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -299,11 +287,6 @@ class Driver(ABC):
     def _set_state(self, state: LinkState) -> None:
         with self._lock:
             self._state = state
-
-    def _trim_recent(self, now: int) -> None:
-        limit = now - int(RATE_WINDOW_S * 1e9)
-        while self._recent and self._recent[0][0] < limit:
-            self._recent.popleft()
 
 
 class ImuDriver(Driver):

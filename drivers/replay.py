@@ -24,6 +24,8 @@ TICK_S = 0.01
 class ReplayDriver(Driver):
     """A :class:`ReplaySource` paced against a clock at ``speed``× real time, in its own thread."""
 
+    live = False  # a recording: its device times belong to another run's host clock
+
     def __init__(
         self,
         session: Session,

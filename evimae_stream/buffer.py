@@ -16,12 +16,11 @@ import numpy as np
 
 from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
-from evimae_stream.rings import FrameRing, ImuRing, Ring, StreamCounters
+from evimae_stream.health import StreamCounters
+from evimae_stream.rings import FrameRing, ImuRing, Ring
 from evimae_stream.time_map import TimeMap
 from evimae_stream.types import CAMERA, PLACEMENTS
 from evimae_stream.window import Window, WindowGeometry, pick_frames, resample_imu
-
-_NS = 1_000_000_000
 
 
 @dataclass
@@ -143,8 +142,9 @@ class StreamBuffer:
         return rings
 
     def health(self) -> dict[str, StreamCounters]:
-        """Counters of every configured stream."""
-        return {name: ring.counters() for name, ring in self._rings().items()}
+        """Counters of every configured stream (stale after ``stale_after_s``)."""
+        stale = self.config.stale_after_s
+        return {name: ring.counters(stale) for name, ring in self._rings().items()}
 
     def missing_streams(self, now_ns: int | None = None) -> dict[str, str]:
         """Streams that cannot contribute right now (down, no data, stale) → reason."""
@@ -157,15 +157,7 @@ class StreamBuffer:
         return out
 
     def _unavailable(self, ring: Ring, now: int) -> str | None:
-        if not ring.up:
-            return f"down: {ring.down_reason}"
-        newest = ring.newest_ns
-        if newest is None:
-            return "no data yet"
-        age = (now - newest) / _NS
-        if age > self.config.stale_after_s:
-            return f"stale: no sample for {age:.2f} s"
-        return None
+        return ring.unavailable(now, self.config.stale_after_s)
 
     def default_t_ref(self, now_ns: int | None = None) -> int | None:
         """The oldest "newest sample" over the required streams that are available; None when

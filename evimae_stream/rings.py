@@ -24,6 +24,7 @@ import numpy as np
 
 from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
+from evimae_stream.health import RATE_WINDOW_S, StreamCounters, rate_hz
 from evimae_stream.time_map import DeviceTimeMap, IndexTimeMap, TimeMap
 from evimae_stream.types import CAMERA
 
@@ -34,33 +35,6 @@ _NS = 1_000_000_000
 #: angular rate in deg/s (±4000 deg/s parts); anything beyond is a fault, not motion
 ACC_LIMIT_G = 400.0
 GYRO_LIMIT_DPS = 5000.0
-
-
-@dataclass(frozen=True)
-class StreamCounters:
-    """A snapshot of one stream's health (for the GUI, logs and the missing-modality policy).
-
-    ``drops``: samples estimated lost from gaps in the mapped timeline at the nominal rate.
-    ``clamped``: timestamps pushed forward to keep the timeline strictly increasing.
-    ``effective_rate_hz``: samples per second over the last ``rate_window_s`` (5 s).
-    ``last_sample_age_s``: now − the newest sample's timestamp (None before the first sample).
-    """
-
-    name: str
-    kind: str  # "imu" | "camera"
-    samples: int
-    drops: int
-    out_of_order: int
-    clamped: int
-    clock_resets: int
-    bad_values: int
-    effective_rate_hz: float
-    clock_offset_ms: float
-    drift_ppm: float
-    up: bool
-    down_reason: str | None
-    last_sample_age_s: float | None
-    newest_ns: int | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +61,6 @@ class Ring:
         self.capacity = int(capacity)
         self.nominal_rate_hz = nominal_rate_hz
         self.clock = clock
-        self.rate_window_s = 5.0
         self._lock = threading.Lock()
         self._t = np.zeros(self.capacity, np.int64)
         self._arrival = np.zeros(self.capacity, np.int64)
@@ -183,24 +156,37 @@ class Ring:
             idx = self._range_indices(t0_ns, None, 0)
             return len(idx), (int(self._t[idx[0]]) if len(idx) else None)
 
-    def _time_map_stats(self) -> tuple[int, int, float, float]:
-        return 0, 0, 0.0, 0.0  # clamped, resets, offset ns, drift ppm
+    def _time_map_stats(self) -> tuple[int, int, float | None, float]:
+        return 0, 0, None, 0.0  # clamped, resets, offset ns, drift ppm
 
-    def counters(self) -> StreamCounters:
-        """A consistent-enough snapshot of this stream's health (ints are read atomically)."""
+    def unavailable(self, now_ns: int, stale_after_s: float | None) -> str | None:
+        """Why no window can use this stream at ``now_ns`` (None when one can): down, no data
+        yet, or (with ``stale_after_s``) a newest sample older than that: silent, or lagging
+        when samples still arrive but map that far behind the host clock."""
+        if not self._up:
+            return f"down: {self._down_reason}"
+        with self._lock:
+            if self._n == 0:
+                return "no data yet"
+            slot = (self._n - 1) % self.capacity
+            newest, arrival = int(self._t[slot]), int(self._arrival[slot])
+        age = (now_ns - newest) / _NS
+        if stale_after_s is None or age <= stale_after_s:
+            return None
+        if (now_ns - arrival) / _NS <= stale_after_s:
+            return (
+                f"lagging: its newest sample maps {age:.2f} s behind the host clock although "
+                "samples arrive (its time map has not caught up)"
+            )
+        return f"stale: no sample for {age:.2f} s"
+
+    def counters(self, stale_after_s: float | None = None) -> StreamCounters:
+        """A consistent-enough snapshot of this stream's health (ints are read atomically);
+        ``stale_after_s``: when a stream counts as stale (see :meth:`unavailable`)."""
         now = self.clock()
         newest = self.newest_ns
-        rate = 0.0
-        if newest is not None and self._first_ns is not None:
-            span_ns = min(self.rate_window_s * _NS, now - self._first_ns)
-            k, oldest = self._times_since(round(now - self.rate_window_s * _NS))
-            # a ring shorter than the rate window (a camera ring holds ~4 s) has overwritten
-            # part of the window: count over the span it holds instead
-            short_ring = self._n > self.capacity and k >= self.capacity
-            if span_ns >= self.rate_window_s * _NS and not short_ring:
-                rate = k / self.rate_window_s
-            elif k >= 2 and oldest is not None and newest > oldest:
-                rate = (k - 1) * _NS / (newest - oldest)
+        start = None if newest is None else newest - round(RATE_WINDOW_S * _NS)
+        window = (0, None) if start is None else self._times_since(start)
         clamped, resets, offset_ns, drift = self._time_map_stats()
         return StreamCounters(
             name=self.name,
@@ -211,11 +197,12 @@ class Ring:
             clamped=clamped,
             clock_resets=resets,
             bad_values=self.bad_values,
-            effective_rate_hz=rate,
-            clock_offset_ms=offset_ns / 1e6,
+            rate_hz=rate_hz(*window, newest),
+            clock_offset_s=None if offset_ns is None else offset_ns / _NS,
             drift_ppm=drift,
             up=self._up,
             down_reason=self._down_reason,
+            unavailable=self.unavailable(now, stale_after_s),
             last_sample_age_s=None if newest is None else (now - newest) / _NS,
             newest_ns=newest,
         )
@@ -402,10 +389,10 @@ class ImuRing(Ring):
             idx = (self._n - k + np.arange(k)) % self.capacity
             return ImuSnapshot(self._t[idx], self._arrival[idx], self._values[idx])
 
-    def _time_map_stats(self) -> tuple[int, int, float, float]:
+    def _time_map_stats(self) -> tuple[int, int, float | None, float]:
         tm = self.time_map
         if tm is None:
-            return 0, self._switches, 0.0, 0.0
+            return 0, self._switches, None, 0.0
         return tm.clamped, tm.resets + self._switches, tm.offset_ns, tm.drift_ppm
 
 

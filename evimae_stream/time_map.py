@@ -54,9 +54,10 @@ class TimeMap:
         self.released: int | None = None
 
     @property
-    def offset_ns(self) -> float:
-        """Host time minus device time at the newest sample, ns (0 when not applicable)."""
-        return 0.0
+    def offset_ns(self) -> float | None:
+        """Host time minus device time at the newest sample, ns; None for a map without a
+        device clock (arrival or sample index: no offset means anything there)."""
+        return None
 
     @property
     def drift_ppm(self) -> float:
@@ -124,10 +125,10 @@ class DeviceTimeMap(TimeMap):
         self._held: tuple[float, int] | None = None  # (device s, host ns): a suspected step back
 
     @property
-    def offset_ns(self) -> float:
-        """Host minus device time at the newest sample, ns."""
+    def offset_ns(self) -> float | None:
+        """Host minus device time at the newest sample, ns (None before the first)."""
         if self._last_dev is None:
-            return 0.0
+            return None
         return self.fit.offset_ns(self._last_dev + self._shift) + self._shift * _NS
 
     @property
@@ -276,11 +277,6 @@ class IndexTimeMap(TimeMap):
         self._fits_seen = -1
         self.step = ResidualStep(negative=False)
         self.steps = 0
-
-    @property
-    def offset_ns(self) -> float:
-        """Host time minus index time at the newest sample, ns."""
-        return 0.0 if self._k < 0 else self.fit.offset_ns(self._k / self.rate)
 
     @property
     def drift_ppm(self) -> float:

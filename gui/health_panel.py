@@ -1,5 +1,7 @@
-"""Sensor health: one table row per stream; a down stream's row is red with its reason as
-tooltip. The table is exactly as tall as its rows, so the plots above it get the rest."""
+"""Sensor health: one table row per stream; a stream that is not up (down, stale, lagging) is
+red with its reason as tooltip. The table is exactly as tall as its rows, so the plots above it
+get the rest. Rates are the one rate of :mod:`evimae_stream.health` (session time in a replay),
+times are in seconds, and the clock offset is shown only for a live sensor with its own clock."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ COLUMNS: tuple[str, ...] = (
     "samples",
     "drops",
     "bad frames",
-    "clock offset",
+    "clock offset s",
     "drift ppm",
     "reconnects",
     "age s",
@@ -37,10 +39,10 @@ UP_BG = QColor("#e8f5e9")
 UP_FG = QColor("#1b1b1b")
 
 
-def offset_text(ms: float) -> str:
-    """Device→host clock offset: ms when small, s when the device clock counts from its own
-    boot (typical: a large constant offset)."""
-    return f"{ms:+.1f} ms" if abs(ms) < 10_000 else f"{ms / 1000:+.1f} s"
+def offset_text(offset_s: float | None) -> str:
+    """Host minus device time of a sensor clock, in seconds to the millisecond; "—" where no
+    offset means anything (no device clock, a replay)."""
+    return "—" if offset_s is None else f"{offset_s:+.3f}"
 
 
 def row_texts(h: StreamHealth) -> list[str]:
@@ -54,7 +56,7 @@ def row_texts(h: StreamHealth) -> list[str]:
         str(h.samples),
         str(h.drops),
         str(h.bad_frames),
-        offset_text(h.clock_offset_ms),
+        offset_text(h.clock_offset_s),
         f"{h.drift_ppm:+.0f}",
         str(h.reconnects),
         age,

@@ -58,13 +58,13 @@ def test_latency_percentiles_and_pull_drains():
 
 
 def _stats(state="up", bad=0, reconnects=0, err=None) -> DriverStats:
-    return DriverStats("x", state, 10, 100, bad, 1, 0, reconnects, err, 50.0)
+    return DriverStats("x", state, 10, 100, bad, 1, 0, reconnects, err)
 
 
 def test_stream_health_down_reasons():
     buf = StreamBuffer(BufferConfig(placements=("left_arm",), camera=False))
     ring = buf.imu["left_arm"]
-    ring.push(1, np.zeros(3))
+    ring.push(time.monotonic_ns(), np.zeros(3))  # fresh: a stale stream is not up
     up = StreamHealth(buf.health()["left_arm"], _stats(bad=2, reconnects=3))
     assert up.up and up.reason is None and up.bad_frames == 3 and up.reconnects == 3
     ring.mark_down("SerialException: device reports readiness to read but returned no data")

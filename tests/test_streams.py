@@ -67,7 +67,7 @@ def test_one_health_record_for_events_summary_and_window():
         @property
         def stats(self):
             Feeding.reads += 1
-            return DriverStats("x", "down", 10, 0, 1, 1, 0, 2, "OSError: gone", 0.0)
+            return DriverStats("x", "down", 10, 0, 1, 1, 0, 2, "OSError: gone")
 
     drv = Feeding()
     health = buffer_health(buffer, {"left_arm": drv, "right_arm": drv})
@@ -75,8 +75,51 @@ def test_one_health_record_for_events_summary_and_window():
     left = health["left_arm"]
     assert not left.up and left.state == "down" and "OSError: gone" in left.reason
     assert left.bad_frames == 2 and left.reconnects == 2 and left.samples == 10
-    assert left.event("stale") == {"up": True, "rate_hz": left.event(None)["rate_hz"],
-                                   "drops": 0, "missing": "stale"}  # fmt: skip
+    # its newest sample is long past (host time 0.18 s): the ring is linked but not usable
+    assert left.event("stale") == {"up": False, "rate_hz": 50.0, "drops": 0, "missing": "stale"}
     summary = left.summary()
     assert summary["samples"] == 10 and summary["driver"]["last_error"] == "OSError: gone"
     assert "driver" not in buffer_health(buffer)["left_arm"].summary()
+
+
+def test_health_is_never_up_for_data_no_window_can_use():
+    """Item 16.2: a stream whose link is up but whose newest sample is seconds behind the host
+    clock is not "up" anywhere (the health record, a window's event, the summary), and says
+    why: "lagging" while samples still arrive but map late (a device counter that stood still
+    for 3 s, before its time map has re-anchored), "stale" when nothing arrives."""
+    from evimae_stream.buffer import BufferConfig
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.health import StreamHealth
+
+    ns = 1_000_000_000
+    clock = VirtualClock(10 * ns)
+    buffer = StreamBuffer(
+        BufferConfig(placements=("left_arm", "right_arm"), camera=False), clock=clock
+    )
+    left, right = buffer.imu["left_arm"], buffer.imu["right_arm"]
+    up = DriverStats("x", "up", 0, 0, 0, 0, 0, 0, None)
+    k = 0
+
+    def push(seconds: float, right_too: bool = True) -> None:
+        nonlocal k
+        for _ in range(round(seconds * 50)):
+            t = clock() + 20_000_000
+            clock.set_ns(t)
+            left.push(t, np.zeros(3, np.float32), t_dev=k / 50)  # a sample counter
+            if right_too:
+                right.push(t, np.zeros(3, np.float32))
+            k += 1
+
+    push(5.0)
+    assert all(StreamHealth(c, up).up for c in buffer.health().values())
+    clock.set_ns(clock() + 3 * ns)  # 3 s in which left's counter stands still, right is silent
+    push(0.3, right_too=False)
+    health = {n: StreamHealth(c, up) for n, c in buffer.health().items()}
+    lag, stale = health["left_arm"], health["right_arm"]
+    assert not lag.up and lag.reason.startswith("lagging: its newest sample maps 3.0")
+    assert not stale.up and stale.reason.startswith("stale: no sample for 3.3")
+    for name, h in health.items():
+        assert h.event(None)["up"] is False and h.summary()["up"] is False, name
+        assert buffer.missing_streams()[name] == h.reason
+    push(1.0)  # the time map re-anchors on the late samples; right is back
+    assert all(StreamHealth(c, up).up for c in buffer.health().values())

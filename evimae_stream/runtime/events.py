@@ -24,6 +24,7 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "reason": str|null,       # why there is no prediction
      "latency_ms": float|null, # emission − host time of the newest sample used
      "health": {stream: {"up": bool, "rate_hz": float, "drops": int, "missing": str|null}},
+                               # up: usable (linked, fresh, on time); rate: per stream second
      "truth": str|null,        # only with --eval: the label at the window's centre
      "stages_ms": {"wait", "assemble", "preprocess", "forward", "postprocess": float},
      "time": float}            # UNIX time of emission

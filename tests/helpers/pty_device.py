@@ -3,6 +3,7 @@
 The writer thread sends encoded samples to the master side at a real rate. ``unplug()`` closes the
 pty pair and removes the symlink (the device node disappears), ``replug()`` makes a new pty and
 points the symlink at it — what udev does for a re-plugged USB adapter with a by-id link.
+``burst()`` sends a backlog at once, as a sender that kept its samples through an outage does.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class PtyDevice:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def replug(self) -> None:
+    def replug(self, paused: bool = False) -> None:
+        """A new pty behind the link; ``paused``: it sends nothing until ``_paused`` clears."""
         master, slave = os.openpty()
         tty.setraw(slave)
         tmp = self.link.with_suffix(".new")
@@ -43,7 +45,8 @@ class PtyDevice:
         tmp.replace(self.link)
         with self._lock:
             self._master, self._slave = master, slave
-        self._paused.clear()
+        if not paused:
+            self._paused.clear()
 
     def unplug(self) -> None:
         self._paused.set()
@@ -59,6 +62,15 @@ class PtyDevice:
     def inject(self, data: bytes) -> None:
         with self._lock:
             self.extra.append(data)
+
+    def burst(self, count: int, skip: int = 0) -> None:
+        """Send the next ``count`` samples at once before the next one (a sender flushing the
+        backlog it kept through an outage), after losing ``skip`` samples (ones it could not
+        keep)."""
+        with self._lock:
+            first = self.sent + skip
+            self.extra.append(b"".join(self.encode(first + j) for j in range(count)))
+            self.sent = first + count
 
     def close(self) -> None:
         self._stop.set()
