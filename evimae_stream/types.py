@@ -20,11 +20,14 @@ MODES: tuple[str, ...] = ("multimodal", "imu_only", "video_only")
 
 @dataclass(frozen=True)
 class Segment:
-    """A labelled time span of a session, in seconds from the session start."""
+    """A labelled time span of a session, in seconds from the session start. ``text``: an
+    optional free-text narration of the span ("stirring a pot with a spoon"), the language
+    objective's text besides the label; empty when the session has none."""
 
     start_s: float
     end_s: float
     label: str
+    text: str = ""
 
     def __post_init__(self) -> None:
         if not self.end_s >= self.start_s:

@@ -117,6 +117,10 @@ def _read_imu(path: Path, placement: str, spec: dict, t0_ns: int, recovery: list
     )
 
 
+#: the columns of labels.csv; an optional fourth, ``text``, holds a free-text narration
+LABELS_HEADER = ["start_s", "end_s", "label"]
+
+
 def _read_labels(path: Path) -> list[Segment]:
     f = path / LABELS_CSV
     if not f.exists():
@@ -125,20 +129,25 @@ def _read_labels(path: Path) -> list[Segment]:
     complete = text.endswith("\n")
     reader = csv.reader(io.StringIO(text))
     rows = [(reader.line_num, row) for row in reader]
-    if not rows or [c.strip() for c in rows[0][1]] != ["start_s", "end_s", "label"]:
-        raise format_error(f, 1, "header must be start_s,end_s,label", "restore the header row")
+    header = [c.strip() for c in rows[0][1]] if rows else []
+    if header not in (LABELS_HEADER, [*LABELS_HEADER, "text"]):
+        raise format_error(
+            f, 1, "header must be start_s,end_s,label (or start_s,end_s,label,text)",
+            "restore the header row",
+        )  # fmt: skip
+    width = len(header)
     out: list[Segment] = []
     for k, (i, row) in enumerate(rows[1:], start=2):
         last = k == len(rows)
         try:
-            if len(row) != 3:
-                raise ValueError(f"{len(row)} fields, expected 3")
+            if len(row) != width:
+                raise ValueError(f"{len(row)} fields, expected {width}")
             start, end = float(row[0]), float(row[1])
             if not row[2] or not (end >= start):
                 raise ValueError("empty label or end before start")
             if last and not complete:
                 raise ValueError("cut off")
-            out.append(Segment(start, end, row[2]))
+            out.append(Segment(start, end, row[2], row[3] if width == 4 else ""))
         except ValueError as e:
             if last and not complete:
                 log.warning("%s: dropped an incomplete last row %d", f, i)

@@ -7,7 +7,7 @@ A session is a directory::
     imu_<placement>.csv   t_host_ns,t_dev,ax,ay,az[,gx,gy,gz]   (t_dev empty without device time)
     video/<NNNNNNNN>.mp4  the camera stream in ~0.5 s segments named by their first frame index
     video_ts.csv          frame_index,t_host_ns
-    labels.csv            start_s,end_s,label   (only when labels were added)
+    labels.csv            start_s,end_s,label[,text]   (only when labels were added)
 
 Crash safety: CSV rows are appended and flushed to the OS at least every ``flush_interval_s``
 (on write, and by a background flusher when writes stop), and every video segment but the open
@@ -199,6 +199,7 @@ class SessionWriter:
         self._imu: dict[str, _Appender] = {}
         self._ts: _Appender | None = None
         self._labels: _Appender | None = None
+        self._label_text = False  # labels.csv has the text column
         self._labels_n = 0
         self._label_lock = threading.Lock()
         self._video_lock = threading.Lock()
@@ -380,22 +381,35 @@ class SessionWriter:
             self._frames += 1
             self._last_frame_t = t
 
-    def add_label(self, start_s: float, end_s: float, label: str) -> None:
-        """Append a labelled span, in seconds from the session start."""
+    def add_label(self, start_s: float, end_s: float, label: str, text: str | None = None) -> None:
+        """Append a labelled span, in seconds from the session start; ``text``: its free-text
+        narration. The first label decides the file's columns: with a text, labels.csv gets a
+        fourth column ``text`` (empty for later labels without one)."""
         start_s, end_s = float(start_s), float(end_s)
         if not (math.isfinite(start_s) and math.isfinite(end_s) and end_s >= start_s):
             raise ValueError(f"label {label!r}: bad span {start_s}..{end_s}")
-        if not isinstance(label, str) or not label.strip() or not label.isprintable():
-            raise ValueError(f"label must be a non-empty line of printable text, got {label!r}")
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow([repr(start_s), repr(end_s), label])
+        for what, value in (("label", label), ("text", text)):
+            if value is None and what == "text":
+                continue
+            if not isinstance(value, str) or not value.strip() or not value.isprintable():
+                raise ValueError(
+                    f"{what} must be a non-empty line of printable text, got {value!r}"
+                )
         with self._label_lock:
             if self._closed:
                 raise ValueError(f"{self.path}: the session writer is closed")
             if self._labels is None:
-                self._labels = _Appender(
-                    self.path / LABELS_CSV, "start_s,end_s,label", self._flush_interval_s
+                self._label_text = text is not None
+                header = "start_s,end_s,label" + (",text" if self._label_text else "")
+                self._labels = _Appender(self.path / LABELS_CSV, header, self._flush_interval_s)
+            if text is not None and not self._label_text:
+                raise ValueError(
+                    f"{self.path / LABELS_CSV}: has no text column (its first label had no "
+                    "text); give every label a text or none"
                 )
+            row = [repr(start_s), repr(end_s), label] + ([text or ""] if self._label_text else [])
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow(row)
             with self._labels.lock:
                 self._labels.write(buf.getvalue())
             self._labels_n += 1

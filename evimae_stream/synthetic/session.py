@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
 from evimae_stream.synthetic.config import WearerConfig
+from evimae_stream.synthetic.narrations import narrate
 from evimae_stream.synthetic.wearer import SyntheticWearer
 from evimae_stream.types import PLACEMENTS
 
@@ -75,7 +76,8 @@ def generate_session(
     """Simulate a wearer doing ``actions`` actions over ``minutes`` and record it to ``out_dir``.
 
     Writes the four IMUs, the head camera (unless ``video`` is False) at ``size`` (W, H), and
-    every script segment (idle included) to labels.csv; ``session.json["meta"]`` holds the
+    every script segment (idle included) to labels.csv with a narration of each
+    (:mod:`evimae_stream.synthetic.narrations`); ``session.json["meta"]`` holds the
     class list and the generator config. Same arguments → same bytes. Extra keyword arguments
     are :class:`WearerConfig` fields (e.g. ``imu_rate_hz=100.0``, ``gyro=False``).
     """
@@ -123,8 +125,9 @@ def generate_session(
                     writer.add_frame(t_ns, rgb)
                 frames += len(ft.index)
             bar.update(round(min(b, wearer.duration_s)) - bar.n)
-        for start, stop, label in wearer.script:
-            writer.add_label(start, stop, label)
+        texts = narrate(wearer.script, seed)
+        for (start, stop, label), text in zip(wearer.script, texts, strict=True):
+            writer.add_label(start, stop, label, text)
     summary = SessionSummary(
         path=Path(out_dir),
         duration_s=wearer.duration_s,
