@@ -60,6 +60,8 @@ class ModelMeta:
     imu_units: str = "g"
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: language-aligned models only (:class:`~evimae_stream.language.meta.LanguageMeta`)
+    language: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -86,6 +88,15 @@ class ModelMeta:
             raise ValueError(
                 f"field 'modes' must be a non-empty subset of {list(MODES)}, got {self.modes}"
             )
+        if self.language is not None:
+            from evimae_stream.language.meta import LanguageMeta
+
+            LanguageMeta.from_dict(self.language, self.classes)
+
+    @property
+    def aligned(self) -> bool:
+        """Whether the model is language-aligned (trained with the ``align`` objective)."""
+        return self.language is not None
 
     @property
     def num_classes(self) -> int:
@@ -148,6 +159,7 @@ _META_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "imu_units": (lambda v: isinstance(v, str), "a string"),
     "training": (lambda v: isinstance(v, dict), "an object"),
     "metrics": (lambda v: isinstance(v, dict), "an object"),
+    "language": (lambda v: v is None or isinstance(v, dict), "an object (or absent)"),
 }
 _JSON_TYPES = {
     type(None): "null",
@@ -204,6 +216,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _meta_dict(meta: ModelMeta) -> dict[str, Any]:
+    """``meta`` as JSON fields; ``language`` only for aligned models (so the description, and
+    :func:`model_hash`, of every other model is what it was before the field existed)."""
+    doc = asdict(meta)
+    if doc["language"] is None:
+        del doc["language"]
+    return doc
+
+
 def save_artifact(model: nn.Module, meta: ModelMeta, out_dir: str | Path) -> Path:
     """Write ``model`` and ``meta`` as an artifact directory; returns the directory."""
     from safetensors.torch import save_file
@@ -217,7 +238,7 @@ def save_artifact(model: nn.Module, meta: ModelMeta, out_dir: str | Path) -> Pat
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "software_version": __version__,
-        **asdict(meta),
+        **_meta_dict(meta),
         "weights_sha256": file_sha256(weights),
     }
     (out / META_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
@@ -293,6 +314,11 @@ def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Mo
             f"{art / META_FILE}: cannot build variant {meta.variant!r} with "
             f"its model_config ({exc})"
         ) from None
+    if meta.language is not None:
+        from evimae_stream.language.meta import LanguageMeta
+        from evimae_stream.model.align import attach_heads
+
+        attach_heads(model, LanguageMeta.from_dict(meta.language, meta.classes).align_config)
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state, strict=True)
     model.eval()
@@ -302,5 +328,7 @@ def load_artifact(art_dir: str | Path, map_location: str = "cpu") -> tuple[nn.Mo
 def model_hash(art_dir: str | Path) -> str:
     """A stable identity of an artifact (weights + description), for compiled-engine caches."""
     meta, doc = read_meta(art_dir)
-    ident = json.dumps({"weights": doc.get("weights_sha256"), "meta": asdict(meta)}, sort_keys=True)
+    ident = json.dumps(
+        {"weights": doc.get("weights_sha256"), "meta": _meta_dict(meta)}, sort_keys=True
+    )
     return hashlib.sha256(ident.encode()).hexdigest()[:16]

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "devices": "evimae_stream.commands.devices",
     "export": "evimae_stream.commands.export",
     "labels": "evimae_stream.commands.labels",
+    "search": "evimae_stream.commands.search",
 }
 
 PROG = "evimae-stream"

@@ -15,6 +15,7 @@ import logging
 import time
 from pathlib import Path
 
+from evimae_stream.errors import InputError
 from gui.app import run_gui
 from gui.runtime_source import live_pipeline_source, replay_pipeline_source
 
@@ -33,6 +34,7 @@ def launch(
     record: Path | None = None,
     annotate: bool = False,
     prefill: bool = False,
+    vocabulary: str | None = None,
 ) -> int:
     """Build the monitor's source for the run and show the window: the live sensors of
     ``plan`` (a :class:`~drivers.factory.SourcePlan`), else a paced replay of ``session_path``
@@ -41,7 +43,9 @@ def launch(
     at max, on a virtual clock, because nobody watches it). Live, ``labels`` are the label
     bar's action names (default: the model's classes) and ``record`` the folder the Record
     button records into; ``annotate`` opens the session's labels for review instead
-    (:mod:`gui.annotate`), ``prefill`` with the model's predictions where it has none."""
+    (:mod:`gui.annotate`), ``prefill`` with the model's predictions where it has none.
+    ``vocabulary``: ``--vocabulary``, applied before the window opens (the editor changes it
+    afterwards)."""
     if annotate:
         from gui.annotate import run_annotate
 
@@ -52,6 +56,11 @@ def launch(
         source = live_pipeline_source(model_dir, plan, config, label_names=labels)
     else:
         source = replay_pipeline_source(model_dir, session_path, speed, config)
+    control = getattr(source, "vocabulary", None)
+    if vocabulary is not None and control is not None:
+        message = control.apply_now(vocabulary)
+        if not message.startswith("vocabulary:"):
+            raise InputError(message)
     started = time.monotonic()
     code = run_gui(source, screenshot=screenshot, duration=duration, record_folder=record)
     log.info("monitor closed after %.1f s", time.monotonic() - started)

@@ -33,6 +33,7 @@ from gui.prediction_panel import PredictionPanel
 from gui.protocol import MonitorSource, MonitorStatus
 from gui.timeline import Timeline
 from gui.video_view import VideoView
+from gui.vocabulary_editor import VocabularyEditor
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,10 @@ class MonitorWindow(QMainWindow):
         left.setSpacing(6)
         left.addWidget(_boxed("head camera", self.video), 0)
         left.addWidget(_boxed("current action", self.prediction), 1)
+        control = getattr(source, "vocabulary", None)  # a language-aligned model's
+        self.vocabulary = VocabularyEditor(control, self.show_message) if control else None
+        if self.vocabulary is not None:
+            left.addWidget(_boxed("vocabulary (open-set recognition)", self.vocabulary), 0)
         right = QVBoxLayout()
         right.setSpacing(6)
         right.addWidget(_boxed("IMU acceleration (last 10 s)", self.imu), 1)
@@ -174,6 +179,8 @@ class MonitorWindow(QMainWindow):
         self.status_label.setText(status_text(status))
         if with_health:
             self.health.update_health(src.health())
+        if self.vocabulary is not None:
+            self.vocabulary.poll()
 
     def keyPressEvent(self, event) -> None:  # Qt override: number keys label
         if self.label_bar is None or not self.label_bar.handle_key(event.text()):

@@ -47,6 +47,7 @@ from gui.local_source import LocalSource
 from gui.paced import PacedReplay
 from gui.protocol import MAX_SPEED
 from gui.recording import new_session_dir
+from gui.vocabulary_editor import vocabulary_control
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ def _composer(model_dir: str | Path, config: RuntimeConfig | None, speed=None) -
     from evimae_stream.artifact import load_artifact, model_hash
 
     model, meta = load_artifact(model_dir)
-    loaded = LoadedModel(model, ModelSpec.from_meta(meta), model_hash(model_dir))
+    loaded = LoadedModel(model, ModelSpec.from_meta(meta), model_hash(model_dir), meta=meta)
     return Composer(loaded, config or RuntimeConfig(topk=5), Hooks(speed=speed))  # a top-5 panel
 
 
@@ -336,6 +337,7 @@ def _pipeline_source(
         backend_info=lambda: _backend_info(composer), labeller=labeller, **kwargs,
     )  # fmt: skip
     source.rigs = rigs  # type: ignore[attr-defined]
+    source.vocabulary = vocabulary_control(composer)  # type: ignore[attr-defined]
     return source
 
 

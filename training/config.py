@@ -19,14 +19,15 @@ import yaml
 from evimae_stream.datasets import PROFILES
 from evimae_stream.errors import InputError
 from evimae_stream.types import MODES
+from training.align_config import AlignSection
 from training.typed_config import build, check_key, config_error, set_dotted
 
-OBJECTIVES = ("finetune", "pretrain")
+OBJECTIVES = ("finetune", "pretrain", "align")
 SOURCE_KINDS = ("session", "directory", "glob", "synthetic", "release")
 #: how a validation split is held out of the training sessions (see :class:`DataSection`)
 SPLIT_BY = ("auto", "subject", "session", "tail")
 SPLITS = ("train", "val", "test")
-INITS = ("scratch", "pretrain", "official")
+INITS = ("scratch", "pretrain", "official", "artifact")
 #: ``auto``: bf16 on CPUs with AMX and on CUDA GPUs that support it (else fp16 there), else fp32
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 OPTIMIZERS = ("adam", "adamw")
@@ -80,7 +81,9 @@ class ModelSection:
     ``modality_dropout``: probability that a fine-tune batch is trained IMU-only or video-only
     instead of multimodal (half each), so one multimodal model serves all three modes.
     ``init``: ``scratch``, ``pretrain`` (encoder keys of a ``train.py`` pretrain checkpoint at
-    ``init_path``) or ``official`` (a published EVI-MAE ``.pth`` at ``init_path``).
+    ``init_path``), ``official`` (a published EVI-MAE ``.pth`` at ``init_path``) or
+    ``artifact`` (the weights of a model artifact directory at ``init_path``, e.g. a fine-tuned
+    model to align).
     """
 
     variant: str = "evimae_tiny"
@@ -369,6 +372,7 @@ class TrainConfig:
     augment: AugmentSection = field(default_factory=AugmentSection)
     train: TrainSection = field(default_factory=TrainSection)
     pretrain: StageSection = field(default_factory=StageSection)
+    align: AlignSection = field(default_factory=AlignSection)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -388,6 +392,7 @@ class TrainConfig:
             raise config_error(
                 "pretrain.epochs", "a pretraining stage starts a fine-tune recipe from scratch"
             )
+        self.align.validate()
 
     @property
     def video_span_s(self) -> float:

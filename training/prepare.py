@@ -82,6 +82,8 @@ def modalities(cfg: TrainConfig) -> tuple[bool, bool]:
         return True, cfg.model.mode != "imu_only"  # imu_only: the IMU branch alone
     if cfg.model.modality_dropout > 0:
         return True, True
+    if cfg.objective == "align":  # the IMU side is always aligned; video when it has a weight
+        return True, cfg.align.video_weight > 0 or cfg.model.mode != "imu_only"
     return cfg.model.mode != "video_only", cfg.model.mode != "imu_only"
 
 
@@ -132,12 +134,16 @@ def init_weights(model: nn.Module, cfg: TrainConfig) -> str | None:
     if m.init == "scratch":
         return None
     path = Path(m.init_path)
-    if not path.is_file():
-        raise InputError(f"{path}: model.init_path not found")
+    if not (path / "model.safetensors" if m.init == "artifact" else path).is_file():
+        raise InputError(f"{path}: model.init_path not found (model.init={m.init})")
     if m.init == "official":
         from evimae_stream.model.checkpoint import read_checkpoint
 
         state = read_checkpoint(path)
+    elif m.init == "artifact":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path / "model.safetensors"))
     else:
         state = ckpt.load(path).get("model", {})
     return ckpt.load_encoder_weights(model, state, str(path))
@@ -243,6 +249,8 @@ class Prepared:
     model: nn.Module
     init_report: str | None
     steps_per_epoch: int
+    #: the ``align`` objective's text side and loss (:class:`training.align.AlignObjective`)
+    align: Any = None
 
 
 def prepare(
@@ -254,8 +262,18 @@ def prepare(
     bundle = prepare_data(cfg, mcfg, info, bundle)
     pcfg = preprocess_config(cfg, mcfg.num_frames, mcfg.img_size)
     loaders = make_loaders(bundle, cfg, info, pcfg)
+    align = None
+    if cfg.objective == "align":
+        from training.align import AlignObjective
+
+        if info.enabled:
+            raise InputError("objective align runs in one process; start it without torchrun")
+        align = AlignObjective(cfg, bundle, device)
     torch.manual_seed(cfg.seed)
-    core = build_model(cfg, len(bundle.classes)).to(device)
+    core = build_model(cfg, len(bundle.classes))
+    if align is not None:
+        align.attach(core)
+    core = core.to(device)
     init_report = init_weights(core, cfg) if cfg.objective != "pretrain" else None
     model = core
     if info.enabled:
@@ -268,4 +286,4 @@ def prepare(
     steps = max(1, math.ceil(len(loaders.train) / t.accum_steps))
     if t.max_steps_per_epoch:
         steps = min(steps, t.max_steps_per_epoch)
-    return Prepared(bundle, pcfg, loaders, core, model, init_report, steps)
+    return Prepared(bundle, pcfg, loaders, core, model, init_report, steps, align)

@@ -1,5 +1,5 @@
-"""One training step: the loss of a micro-batch (pretrain, finetune or finetune with modality
-dropout), its backward pass, and the optimizer step at the end of each accumulation group.
+"""One training step: the loss of a micro-batch (pretrain, finetune, finetune with modality
+dropout, or align), its backward pass, and the optimizer step at the end of each accumulation group.
 
 Gradient accumulation equals one batch ``accum_steps`` times as big: each micro-batch's mean
 loss is weighted by its share of the group's windows, so the accumulated gradient is the mean
@@ -37,6 +37,7 @@ class TrainStep:
         device: torch.device,
         micro_per_epoch: int,
         rank_windows: int,
+        align=None,
     ) -> None:
         self.cfg, self.t = cfg, cfg.train
         self.model, self.core, self.opt, self.sched, self.scaler = model, core, opt, sched, scaler
@@ -45,6 +46,7 @@ class TrainStep:
         self.rank_windows = rank_windows  # windows this rank sees per epoch
         self.group_windows = self.t.accum_steps * self.t.batch_size  # per optimizer step
         self.global_step = 0
+        self.align = align  # the align objective (training.align.AlignObjective)
 
     def begin_epoch(self, epoch: int) -> None:
         """Reset the epoch's counters; the modality-dropout draws depend on (seed, epoch) only."""
@@ -60,6 +62,8 @@ class TrainStep:
             return self.model(batch["imu"], batch.get("video"), motion=batch.get("motion"))["loss"]
         m = self.cfg.model
         mode = m.mode
+        if self.align is not None:
+            return self.align.loss(self.core, batch, mode)
         if m.modality_dropout > 0:
             u = self.mode_rng.random()
             p = m.modality_dropout

@@ -1,8 +1,10 @@
 """Train EVI-MAE: ``python training/train.py --config configs/train/X.yaml [--set k=v ...]``.
 
 Objectives: ``pretrain`` (masked IMU + video autoencoding with the contrastive and graph terms,
-computed by :class:`evimae_stream.model.EviMaePretrain`) and ``finetune`` (multimodal, imu_only
-or video_only; from scratch, a pretrain checkpoint or a published EVI-MAE checkpoint). Runs as
+computed by :class:`evimae_stream.model.EviMaePretrain`), ``finetune`` (multimodal, imu_only
+or video_only; from scratch, a pretrain checkpoint or a published EVI-MAE checkpoint) and
+``align`` (IMU↔text and IMU↔video alignment into a frozen sentence encoder's space, IMU2CLIP on
+our encoders, optionally with the fine-tune loss: :mod:`training.align`). Runs as
 one process or under ``torchrun`` (DDP: gloo on CPU, nccl on GPU; rank 0 logs and saves).
 
 Each epoch: train (tqdm bar with loss and windows/s), evaluate on the validation split, append
@@ -105,7 +107,7 @@ def train(
     state = resume_state(resume, run_dir, saved, info)
     step = TrainStep(
         cfg, p.model, core, opt, sched, scaler, info, device,
-        micro_per_epoch=len(loaders.train), rank_windows=len(loaders.sampler),
+        micro_per_epoch=len(loaders.train), rank_windows=len(loaders.sampler), align=p.align,
     )  # fmt: skip
     step.global_step = state.step
     elog = EpochLog(run_dir, info.main)
@@ -144,7 +146,9 @@ def end_epoch(
     """Validate (rank 0), keep ``best.pt`` when the score improves and ``last.pt`` every
     ``train.checkpoint_every`` epochs; the row joins the history."""
     run_dir, evals, epoch = Path(cfg.run_dir) / "checkpoints", p.loaders.evals, state.epoch
-    score, val_row = validate(p.core, evals, cfg, p.bundle.classes, device, row["train_loss"])
+    score, val_row = validate(
+        p.core, evals, cfg, p.bundle.classes, device, row["train_loss"], p.align
+    )
     row.update(val_row)
     val_loss = val_row.get("val_loss")
     improved = better(select_metric(cfg), score, state.best, val_loss, state.best_loss)
@@ -225,7 +229,7 @@ def finish(
         return out
     out = write_finetune(
         p.core, cfg, run_dir, p.bundle, p.loaders.evals, device, state.best_epoch,
-        state.history, p.init_report,
+        state.history, p.init_report, p.align,
     )  # fmt: skip
     metrics = out["metrics"]
     split = "test" if "test" in metrics else "val"

@@ -40,6 +40,8 @@ def pretrain_val_loss(
 
 
 def select_metric(cfg: TrainConfig) -> str:
+    if cfg.objective == "align" and cfg.align.select == "zeroshot":
+        return "accuracy"
     return "loss" if cfg.objective == "pretrain" else cfg.train.select_metric
 
 
@@ -50,8 +52,10 @@ def validate(
     classes: list[str],
     device: torch.device,
     train_loss: float,
+    align=None,
 ) -> tuple[float, dict[str, Any]]:
-    """(score, the ``val_*`` columns of the epoch's log row)."""
+    """(score, the ``val_*`` columns of the epoch's log row). ``align``: the align objective,
+    whose validation adds zero-shot accuracy (and selects by it, ``align.select``)."""
     t = cfg.train
     if "val" not in evals:
         return train_loss, {}
@@ -63,6 +67,11 @@ def validate(
         t.label_smoothing,
     )  # fmt: skip
     row = {f"val_{k}": vm[k] for k in ("loss", "accuracy", "macro_f1", "mAP")}
+    if align is not None:
+        zs = align.zero_shot(core, evals["val"])
+        row.update(val_zeroshot_accuracy=zs["accuracy"], temperature=zs["temperature"])
+        if cfg.align.select == "zeroshot":
+            return zs["accuracy"], row
     return vm[select_metric(cfg)], row
 
 

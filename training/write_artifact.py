@@ -73,7 +73,7 @@ def final_metrics(
 
 def model_meta(
     core: nn.Module, cfg: TrainConfig, bundle: DataBundle, metrics: dict[str, Any],
-    history: list[dict[str, Any]], init_report: str | None,
+    history: list[dict[str, Any]], init_report: str | None, language: dict | None = None,
 ) -> ModelMeta:  # fmt: skip
     """The artifact's ``model.json``: the input contract, classes, modes, data and metrics."""
     mc = core.cfg
@@ -111,20 +111,28 @@ def model_meta(
             "history": history,
         },
         metrics=metrics,
+        language=language,
     )
 
 
 def write_finetune(
     core: nn.Module, cfg: TrainConfig, run_dir: Path, bundle: DataBundle,
     evals: dict[str, DataLoader], device: torch.device, best_epoch: int,
-    history: list[dict[str, Any]], init_report: str | None,
+    history: list[dict[str, Any]], init_report: str | None, align=None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The artifact of the best epoch and ``<run_dir>/results.json``; the summary."""
+    """The artifact of the best epoch and ``<run_dir>/results.json``; the summary. ``align``:
+    the align objective (zero-shot metrics and the ``language`` section)."""
     load_best(core, run_dir)
     core.eval()
     metrics = final_metrics(core, cfg, evals, bundle.classes, device, best_epoch)
     metrics["split"] = bundle.split
-    meta = model_meta(core, cfg, bundle, metrics, history, init_report)
+    language = None
+    if align is not None:
+        for split in ("val", "test"):
+            if split in evals:
+                metrics[f"{split}_zeroshot"] = align.zero_shot(core, evals[split])
+        language = align.section(core)
+    meta = model_meta(core, cfg, bundle, metrics, history, init_report, language)
     out = save_artifact(core, meta, cfg.output_dir)
     (run_dir / "results.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return {"artifact": str(out), "metrics": metrics}

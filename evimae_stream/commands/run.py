@@ -90,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mdl.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"
     )
+    mdl.add_argument(
+        "--vocabulary",
+        metavar='"A; B; C"|FILE',
+        help="a language-aligned model recognises these prompts instead of its classes: "
+        "'stirring a pot; walking', or a file with one a line (NAME = prompt | prompt, "
+        "'template: a person {}'); needs the [text] extra",
+    )
     run = parser.add_argument_group("run")
     run.add_argument("--stride", type=float, default=0.5, help="seconds between windows")
     run.add_argument(
@@ -261,13 +268,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--no-camera needs --imu-ports (there is nothing else to read)")
     model, meta, model_id = load_model(args)
     spec = ModelSpec.from_meta(meta)
+    language = None
+    if args.vocabulary is not None:
+        from evimae_stream.language.scorer import vocabulary_scorer
+
+        if args.lsl:
+            raise InputError("--vocabulary with --lsl: the outlets publish the model's classes")
+        language = vocabulary_scorer(args.vocabulary, model, meta, str(args.model or DEMO_MODEL))
     plan = None
     if live:
         plan = plan_sources(args.imu_ports, None if args.no_camera else args.camera)
     session_path = None if live else (args.replay if args.replay is not None else DEMO_SESSION)
     if args.gui:
         return _launch_gui(args, config, plan, session_path, monitor_speed(args.speed))
-    loaded = LoadedModel(model, spec, model_id, str(args.model or DEMO_MODEL), meta.variant)
+    loaded = LoadedModel(
+        model, spec, model_id, str(args.model or DEMO_MODEL), meta.variant, language
+    )
     if live:
         return _run_live(args, loaded, config, plan)
     return _run_replay(args, loaded, config, session_path, speed, demo)
@@ -295,7 +311,15 @@ def _launch_gui(args, config, plan, session_path: Path | None, speed) -> int:
     if args.annotate:
         labelling = {"labels": names, "annotate": True, "prefill": args.model is not None}
     code = launch(
-        model_dir, config, plan, session_path, speed, args.screenshot, args.duration, **labelling
+        model_dir,
+        config,
+        plan,
+        session_path,
+        speed,
+        args.screenshot,
+        args.duration,
+        **labelling,
+        vocabulary=args.vocabulary,
     )
     return int(code)
 
@@ -322,7 +346,7 @@ def _print_summary(args, summary: dict) -> None:
             print(line, file=sys.stderr)
 
 
-def _print_recognised(args, predictions, session, spec, config) -> None:
+def _print_recognised(args, view, session, spec, config) -> None:
     """What the replay recognised (a timeline of the actions) and, for a labelled session, the
     window accuracy: the first thing a newcomer running the demo wants to see."""
     from evimae_stream.recognised import accuracy_lines, timeline_lines
@@ -330,6 +354,7 @@ def _print_recognised(args, predictions, session, spec, config) -> None:
 
     if args.quiet:
         return
+    predictions, classes, _ = view
     lines = timeline_lines(predictions, config.stride_s)
     if session.labels:
         truths = [
@@ -338,7 +363,7 @@ def _print_recognised(args, predictions, session, spec, config) -> None:
             )
             for p in predictions
         ]
-        lines += accuracy_lines(predictions, truths, spec.classes)
+        lines += accuracy_lines(predictions, truths, classes)
     for line in lines:
         print(line, file=sys.stderr)
 
@@ -360,13 +385,28 @@ def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
             raise InputError(f"{path}: --eval needs a labelled session (it has no labels)")
         out = _output_config(args, truth=args.eval, progress=speed is None)
         result = Composer(loaded, config).replay(session, speed, out)
-        _print_recognised(args, result.outputs.predictions, session, loaded.spec, config)
+        view = _scored_view(loaded, result.outputs.predictions, session)
+        _print_recognised(args, view, session, loaded.spec, config)
         _print_summary(args, result.summary)
         if args.eval:
-            _write_eval(args, result.outputs, session, loaded.spec, config, path, result.summary)
+            _write_eval(args, view, session, loaded.spec, config, path, result.summary)
     finally:
         session.close()
     return 0
+
+
+def _scored_view(loaded, predictions, session):
+    """(predictions, classes, vocabulary map) to score: with ``--vocabulary`` and a labelled
+    session, the predictions restated over the session's labels (each name mapped to one)."""
+    if loaded.language is None or not session.labels:
+        return predictions, list(loaded.spec.classes), None
+    from evimae_stream.language.text import TextCache
+    from evimae_stream.language.vocabulary import map_to_labels, relabel
+
+    vocab = loaded.language.vocabulary
+    labels = sorted({s.label for s in session.labels})
+    mapping = map_to_labels(vocab, labels, TextCache(where="--vocabulary"))
+    return relabel(predictions, vocab.names, mapping, labels), labels, mapping
 
 
 def _reader_hints(args) -> dict:
@@ -384,11 +424,14 @@ def _reader_hints(args) -> dict:
     return hints
 
 
-def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict) -> None:
+def _write_eval(args, view, session, spec, config, path: Path, summary: dict) -> None:
     from evimae_stream.evaluation import draw_timeline, evaluate, table_lines, write_eval
     from evimae_stream.recognised import vocabulary_line
 
-    report = evaluate(outputs.predictions, session.labels, spec.classes, config.stride_s)
+    predictions, classes, mapping = view
+    report = evaluate(predictions, session.labels, classes, config.stride_s)
+    if mapping is not None:
+        report["vocabulary_map"] = mapping
     report["session"] = str(path)
     report["summary"] = summary
     out_dir = args.eval_out
@@ -402,9 +445,9 @@ def _write_eval(args, outputs, session, spec, config, path: Path, summary: dict)
     if unknown := vocab["labels_unknown_to_model"]:
         warning = vocabulary_line(unknown, vocab["overlap"], vocab["model_classes"])
     img = draw_timeline(
-        outputs.predictions,
+        predictions,
         session.labels,
-        spec.classes,
+        classes,
         session.duration_s,
         config.stride_s,
         warning=warning,

@@ -72,6 +72,16 @@ class EviMae(EviMaeEncoder):
         mode: str = "multimodal",
     ) -> torch.Tensor:
         """Logits ``(B, num_classes)``; see the class docstring for the modes."""
+        return self.mlp_head(self.features(imu, video, mode))  # (B, num_classes)
+
+    def features(
+        self,
+        imu: torch.Tensor | None,
+        video: torch.Tensor | None,
+        mode: str = "multimodal",
+    ) -> torch.Tensor:
+        """The pooled window feature ``(B, head_dim)`` the head classifies (and the language
+        projections of :mod:`evimae_stream.model.align` read)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         graph = None
@@ -96,4 +106,4 @@ class EviMae(EviMaeEncoder):
             if graph is None:
                 graph = x.new_zeros(x.shape[0], self.cfg.graph_hidden)
             x = torch.cat((x, graph), dim=1)  # (B, D_v + G)
-        return self.mlp_head(x)  # (B, num_classes)
+        return x

@@ -9,7 +9,9 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "modes": [str],           # forward modes the model supports
      "stride_s": float,        # seconds between windows
      "window_s": float,        # seconds of IMU data per window
-     "source": str}            # the replayed session, or the live sensors as given
+     "source": str,            # the replayed session, or the live sensors as given
+     "vocabulary": {...}}      # only with --vocabulary: its source, names, prompts, templates
+                               # ("classes" are then its names)
     {"type": "prediction",
      "window": int,            # tick index k (1, 2, …): the window ends at tick k
      "t_s": float,             # tick time, seconds from the run's origin (replay: session time)
@@ -75,6 +77,8 @@ class Prediction:
     health: dict[str, dict] = field(default_factory=dict)
     truth: str | None = None
     emitted_unix: float | None = None
+    #: a language-aligned window's embeddings (``{"imu"|"video": (dim,)}``; not in the JSONL)
+    embeddings: dict[str, np.ndarray] | None = None
 
     @property
     def t_s(self) -> float:
@@ -117,10 +121,12 @@ def dumps(obj: dict) -> str:
 
 
 def start_event(
-    model: str, variant: str, classes, modes, stride_s: float, window_s: float, source: str
-) -> dict:
+    model: str, variant: str, classes, modes, stride_s: float, window_s: float, source: str,
+    vocabulary: dict | None = None,
+) -> dict:  # fmt: skip
     """The first JSONL event (schema above): the model's path as given and its variant, what
-    it recognises, and the source as given."""
+    it recognises, and the source as given; with ``--vocabulary`` what the vocabulary was."""
+    extra = {"vocabulary": vocabulary} if vocabulary is not None else {}
     return {
         "type": "start",
         "model": model,
@@ -130,6 +136,7 @@ def start_event(
         "stride_s": stride_s,
         "window_s": window_s,
         "source": source,
+        **extra,
     }
 
 

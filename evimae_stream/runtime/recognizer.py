@@ -105,8 +105,13 @@ class Recognizer:
         backend: Backend | None = None,
         on_stage: StageHook | None = None,
         model_name: str = "",
+        language=None,
     ) -> None:
         self.model = model
+        #: a :class:`~evimae_stream.language.scorer.LanguageScorer`: score the windows against
+        #: its vocabulary instead of the model's classes (``--vocabulary``)
+        self.language = language
+        self._scored_by: tuple | None = None  # the vocabulary the smoother's history is over
         self.model_name = model_name or model_id  # how the user named it, for messages
         self.spec = spec
         self.config = config
@@ -222,18 +227,25 @@ class Recognizer:
         )
         if job.inputs is None or job.plan.mode is None:
             return pred
-        verifying = self.backend is None
-        backend = self.ensure_backend(job.inputs)
+        language = self.language  # read once: the GUI may replace it meanwhile
+        verifying = self.backend is None and language is None
+        backend = self.ensure_backend(job.inputs) if language is None else None
         if self.on_stage is not None:
             self.on_stage("forward", job.index)
         t0 = time.perf_counter()
-        logits = backend.forward(job.inputs, job.plan.mode)
+        if backend is not None:
+            logits, classes, scored_by = backend.forward(job.inputs, job.plan.mode), None, None
+        else:
+            logits, classes, scored_by = self._vocabulary_logits(language, pred, job)
+        if scored_by != self._scored_by:  # other names: the smoothing starts over
+            self._scored_by = scored_by
+            self.smoother = Smoother(self.config.smooth)
+        classes = classes or self.spec.classes
         t1 = time.perf_counter()
         if not bool(torch.isfinite(logits).all()):
             return self._not_finite(pred, verifying, (t1 - t0) * 1e3)
         probs = self.smoother.update(job.index, softmax(logits))
         order = np.argsort(-probs, kind="stable")[: self.config.topk]
-        classes = self.spec.classes
         pred.probs = probs
         pred.label = classes[int(order[0])]
         pred.score = float(probs[order[0]])
@@ -243,6 +255,20 @@ class Recognizer:
         if self.on_stage is not None:
             self.on_stage("postprocessed", job.index)
         return pred
+
+    @staticmethod
+    def _vocabulary_logits(
+        language, pred: Prediction, job: Job
+    ) -> tuple[torch.Tensor, tuple, tuple]:
+        """The window scored against the language scorer's vocabulary (eager model), its names,
+        and which vocabulary that was (the scorer and its version)."""
+        logits, names, pred.embeddings, version = language.score(job.inputs, job.plan.mode)
+        return logits, names, (id(language), version)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """What the predictions name: the vocabulary's names, or the model's classes."""
+        return self.language.names if self.language is not None else self.spec.classes
 
     def _not_finite(self, pred: Prediction, verifying: bool, forward_ms: float) -> Prediction:
         """A window whose logits are NaN or infinite gets no prediction and says why (the sinks

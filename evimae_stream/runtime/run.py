@@ -61,6 +61,10 @@ class LoadedModel:
     model_id: str = "model"
     path: str = ""
     variant: str = ""
+    #: ``--vocabulary``: a :class:`~evimae_stream.language.scorer.LanguageScorer`
+    language: Any = None
+    #: the artifact's :class:`~evimae_stream.artifact.ModelMeta` (the GUI's vocabulary editor)
+    meta: Any = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class Composer:
         self.hooks = hooks or Hooks()
         self.recognizer = Recognizer(
             model.model, model.spec, config, model.model_id, backend, self.hooks.on_stage,
-            model_name=model.path,
+            model_name=model.path, language=model.language,
         )  # fmt: skip
 
     @property
@@ -223,10 +227,11 @@ class Composer:
         em = _Emitters(self.outputs([*sinks, *outlets], timings, truth), jsonl, status, outlets)
         if jsonl is not None:
             m, spec = self.model, self.spec
+            vocab = m.language.vocabulary.describe() if m.language is not None else None
             jsonl.write(
                 start_event(
-                    m.path, m.variant, spec.classes, spec.modes, self.config.stride_s,
-                    spec.window_s, source,
+                    m.path, m.variant, self.recognizer.classes, spec.modes, self.config.stride_s,
+                    spec.window_s, source, vocab,
                 )
             )  # fmt: skip
         return em
