@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "evimae_stream.commands.export",
     "labels": "evimae_stream.commands.labels",
     "search": "evimae_stream.commands.search",
+    "features": "evimae_stream.commands.features",
 }
 
 PROG = "evimae-stream"
