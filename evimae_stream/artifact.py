@@ -62,8 +62,17 @@ class ModelMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: language-aligned models only (:class:`~evimae_stream.language.meta.LanguageMeta`)
     language: dict[str, Any] | None = None
+    #: optional: the interval head (:class:`~evimae_stream.interval_head.IntervalMeta`)
+    interval: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.interval is not None:
+            from evimae_stream.interval_head import IntervalMeta
+
+            try:
+                IntervalMeta(**self.interval)
+            except TypeError as exc:
+                raise ValueError(f"field 'interval': {exc}") from None
         if not self.classes:
             raise ValueError("field 'classes' must not be empty")
         dupes = sorted({c for c in self.classes if self.classes.count(c) > 1})
@@ -160,6 +169,7 @@ _META_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "training": (lambda v: isinstance(v, dict), "an object"),
     "metrics": (lambda v: isinstance(v, dict), "an object"),
     "language": (lambda v: v is None or isinstance(v, dict), "an object (or absent)"),
+    "interval": (lambda v: v is None or isinstance(v, dict), "an object (the interval head)"),
 }
 _JSON_TYPES = {
     type(None): "null",
@@ -217,11 +227,13 @@ def file_sha256(path: Path) -> str:
 
 
 def _meta_dict(meta: ModelMeta) -> dict[str, Any]:
-    """``meta`` as JSON fields; ``language`` only for aligned models (so the description, and
-    :func:`model_hash`, of every other model is what it was before the field existed)."""
+    """``meta`` as JSON fields; ``language`` only for aligned models and ``interval`` only for
+    models with an interval head (so the description, and :func:`model_hash`, of every other
+    model is what it was before the fields existed)."""
     doc = asdict(meta)
-    if doc["language"] is None:
-        del doc["language"]
+    for optional in ("language", "interval"):
+        if doc[optional] is None:
+            del doc[optional]
     return doc
 
 

@@ -20,9 +20,10 @@ from evimae_stream.datasets import PROFILES
 from evimae_stream.errors import InputError
 from evimae_stream.types import MODES
 from training.align_config import AlignSection
+from training.interval_config import IntervalSection
 from training.typed_config import build, check_key, config_error, set_dotted
 
-OBJECTIVES = ("finetune", "pretrain", "align")
+OBJECTIVES = ("finetune", "pretrain", "align", "interval")
 SOURCE_KINDS = ("session", "directory", "glob", "synthetic", "release")
 #: how a validation split is held out of the training sessions (see :class:`DataSection`)
 SPLIT_BY = ("auto", "subject", "session", "tail")
@@ -373,6 +374,7 @@ class TrainConfig:
     train: TrainSection = field(default_factory=TrainSection)
     pretrain: StageSection = field(default_factory=StageSection)
     align: AlignSection = field(default_factory=AlignSection)
+    interval: IntervalSection = field(default_factory=IntervalSection)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -393,6 +395,8 @@ class TrainConfig:
                 "pretrain.epochs", "a pretraining stage starts a fine-tune recipe from scratch"
             )
         self.align.validate()
+        if self.objective == "interval":
+            self.interval.validate()
 
     @property
     def video_span_s(self) -> float:

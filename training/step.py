@@ -60,6 +60,10 @@ class TrainStep:
         """The objective's loss of one micro-batch (under autocast)."""
         if self.cfg.objective == "pretrain":
             return self.model(batch["imu"], batch.get("video"), motion=batch.get("motion"))["loss"]
+        if self.cfg.objective == "interval":
+            from training.interval_loss import interval_loss
+
+            return interval_loss(self.model, batch, self.cfg.interval.positive_target)
         m = self.cfg.model
         mode = m.mode
         if self.align is not None:

@@ -63,6 +63,10 @@ def run(
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise InputError("config train.precision: fp16 needs CUDA (GradScaler); use bf16 on CPU")
     set_threads(cfg.train.num_threads, "training and spectrogram cache")
+    if cfg.objective == "interval":  # on feature sequences, one process
+        from training.interval_train import train_interval
+
+        return train_interval(cfg, device)
     info = ddp.setup(device)
     if info.enabled and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)

@@ -42,6 +42,8 @@ def pretrain_val_loss(
 def select_metric(cfg: TrainConfig) -> str:
     if cfg.objective == "align" and cfg.align.select == "zeroshot":
         return "accuracy"
+    if cfg.objective == "interval":
+        return "segment_mAP"
     return "loss" if cfg.objective == "pretrain" else cfg.train.select_metric
 
 
@@ -59,6 +61,10 @@ def validate(
     t = cfg.train
     if "val" not in evals:
         return train_loss, {}
+    if cfg.objective == "interval":
+        from training.interval_train import validate_interval
+
+        return validate_interval(core, evals["val"], cfg, classes)
     if cfg.objective == "pretrain":
         score = pretrain_val_loss(core, evals["val"], device, t.precision, cfg.seed)
         return score, {"val_loss": score}

@@ -136,3 +136,26 @@ def write_finetune(
     out = save_artifact(core, meta, cfg.output_dir)
     (run_dir / "results.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return {"artifact": str(out), "metrics": metrics}
+
+
+def write_interval(
+    core: nn.Module, imeta, base: Path, cfg: TrainConfig, metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """The ``interval`` objective's artifact: the base recogniser as it was, its model.json with
+    the ``interval`` section (context, stride, config, metrics) and ``interval.safetensors``."""
+    from evimae_stream.artifact import load_artifact
+    from evimae_stream.interval_head import save_interval
+
+    model, meta = load_artifact(base)
+    out = cfg.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    imeta.metrics = metrics
+    meta.interval = save_interval(core, imeta, out).to_dict()
+    meta.training = {
+        **meta.training,
+        "interval": {"base_model": str(base), "config": cfg.to_dict(), "history": history},
+    }
+    save_artifact(model, meta, out)
+    (Path(cfg.run_dir) / "results.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return {"artifact": str(out), "metrics": metrics}
