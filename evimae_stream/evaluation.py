@@ -60,12 +60,7 @@ def evaluate(
         "labels_unknown_to_model": sorted(truths - set(classes)),
         "model_classes": len(classes),
     }
-    segs = windows_to_segments(
-        [p.t_ref_s if p.t_ref_s is not None else p.t_s for p in predictions],
-        [p.label for p in predictions],
-        [p.score if p.score is not None else 0.0 for p in predictions],
-        stride_s,
-    )
+    segs = merged_segments(predictions, stride_s)
     truth = [ScoredSegment(s.start_s, s.end_s, s.label) for s in labels]
     seg = segment_map(segs, truth, ignore=IGNORE_LABELS)
     report["segment_map"] = {
@@ -74,6 +69,17 @@ def evaluate(
         "per_class": {k: _num(v) for k, v in seg["per_class"].items()},
     }
     return report
+
+
+def merged_segments(predictions, stride_s: float) -> list[ScoredSegment]:
+    """The run's windows merged into segments (consecutive equal labels, their mean score):
+    the segments a per-window recogniser is scored by."""
+    return windows_to_segments(
+        [p.t_ref_s if p.t_ref_s is not None else p.t_s for p in predictions],
+        [p.label for p in predictions],
+        [p.score if p.score is not None else 0.0 for p in predictions],
+        stride_s,
+    )
 
 
 def _num(x: float) -> float | None:
@@ -124,14 +130,19 @@ def draw_timeline(
     stride_s: float,
     width: int = 1400,
     warning: str | None = None,
+    segments: Sequence[ScoredSegment] | None = None,
 ) -> np.ndarray:
-    """BGR image: ``warning`` (if any) over a truth lane and a prediction lane over time, the
-    time axis, and a legend of the classes (with "no prediction")."""
+    """BGR image: ``warning`` (if any) over a truth lane, a prediction lane and (given
+    ``segments``, ``--segments``) the interval head's segment lane over time, the time axis,
+    and a legend of the classes (with "no prediction")."""
     legend = timeline_legend(classes, labels)
     colours = {name: to_bgr(c) for name, c in legend}
+    for s in segments or ():
+        colours.setdefault(s.label, to_bgr(class_colour(s.label, [*colours, s.label])))
+    lanes = ("truth", "prediction") + (("segments",) if segments is not None else ())
     left, lane_h, top = 110, 40, 30 + (22 if warning else 0)
     legend_cols = 4
-    height = top + 2 * (lane_h + 10) + 40 + math.ceil(len(legend) / legend_cols) * 22 + 10
+    height = top + len(lanes) * (lane_h + 10) + 40 + math.ceil(len(legend) / legend_cols) * 22 + 10
     img = np.full((height, width, 3), 255, np.uint8)
     span = max(duration_s, 1e-6)
     scale = (width - left - 20) / span
@@ -141,18 +152,20 @@ def draw_timeline(
 
     if warning:
         cv2.putText(img, warning, (8, 24), _FONT, 0.45, _WARN, 1, cv2.LINE_AA)
-    for lane, name in enumerate(("truth", "prediction")):
+    for lane, name in enumerate(lanes):
         y0 = top + lane * (lane_h + 10)
         cv2.putText(img, name, (8, y0 + 26), _FONT, 0.55, _BLACK, 1, cv2.LINE_AA)
         cv2.rectangle(img, (left, y0), (width - 20, y0 + lane_h), colours["no prediction"], -1)
         if name == "truth":
             spans = [(s.start_s, s.end_s, s.label) for s in labels]
+        elif name == "segments":  # lowest score first, so the best is drawn on top
+            spans = [(s.start_s, s.end_s, s.label) for s in sorted(segments, key=_score)]
         else:
             ends = [(p.t_ref_s if p.t_ref_s is not None else p.t_s, p.label) for p in predictions]
             spans = [(t - stride_s, t, lab) for t, lab in ends if lab is not None]
         for a, b, lab in spans:
             cv2.rectangle(img, (x(a), y0), (max(x(b), x(a) + 1), y0 + lane_h), colours[lab], -1)
-    y_axis = top + 2 * (lane_h + 10) + 5
+    y_axis = top + len(lanes) * (lane_h + 10) + 5
     _draw_axis(img, x, span, y_axis)
     col_w = (width - 20) // legend_cols
     for i, (name, _) in enumerate(legend):
@@ -162,6 +175,10 @@ def draw_timeline(
         cv2.rectangle(img, (cx, cy - 12), (cx + 16, cy + 2), (150, 150, 150), 1)
         cv2.putText(img, name, (cx + 22, cy), _FONT, 0.45, _BLACK, 1, cv2.LINE_AA)
     return img
+
+
+def _score(s: ScoredSegment) -> float:
+    return s.score
 
 
 def _draw_axis(img: np.ndarray, x, span: float, y: int) -> None:

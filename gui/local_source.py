@@ -94,6 +94,7 @@ class LocalSource:
         self.backend_info = backend_info
         self.recorder_factory = recorder_factory
         self._pending: deque[Prediction] = deque(maxlen=max_pending)
+        self._segments: deque = deque(maxlen=max_pending)  # --segments events (segmenter)
         self._latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self._lock = threading.Lock()
         self._running = False
@@ -143,6 +144,18 @@ class LocalSource:
         with self._lock:
             out = list(self._pending)
             self._pending.clear()
+        return out
+
+    def emit_segment(self, event) -> None:
+        """Queue one of the interval head's segment events (any thread)."""
+        with self._lock:
+            self._segments.append(event)
+
+    def pull_segments(self) -> list:
+        """The segment events that arrived since the last call, oldest first."""
+        with self._lock:
+            out = list(self._segments)
+            self._segments.clear()
         return out
 
     def timeline_now_s(self) -> float:

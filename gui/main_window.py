@@ -167,6 +167,8 @@ class MonitorWindow(QMainWindow):
             self.timeline.add_prediction(pred)
             self.latest = pred
             self.predictions_seen += 1
+        for event in getattr(src, "pull_segments", list)():  # sources with an interval head
+            self.timeline.add_segment(event)
         if self.latest is not None and self.prediction.current is not self.latest:
             self.prediction.show_prediction(self.latest)
         status = src.status()

@@ -281,7 +281,13 @@ def _composer(model_dir: str | Path, config: RuntimeConfig | None, speed=None) -
 
     model, meta = load_artifact(model_dir)
     loaded = LoadedModel(model, ModelSpec.from_meta(meta), model_hash(model_dir), meta=meta)
-    return Composer(loaded, config or RuntimeConfig(topk=5), Hooks(speed=speed))  # a top-5 panel
+    config = config or RuntimeConfig(topk=5)  # a top-5 panel
+    hooks, backend = Hooks(speed=speed), None
+    if meta.interval is not None and meta.interval.get("stride_s") == config.stride_s:
+        from evimae_stream.runtime.segmenter import segmenter_for  # the timeline's segment lane
+
+        hooks.segments, backend = segmenter_for(model_dir, loaded, meta)
+    return Composer(loaded, config, hooks, backend=backend)
 
 
 def _pipeline_source(
@@ -338,6 +344,8 @@ def _pipeline_source(
     )  # fmt: skip
     source.rigs = rigs  # type: ignore[attr-defined]
     source.vocabulary = vocabulary_control(composer)  # type: ignore[attr-defined]
+    if composer.hooks.segments is not None:
+        composer.hooks.segments.writers.append(source.emit_segment)
     return source
 
 

@@ -31,7 +31,7 @@ MAX_GAP_S = 5.0
 FIRST_SPAN_S = 0.5
 #: entries kept
 MAX_ENTRIES = 5000
-PRED_Y, TRUTH_Y, LANE_H = 1.1, 0.1, 0.8
+PRED_Y, TRUTH_Y, SEGMENT_Y, LANE_H = 1.1, 0.1, 2.1, 0.8
 #: height of the lanes' plot (px)
 PLOT_H = 120
 
@@ -63,8 +63,10 @@ class Timeline(QWidget):
         self.plot.setFixedHeight(PLOT_H)  # two lanes: height beyond this only thins the plots
         self.pred_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
         self.truth_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
+        self.segment_item = pg.BarGraphItem(x0=[], x1=[], y0=[], height=[], brushes=[])
         self.plot.addItem(self.truth_item)
         self.plot.addItem(self.pred_item)
+        self.plot.addItem(self.segment_item)
         self.now_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#333", width=1))
         self.plot.addItem(self.now_line)
         self.legend = QLabel("")
@@ -80,6 +82,8 @@ class Timeline(QWidget):
         layout.addWidget(self.legend)
         self.model_classes: list[str] = []
         self.entries: list[TimelineEntry] = []
+        #: ``--segments``: the interval head's segments by id (open ones grow, then close)
+        self.segments: dict[int, TimelineEntry] = {}
         self.truth: list[Segment] = []
         self.classes: list[str] = []
         self.now_s = 0.0
@@ -139,7 +143,20 @@ class Timeline(QWidget):
                 del self.entries[: len(self.entries) - MAX_ENTRIES]
         self._last_t = t
 
+    def add_segment(self, event) -> None:
+        """A ``segment`` event (:class:`~evimae_stream.runtime.segmenter.SegmentEvent`): its
+        span replaces the earlier one of the same id; the lane appears with the first."""
+        if not self.segments:
+            self.plot.setYRange(0.0, 3.0, padding=0.02)
+            ticks = [(2.5, "segments"), (1.5, "predicted"), (0.5, "truth")]
+            self.plot.getAxis("left").setTicks([ticks])
+        self.segments[event.id] = TimelineEntry(event.start_s, event.end_s, event.label)
+        if len(self.segments) > MAX_ENTRIES:
+            for key in sorted(self.segments)[: len(self.segments) - MAX_ENTRIES]:
+                del self.segments[key]
+
     def _cut_after(self, t: float) -> None:
+        self.segments = {k: e for k, e in self.segments.items() if e.start < t}
         self.entries = [e for e in self.entries if e.start < t]
         if self.entries and self.entries[-1].end > t:
             self.entries[-1].end = t
@@ -155,6 +172,8 @@ class Timeline(QWidget):
         lo = max(self.now_s, SPAN_S) - SPAN_S  # fills from 0 s, then scrolls
         shown = [(e.start, e.end, e.label) for e in self.entries if e.end >= lo]
         self._draw(self.pred_item, shown, PRED_Y)
+        segs = [(e.start, e.end, e.label) for e in self.segments.values() if e.end >= lo]
+        self._draw(self.segment_item, segs, SEGMENT_Y)
         self.now_line.setValue(self.now_s)
         self.plot.setXRange(lo - 0.5, max(self.now_s, SPAN_S) + 1.0, padding=0)
         self._update_legend()

@@ -125,6 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="publish the aligned IMUs and the camera's frame times as LSL streams",
     )
+    run.add_argument(
+        "--segments",
+        action="store_true",
+        help="action segments from the model's interval head, every stride (JSONL 'segment' "
+        "events; with --eval: segment mAP against the merged windows)",
+    )
     run.add_argument("--eval", action="store_true", help="score a labelled replay")
     run.add_argument("--eval-out", type=Path, metavar="DIR", help="where --eval writes")
     run.add_argument("--gui", action="store_true", help="show the GUI")
@@ -279,14 +285,20 @@ def run(args: argparse.Namespace) -> int:
     if live:
         plan = plan_sources(args.imu_ports, None if args.no_camera else args.camera)
     session_path = None if live else (args.replay if args.replay is not None else DEMO_SESSION)
-    if args.gui:
+    head = None
+    if args.segments:
+        from evimae_stream.commands.run_segments import check_stride, load_head
+
+        head = load_head(args.model or DEMO_MODEL, meta)
+        check_stride(head, config.stride_s)
+    if args.gui:  # the monitor draws the segments of any model with an interval head
         return _launch_gui(args, config, plan, session_path, monitor_speed(args.speed))
     loaded = LoadedModel(
         model, spec, model_id, str(args.model or DEMO_MODEL), meta.variant, language
     )
     if live:
-        return _run_live(args, loaded, config, plan)
-    return _run_replay(args, loaded, config, session_path, speed, demo)
+        return _run_live(args, loaded, config, plan, head)
+    return _run_replay(args, loaded, config, session_path, speed, demo, head)
 
 
 def _launch_gui(args, config, plan, session_path: Path | None, speed) -> int:
@@ -344,6 +356,10 @@ def _print_summary(args, summary: dict) -> None:
     if not args.quiet:
         for line in summary_lines(summary):
             print(line, file=sys.stderr)
+        if "segments" in summary:
+            from evimae_stream.commands.run_segments import summary_line
+
+            print(summary_line(summary["segments"]), file=sys.stderr)
 
 
 def _print_recognised(args, view, session, spec, config) -> None:
@@ -368,8 +384,19 @@ def _print_recognised(args, view, session, spec, config) -> None:
         print(line, file=sys.stderr)
 
 
-def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
+def _composer(loaded, config, head, keep_s: float | None = None):
+    """The run's composer; with an interval head (``--segments``) its segmenter and backend."""
     from evimae_stream.runtime.run import Composer
+
+    if head is None:
+        return Composer(loaded, config)
+    from evimae_stream.commands.run_segments import segment_hooks
+
+    hooks, backend = segment_hooks(head, loaded, keep_s)
+    return Composer(loaded, config, hooks, backend=backend)
+
+
+def _run_replay(args, loaded, config, path: Path, speed, demo: bool, head=None) -> int:
     from evimae_stream.sessions import open_session
 
     if demo and not path.exists():
@@ -384,12 +411,16 @@ def _run_replay(args, loaded, config, path: Path, speed, demo: bool) -> int:
         if args.eval and not session.labels:
             raise InputError(f"{path}: --eval needs a labelled session (it has no labels)")
         out = _output_config(args, truth=args.eval, progress=speed is None)
-        result = Composer(loaded, config).replay(session, speed, out)
+        composer = _composer(loaded, config, head, session.duration_s if args.eval else None)
+        result = composer.replay(session, speed, out)
         view = _scored_view(loaded, result.outputs.predictions, session)
         _print_recognised(args, view, session, loaded.spec, config)
         _print_summary(args, result.summary)
         if args.eval:
-            _write_eval(args, view, session, loaded.spec, config, path, result.summary)
+            _write_eval(
+                args, view, session, loaded.spec, config, path, result.summary,
+                composer.hooks.segments,
+            )  # fmt: skip
     finally:
         session.close()
     return 0
@@ -424,7 +455,7 @@ def _reader_hints(args) -> dict:
     return hints
 
 
-def _write_eval(args, view, session, spec, config, path: Path, summary: dict) -> None:
+def _write_eval(args, view, session, spec, config, path: Path, summary: dict, seg=None) -> None:
     from evimae_stream.evaluation import draw_timeline, evaluate, table_lines, write_eval
     from evimae_stream.recognised import vocabulary_line
 
@@ -432,6 +463,12 @@ def _write_eval(args, view, session, spec, config, path: Path, summary: dict) ->
     report = evaluate(predictions, session.labels, classes, config.stride_s)
     if mapping is not None:
         report["vocabulary_map"] = mapping
+    lane = None
+    if seg is not None:
+        from evimae_stream.commands.run_segments import lane_segments, segments_section
+
+        report["segments"] = segments_section(seg, predictions, session.labels, config.stride_s)
+        lane = lane_segments(report["segments"], seg.open_score)
     report["session"] = str(path)
     report["summary"] = summary
     out_dir = args.eval_out
@@ -451,19 +488,24 @@ def _write_eval(args, view, session, spec, config, path: Path, summary: dict) ->
         session.duration_s,
         config.stride_s,
         warning=warning,
+        segments=lane,
     )
     stem = Path(path).name or "session"
     jpath, ppath = write_eval(out_dir, stem, report, img)
     stream = sys.stderr if args.jsonl == "-" else sys.stdout
     for line in table_lines(report):
         print(line, file=stream)
+    if seg is not None:
+        from evimae_stream.commands.run_segments import table_lines as segment_lines
+
+        for line in segment_lines(report["segments"]):
+            print(line, file=stream)
     print(f"report {jpath}, timeline {ppath}", file=stream)
 
 
-def _run_live(args, loaded, config, plan) -> int:
+def _run_live(args, loaded, config, plan, head=None) -> int:
     from evimae_stream.commands.labelling import label_names
     from evimae_stream.runtime.labelling import LabelSetup
-    from evimae_stream.runtime.run import Composer
 
     meta = {"recorded_by": "evimae-stream", "model_classes": list(loaded.spec.classes)}
     meta["rig"] = plan.source  # the sensors as given: what a model trained on it runs with
@@ -477,7 +519,8 @@ def _run_live(args, loaded, config, plan) -> int:
 
             keys = terminal_keys
         labels = LabelSetup(names, keys)
-    result = Composer(loaded, config).live(plan, _output_config(args), args.record, meta, labels)
+    composer = _composer(loaded, config, head)
+    result = composer.live(plan, _output_config(args), args.record, meta, labels)
     _print_summary(args, result.summary)
     if args.record is not None and not args.quiet:
         print(f"recorded {args.record}", file=sys.stderr)

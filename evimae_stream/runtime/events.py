@@ -34,6 +34,14 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "event": "start"|"end",   # an action starts, or the open one ends
      "label": str,             # the action
      "t_s": float}             # host time of the key press, seconds from the run's origin
+    {"type": "segment",        # only with --segments (evimae_stream.runtime.segmenter)
+     "id": int,                # one segment: its events share the id
+     "label": str, "score": float,
+     "start_s": float, "end_s": float,   # session/run seconds, same clock as t_s
+     "open": bool,             # true while it goes on (one event per stride), then false once
+     "t_s": float,             # tick time of the window that produced the event
+     "latency_ms": float|null, # the window's latency_ms + the interval head's forward
+     "interval_ms": float}     # the interval head's forward (live and paced runs only)
     {"type": "end",
      "windows": int,           # prediction events written
      "predicted": int,         # of which with a label

@@ -95,11 +95,15 @@ class Hooks:
     (``fn(event, window index)``, see :mod:`evimae_stream.runtime.recognizer`). ``speed``: the
     host clock's current speed, read at every emission, so latencies are wall milliseconds
     while a user changes the pace (the monitor's replay); None uses the run's fixed speed.
+    ``segments``: the ``--segments`` segmenter (:mod:`evimae_stream.runtime.segmenter`; the run's
+    backend must be its embedding backend): its feature recorder joins the sinks, its events go
+    to the JSONL, and it is closed and summarised with the run.
     """
 
     sinks: Sequence[Any] = ()
     on_stage: StageHook | None = None
     speed: Callable[[], float] | None = None
+    segments: Any = None
 
 
 @dataclass
@@ -194,8 +198,9 @@ class Composer:
 
     def outputs(self, sinks: Sequence = (), timings: bool = True, truth=None) -> Outputs:
         """Outputs over ``sinks`` and the hooks' sinks (``timings``: wall-clock stage times)."""
+        seg = [] if self.hooks.segments is None else [self.hooks.segments.recorder]
         return Outputs(
-            [*sinks, *self.hooks.sinks], timings=timings, truth=truth, speed=self.hooks.speed
+            [*sinks, *self.hooks.sinks, *seg], timings=timings, truth=truth, speed=self.hooks.speed
         )
 
     def live_run(
@@ -221,6 +226,8 @@ class Composer:
         if out.jsonl:
             jsonl = JsonlSink(out.jsonl, timings=timings, truth=truth is not None)
             sinks.append(jsonl)
+            if self.hooks.segments is not None:
+                self.hooks.segments.writers.append(jsonl.emit)
         if out.status_line:
             status = TerminalLine()
             sinks.append(status)
@@ -255,6 +262,9 @@ class Composer:
         health = buffer_health(rig.buffer, drivers)
         streams = {name: h.summary() for name, h in health.items()}
         summary = em.outputs.summary(self.recognizer.backend, streams)
+        if self.hooks.segments is not None:
+            self.hooks.segments.finish()
+            summary["segments"] = self.hooks.segments.summary()
         em.close(summary)
         return RunResult(em.outputs, health, summary, live)
 
