@@ -42,14 +42,18 @@ class LabelledSequence:
     segments: list[ScoredSegment]
 
 
-def source_path(cfg: TrainConfig, src) -> Path:
-    if src.kind == "synthetic":
-        return ensure_synthetic(cfg, src)
-    if src.kind != "session":
-        raise InputError(
-            f"config data.sources: the interval objective reads sessions, not {src.kind}"
-        )
-    return Path(src.path)
+def source_paths(cfg: TrainConfig) -> list[tuple[Path, str]]:
+    """(session path, split) of every source: synthetic ones generated on first use, the
+    session, directory and glob ones resolved as the other objectives resolve them."""
+    from training.sources import resolve_sessions
+
+    out: list[tuple[Path, str]] = []
+    for key, src in cfg.data.all_sources():
+        if src.kind == "release":
+            raise InputError(f"config {key}: the interval objective reads sessions, not clips")
+        if src.kind == "synthetic":
+            out.append((ensure_synthetic(cfg, src), src.split))
+    return out + [(ref.path, ref.split) for ref in resolve_sessions(cfg.data)]
 
 
 def load_sequences(cfg: TrainConfig, loaded) -> tuple[dict[str, list[LabelledSequence]], list[str]]:
@@ -61,8 +65,7 @@ def load_sequences(cfg: TrainConfig, loaded) -> tuple[dict[str, list[LabelledSeq
     it = cfg.interval
     cache = FeatureCache(it.feature_dir or Path(cfg.run_dir) / "features")
     splits: dict[str, list[LabelledSequence]] = {"train": [], "val": [], "test": []}
-    for src in cfg.data.sources:
-        path = source_path(cfg, src)
+    for path, split in source_paths(cfg):
         entry, _ = cached_features(cache, loaded, path, it.stride_s)
         session = open_session(path)
         try:
@@ -73,7 +76,7 @@ def load_sequences(cfg: TrainConfig, loaded) -> tuple[dict[str, list[LabelledSeq
         finally:
             session.close()
         segs = [s for s in segs if s.label not in it.ignore and s.end_s > s.start_s]
-        splits[src.split].append(LabelledSequence(str(path), cache.load(entry), segs))
+        splits[split].append(LabelledSequence(str(path), cache.load(entry), segs))
     if not splits["train"]:
         raise InputError("config data.sources: the interval objective needs a train source")
     classes = cfg.data.classes or sorted({s.label for q in splits["train"] for s in q.segments})
