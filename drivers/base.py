@@ -166,6 +166,7 @@ class Driver(ABC):
                 reconnects=self._reconnects,
                 last_error=self._last_error,
                 live=self.live,
+                unparsed_bytes=self._bytes - self._last_data_bytes,
             )
 
     @property

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 _NS = 1_000_000_000
 #: the stretch of a stream's own time its rate is measured over (s)
 RATE_WINDOW_S = 5.0
+#: unparsed bytes that say a stream's data arrives but does not parse (more than a few frames)
+UNPARSED_BYTES = 128
 
 
 def rate_hz(count: int, oldest_ns: int | None, newest_ns: int | None) -> float:
@@ -75,6 +77,7 @@ class DriverStats:
     reconnects: int
     last_error: str | None
     live: bool = True  # a sensor read now, not a recording played back
+    unparsed_bytes: int = 0  # bytes that arrived since the last sample was parsed
 
     @property
     def bad_frames(self) -> int:
@@ -125,6 +128,12 @@ class StreamHealth:
         if reason is None and stats is not None and stats.state == "stopped":
             reason = "stopped (the sensor is not being read)"
         reason = reason or "down"
+        if stats is not None and stats.unparsed_bytes >= UNPARSED_BYTES and "parsed" not in reason:
+            reason = (
+                f"{reason}: {stats.unparsed_bytes} bytes arrived since its last sample but none "
+                f"parsed ({stats.bad_frames} bad frames so far); check the protocol, baud rate "
+                "and column layout"
+            )
         if stats is not None and stats.last_error and stats.last_error not in reason:
             reason = f"{reason} (last error: {stats.last_error})"
         return reason

@@ -162,7 +162,7 @@ class Ring:
     def unavailable(self, now_ns: int, stale_after_s: float | None) -> str | None:
         """Why no window can use this stream at ``now_ns`` (None when one can): down, no data
         yet, or (with ``stale_after_s``) a newest sample older than that: silent, or lagging
-        when samples still arrive but map that far behind the host clock."""
+        when it arrived recently but maps far behind its arrival."""
         if not self._up:
             return f"down: {self._down_reason}"
         with self._lock:
@@ -173,7 +173,8 @@ class Ring:
         age = (now_ns - newest) / _NS
         if stale_after_s is None or age <= stale_after_s:
             return None
-        if (now_ns - arrival) / _NS <= stale_after_s:
+        held_back = (arrival - newest) / _NS > stale_after_s / 2  # by its time map
+        if held_back and (now_ns - arrival) / _NS <= stale_after_s:
             return (
                 f"lagging: its newest sample maps {age:.2f} s behind the host clock although "
                 "samples arrive (its time map has not caught up)"

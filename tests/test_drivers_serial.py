@@ -309,3 +309,39 @@ def test_restarted_bursting_sender_recovers_within_seconds(tmp_path, devices, lo
     assert all(age is not None and age <= 1.0 for up, age, _ in seen if up), seen
     reasons = {r.split(":")[0] for up, _, r in seen if not up and r}
     assert reasons, seen
+
+
+def test_a_stream_whose_bytes_stop_parsing_says_so_before_its_link_is_dropped(tmp_path, devices):
+    """Item 16.2: a sender that comes back with another format (bytes arrive, none parses) is
+    not "up" once its newest sample is stale (a second), and its health says why, long before
+    the stall timeout (here 5 s) takes the link down."""
+    from evimae_stream.buffer import BufferConfig, StreamBuffer
+    from evimae_stream.health import buffer_health
+
+    garbage = {"on": False}
+    dev = PtyDevice(
+        tmp_path / "ttyGarble",
+        lambda i: b"0.1 0.2\r\n" if garbage["on"] else csv_bytes(i),
+        rate_hz=100,
+    )
+    devices.append(dev)
+    buf = StreamBuffer(BufferConfig(placements=("left_arm",), camera=False, imu_rate_hz=100.0))
+    cfg = SerialImuConfig(port=str(dev.link), backoff=FAST, stall_timeout_s=5.0)
+    drv = SerialImuDriver(cfg, buf.imu["left_arm"])
+
+    def health():
+        return buffer_health(buf, {"left_arm": drv})["left_arm"]
+
+    drv.start()
+    try:
+        assert wait_for(lambda: health().up and len(buf.imu["left_arm"]) > 50, 5.0)
+        garbage["on"] = True
+        t0 = time.monotonic()
+        assert wait_for(lambda: not health().up, 3.0)
+        took = time.monotonic() - t0
+        assert wait_for(lambda: "none parsed" in (health().reason or ""), 1.0), health().reason
+        h = health()
+    finally:
+        drv.stop()
+    assert took < 2.0 and drv.stats.reconnects == 0
+    assert h.reason.startswith("stale: no sample for") and "bytes arrived since" in h.reason
