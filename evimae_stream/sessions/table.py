@@ -102,13 +102,33 @@ def read_table(
     ``quoted``: cells may be "quoted" CSV-style (slower; otherwise a plain split on commas).
     Blank lines at the end are ignored; a blank line in the middle is an error.
     """
+    lines, dropped = _whole_lines(path, require_newline, tolerate_truncated_tail)
+    quoted = quoted and any('"' in line for line in lines)
+    if quoted:
+        split = list(csv.reader(line.rstrip("\r") for line in lines))
+    else:
+        split = [line.rstrip("\r").split(",") for line in lines]
+    head: list[str] | None = None
+    if header:
+        head = _check_header(path, lines, split, expect, require, require_hint)
+        ncols = len(head) if ncols is None else ncols
+    table = Table(Path(path), head, [], [], dropped, [], quoted)
+    _add_rows(table, lines, split, 1 if header else 0, ncols, tolerate_truncated_tail)
+    return table
+
+
+def _whole_lines(
+    path: Path, require_newline: bool, tolerate_truncated_tail: bool
+) -> tuple[list[str], bool]:
+    """The file's lines without trailing blank ones, and whether an incomplete last line (no
+    line end where ``require_newline``) was dropped (else it is an error, see
+    :func:`read_table`)."""
     text = read_text(path)
     lines = text.split("\n")
-    complete_end = text.endswith("\n")
     if lines and lines[-1] == "":
         lines.pop()
     dropped = False
-    if require_newline and not complete_end and lines:
+    if require_newline and not text.endswith("\n") and lines:
         if not tolerate_truncated_tail:
             raise format_error(
                 path, len(lines), "last row is cut off (no line end)", "remove that row"
@@ -118,37 +138,48 @@ def read_table(
         dropped = True
     while lines and lines[-1].strip() == "":
         lines.pop()
-    quoted = quoted and any('"' in line for line in lines)
-    if quoted:
-        split = list(csv.reader(line.rstrip("\r") for line in lines))
-    else:
-        split = [line.rstrip("\r").split(",") for line in lines]
-    head: list[str] | None = None
-    start = 0
-    if header:
-        if not lines:
-            raise format_error(path, 1, "empty file, expected a header row", "check the file")
-        head = [c.strip() for c in split[0]]
-        start = 1
-        if expect is not None and head != expect:
-            raise format_error(
-                path,
-                1,
-                f"header {','.join(head)!r}, expected {','.join(expect)!r}",
-                "restore the header row (is this the right kind of file?)",
-            )
-        missing = [c for c in require or [] if c not in head]
-        if missing:
-            raise format_error(path, 1, f"missing column(s) {', '.join(missing)}", require_hint)
-        if ncols is None:
-            ncols = len(head)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    texts: list[str] = []
+    return lines, dropped
+
+
+def _check_header(
+    path: Path,
+    lines: list[str],
+    split: list[list[str]],
+    expect: list[str] | None,
+    require: list[str] | None,
+    require_hint: str,
+) -> list[str]:
+    """The header row's names, checked against ``expect`` and ``require``."""
+    if not lines:
+        raise format_error(path, 1, "empty file, expected a header row", "check the file")
+    head = [c.strip() for c in split[0]]
+    if expect is not None and head != expect:
+        raise format_error(
+            path,
+            1,
+            f"header {','.join(head)!r}, expected {','.join(expect)!r}",
+            "restore the header row (is this the right kind of file?)",
+        )
+    missing = [c for c in require or [] if c not in head]
+    if missing:
+        raise format_error(path, 1, f"missing column(s) {', '.join(missing)}", require_hint)
+    return head
+
+
+def _add_rows(
+    table: Table,
+    lines: list[str],
+    split: list[list[str]],
+    start: int,
+    ncols: int | None,
+    tolerate_truncated_tail: bool,
+) -> None:
+    """Append the rows from line index ``start`` on to ``table``, each with ``ncols`` cells
+    (default: the first row's count); a short last row is dropped where tolerated."""
     last = len(lines) - 1
     for i in range(start, len(lines)):
         cells = split[i]
-        if quoted and not cells:
+        if table.quoted and not cells:
             cells = [""]
         if ncols is None:
             ncols = len(cells)
@@ -156,24 +187,23 @@ def read_table(
             if i == last and tolerate_truncated_tail and len(cells) < ncols:
                 log.warning(
                     "%s: dropped a short last row %d (%d of %d fields; cut off by a crash?)",
-                    path,
+                    table.path,
                     i + 1,
                     len(cells),
                     ncols,
                 )
-                dropped = True
-                break
+                table.dropped_tail = True
+                return
             problem = "blank line" if lines[i].strip() == "" else f"{len(cells)} fields"
             raise format_error(
-                path,
+                table.path,
                 i + 1,
                 f"{problem}, expected {ncols}",
                 "fix or remove that row (truncated or corrupt file?)",
             )
-        rows.append(cells)
-        numbers.append(i + 1)
-        texts.append(lines[i])
-    return Table(Path(path), head, rows, numbers, dropped, texts, quoted)
+        table.rows.append(cells)
+        table.line_numbers.append(i + 1)
+        table.lines.append(lines[i])
 
 
 def _fast_parse(table: Table, cols: list[int], dtype) -> np.ndarray | None:
