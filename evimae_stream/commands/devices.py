@@ -63,20 +63,36 @@ def imu_port_arg(uri: str, placement: str = "left_arm") -> str:
     return shlex.quote(f"{placement}={uri}")
 
 
+def offered_as_imu(port) -> bool:
+    """Whether a serial port (pyserial's ``ListPortInfo``) can be a body-worn IMU: it has a USB
+    identity (a USB-serial adapter or a CDC-ACM device: ``vid``) or is a Bluetooth serial link
+    (``rfcomm``). A built-in UART (``/dev/ttyS*``, no USB identity) is the machine's own legacy
+    port, listed apart and not offered."""
+    return port.vid is not None or port.name.startswith("rfcomm")
+
+
 def _serial_ports() -> None:
     from serial.tools import list_ports
 
     from drivers.protocols import PROTOCOLS, default_protocol
 
     ports = sorted(list_ports.comports(), key=lambda p: p.device)
-    print(f"Serial ports ({len(ports)}):")
-    for port in ports:
+    offered = [p for p in ports if offered_as_imu(p)]
+    legacy = [p for p in ports if not offered_as_imu(p)]
+    print(f"Serial ports ({len(offered)}):")
+    for port in offered:
         details = ", ".join(x for x in (port.description, port.hwid) if x and x != "n/a")
         print(f"  {port.device}{'  ' + details if details else ''}")
         uri = f"serial:{port.device}?baud=115200&protocol={default_protocol('serial')}"
         print(f"      --imu-ports {imu_port_arg(uri)}")
-    if not ports:
+    if not offered:
         print("  none")
+    if legacy:
+        names = ", ".join(p.device for p in legacy)
+        print(
+            f"  legacy UART, not offered: {names} (built-in ports with no USB or Bluetooth "
+            "identity; pass --imu-ports serial:PATH to use one anyway)"
+        )
     print(f"  protocols: {PROTOCOLS['serial'].choices()}")
 
 
