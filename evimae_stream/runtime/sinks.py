@@ -3,6 +3,7 @@ terminal line on stderr, and the summary at exit."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -91,8 +92,22 @@ class TerminalLine:
         self.period = 1.0 / hz
         self._last = 0.0
         self._width = 0
+        self._drawn = ""
+        self._lock = threading.Lock()
         self.skipped = 0
         self.latency = Percentiles(keep=self.RUNNING)
+        self._routed = self._route_log_handlers()
+
+    def _route_log_handlers(self) -> list[logging.StreamHandler]:
+        """Log handlers that write to our stream (the CLI's stderr handler) write through
+        :meth:`write_above` while the line is shown: a warning starts on its own line and the
+        status line is drawn again under it."""
+        routed = []
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is self.stream:
+                handler.setStream(_Above(self))
+                routed.append(handler)
+        return routed
 
     def emit(self, pred: Prediction) -> None:
         if pred.latency_ms is not None and pred.label is not None:
@@ -101,8 +116,24 @@ class TerminalLine:
         if now - self._last < self.period:
             return
         self._last = now
-        self.stream.write("\r" + self._pad(self.text(pred)))
-        self.stream.flush()
+        with self._lock:
+            self._drawn = self.text(pred)
+            self.stream.write("\r" + self._pad(self._drawn))
+            self.stream.flush()
+
+    def write_above(self, text: str) -> None:
+        """Write ``text`` (whole lines) above the status line: the line is cleared, the text
+        written from the first column, and the line drawn again after it."""
+        with self._lock:
+            if self._width:
+                self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.write(text)
+            if self._drawn and text.endswith("\n"):
+                self.stream.write(self._drawn)
+                self._width = len(self._drawn)
+            else:
+                self._width = 0
+            self.stream.flush()
 
     def text(self, pred: Prediction) -> str:
         """The line for ``pred`` (with the running latency percentiles so far)."""
@@ -128,9 +159,28 @@ class TerminalLine:
         return text + " " * pad
 
     def close(self) -> None:
-        if self._width:
-            self.stream.write("\n")
-            self.stream.flush()
+        for handler in self._routed:
+            handler.setStream(self.stream)
+        self._routed = []
+        with self._lock:
+            if self._width:
+                self.stream.write("\n")
+                self.stream.flush()
+            self._width = 0
+            self._drawn = ""
+
+
+class _Above:
+    """The stream a routed log handler writes to while a :class:`TerminalLine` is shown."""
+
+    def __init__(self, line: TerminalLine) -> None:
+        self.line = line
+
+    def write(self, text: str) -> None:
+        self.line.write_above(text)
+
+    def flush(self) -> None:
+        self.line.stream.flush()
 
 
 #: what each mode of the summary means, for a newcomer
