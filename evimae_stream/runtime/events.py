@@ -42,6 +42,13 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "t_s": float,             # tick time of the window that produced the event
      "latency_ms": float|null, # the window's latency_ms + the interval head's forward
      "interval_ms": float}     # the interval head's forward (live and paced runs only)
+    {"type": "gap",            # --speed max jumped over a stretch with no data from any stream
+     "from_window": int,       # the first window not cut (tick index)
+     "resume_window": int,     # the window the replay resumed at, on the same tick grid
+     "windows": int,           # windows not cut (each would have had no data)
+     "no_data_from_s": float,  # session time of the last sample before the stretch
+     "no_data_to_s": float,    # session time of the first sample after it
+     "skipped_s": float}       # its length: no_data_to_s - no_data_from_s
     {"type": "end",
      "windows": int,           # prediction events written
      "predicted": int,         # of which with a label
@@ -121,6 +128,47 @@ class Prediction:
             d["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
             d["time"] = self.emitted_unix
         return d
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of a max-speed replay in which no stream had data, jumped over: windows
+    ``first_index`` … ``resume_index − 1`` (every ``stride_s``) were not cut; the data stopped at
+    ``from_s`` and starts again at ``to_s`` (session seconds)."""
+
+    first_index: int
+    resume_index: int
+    stride_s: float
+    from_s: float
+    to_s: float
+
+    @property
+    def windows(self) -> int:
+        return self.resume_index - self.first_index
+
+    @property
+    def skipped_s(self) -> float:
+        return self.to_s - self.from_s
+
+    def text(self) -> str:
+        """One line for people."""
+        return (
+            f"skipped a gap of {self.skipped_s:.1f} s with no data from any stream "
+            f"(session {self.from_s:.1f} s to {self.to_s:.1f} s; {self.windows} empty windows "
+            f"not cut); resuming at {self.resume_index * self.stride_s:.1f} s"
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON object of this event (schema above)."""
+        return {
+            "type": "gap",
+            "from_window": self.first_index,
+            "resume_window": self.resume_index,
+            "windows": self.windows,
+            "no_data_from_s": round(self.from_s, 6),
+            "no_data_to_s": round(self.to_s, 6),
+            "skipped_s": round(self.skipped_s, 6),
+        }
 
 
 def dumps(obj: dict) -> str:

@@ -2,11 +2,17 @@
 
 For every tick the replay is advanced to the tick and the window assembled (in a reader thread,
 ahead of the forward), then inferred and emitted in window order.
+
+A stretch of at least :data:`MIN_GAP_S` in which no stream has data (a recording paused for an
+hour) is jumped over: its windows would all be empty ("no data"), one line each. The replay
+emits one :class:`~evimae_stream.runtime.events.Gap` instead and resumes at the first tick of
+the same grid whose window holds the next sample.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import sys
 import threading
@@ -14,6 +20,7 @@ import threading
 import numpy as np
 
 from evimae_stream.buffer import StreamBuffer
+from evimae_stream.runtime.events import Gap
 from evimae_stream.runtime.gate import Gates
 from evimae_stream.runtime.live import SWITCH_INTERVAL_S
 from evimae_stream.runtime.outputs import Outputs
@@ -23,6 +30,9 @@ from evimae_stream.runtime.scheduler import tick_ns
 _NS = 1_000_000_000
 #: windows the ``--speed max`` reader may assemble ahead of the forward
 REPLAY_QUEUE = 4
+#: the shortest stretch of empty windows (seconds of ticks) a max-speed replay jumps over;
+#: shorter dropouts keep their windows, each saying why it has no prediction
+MIN_GAP_S = 10.0
 
 
 def run_replay_max(
@@ -50,14 +60,22 @@ def run_replay_max(
 
     stride = recognizer.config.stride_s
     last = max(1, int(np.floor(end_s / stride + 1e-9)))
+    span_s = recognizer.spec.geometry.span_s
 
     def windows():
-        for k in range(1, last + 1):
+        k = 1
+        while k <= last:
+            gap = gap_ahead(source, k, stride, span_s)
+            if gap is not None:
+                yield gap
+                k = gap.resume_index
+                continue
             tick = tick_ns(origin_ns, stride, k)
             source.advance_to((tick - origin_ns) / _NS)
             clock.set_ns(tick)
             gates.release(tick)
             yield recognizer.assemble(buffer, tick, k)
+            k += 1
 
     reader = read_ahead(windows()) if overlap else contextlib.nullcontext(windows())
     with (
@@ -65,8 +83,31 @@ def run_replay_max(
         reader as jobs,
     ):
         for job in jobs:
+            if isinstance(job, Gap):
+                outputs.gap(job)
+                bar.update(min(job.resume_index, last + 1) - job.first_index)
+                continue
             outputs.emit(recognizer.infer(job, origin_ns), job.tick_ns)
             bar.update(1)
+
+
+def gap_ahead(source, k: int, stride_s: float, span_s: float) -> Gap | None:
+    """The :class:`Gap` that starts at tick ``k`` (seconds ``k·stride`` of session time), or
+    None. Tick ``j`` is empty when its window ``(t − span, t]`` holds nothing: it ends before
+    the source's next sample and starts after the last one pushed. A run of empty ticks
+    covering at least :data:`MIN_GAP_S` is a gap; the replay resumes at the first tick at or
+    after the next sample, on the same grid. Sources that cannot say where their next sample is
+    (no ``next_s``) are played window by window."""
+    next_s = getattr(source, "next_s", None)
+    if next_s is None:
+        return None
+    t_next, t_last = next_s(), source.last_s
+    if not math.isfinite(t_next) or k * stride_s < t_last + span_s or k * stride_s >= t_next:
+        return None
+    resume = max(k + 1, math.ceil(t_next / stride_s - 1e-9))
+    if (resume - k) * stride_s < MIN_GAP_S:
+        return None
+    return Gap(k, resume, stride_s, max(t_last, 0.0), t_next)
 
 
 @contextlib.contextmanager

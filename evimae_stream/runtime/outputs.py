@@ -8,14 +8,17 @@ changes).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 
 from evimae_stream.runtime.backends import Backend
-from evimae_stream.runtime.events import Prediction
+from evimae_stream.runtime.events import Gap, Prediction
 from evimae_stream.runtime.percentiles import Percentiles
 from evimae_stream.runtime.recognizer import STAGES
+
+log = logging.getLogger(__name__)
 
 
 class Outputs:
@@ -37,6 +40,7 @@ class Outputs:
         self.stages = {s: Percentiles() for s in STAGES}
         self.modes: Counter = Counter()
         self.skipped = 0
+        self.gaps: list[Gap] = []
         self.time_scale = time_scale  # host-clock ns per wall ns (paced replay at N×)
         self.speed = speed
 
@@ -62,6 +66,16 @@ class Outputs:
         for sink in self.sinks:
             sink.emit(pred)
 
+    def gap(self, gap: Gap) -> None:
+        """A stretch without data that the replay jumped over: one warning line, and the event
+        to every sink that records events (``gap(gap)``)."""
+        self.gaps.append(gap)
+        log.warning("%s", gap.text())
+        for sink in self.sinks:
+            record = getattr(sink, "gap", None)
+            if record is not None:
+                record(gap)
+
     def summary(self, backend: Backend | None, streams: dict) -> dict:
         n = len(self.predictions)
         predicted = sum(p.label is not None for p in self.predictions)
@@ -70,6 +84,7 @@ class Outputs:
             "predicted": predicted,
             "no_prediction": n - predicted,
             "skipped": self.skipped,
+            "gaps": [g.to_dict() for g in self.gaps],
             "modes": dict(sorted(self.modes.items())),
             "backend": backend.label if backend else "none (no window had data)",
             "backend_note": backend.note if backend else "",

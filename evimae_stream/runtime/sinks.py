@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from evimae_stream.errors import InputError
-from evimae_stream.runtime.events import Prediction, dumps
+from evimae_stream.runtime.events import Gap, Prediction, dumps
 from evimae_stream.runtime.output_lock import lock_output
 from evimae_stream.runtime.percentiles import Percentiles
 
@@ -52,6 +52,9 @@ class JsonlSink:
 
     def emit(self, pred: Prediction) -> None:
         self.write(pred.to_dict(self.timings, self.truth))
+
+    def gap(self, gap: Gap) -> None:
+        self.write(gap.to_dict())
 
     def close(self) -> None:
         if self._own:
@@ -202,9 +205,18 @@ def summary_lines(summary: dict) -> list[str]:
         + ", ".join(f"{k} {v} ({MODE_WORDS.get(k, k)})" for k, v in summary["modes"].items()),
         "  no prediction: the window lacked usable data (e.g. before a whole window arrived);",
         "  skipped: windows cut while the model was still busy with an earlier one",
-        f"backend {summary['backend']}"
-        + (f" ({summary['backend_note']})" if summary.get("backend_note") else ""),
     ]
+    gaps = summary.get("gaps") or []
+    if gaps:
+        out.append(
+            f"gaps jumped over {len(gaps)} ({sum(g['skipped_s'] for g in gaps):.1f} s, "
+            f"{sum(g['windows'] for g in gaps)} empty windows not cut)"
+        )
+        out.append("  gaps: stretches in which no stream had data (see the gap events)")
+    out.append(
+        f"backend {summary['backend']}"
+        + (f" ({summary['backend_note']})" if summary.get("backend_note") else "")
+    )
     if lat["p50"] is not None:
         out.append(
             f"latency ms p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"

@@ -49,6 +49,7 @@ class ReplaySource:
         self._pending: tuple[float, np.ndarray] | None = None
         self._frame_times = session.frame_times() if self.frame_sink is not None else np.empty(0)
         self._frames_done = self.frame_sink is None or len(self._frame_times) == 0
+        self._last_s = -np.inf
         self.pushed_samples = 0
         self.pushed_frames = 0
 
@@ -61,6 +62,29 @@ class ReplaySource:
     def position_s(self) -> float:
         """Session time up to which everything has been pushed."""
         return max(self._position_s, 0.0)
+
+    @property
+    def last_s(self) -> float:
+        """Session time of the latest sample or frame pushed (-inf before the first)."""
+        return self._last_s
+
+    def next_s(self) -> float:
+        """Session time of the earliest sample or frame not pushed yet (inf when none is left):
+        with :attr:`last_s` it tells a max-speed replay where a stretch without data ends."""
+        with self._lock:
+            times = [
+                float(self.session.imu[p].t[c])
+                for p, c in self._cursors.items()
+                if c < len(self.session.imu[p].t)
+            ]
+            if not self._frames_done:
+                if self._pending is not None:
+                    times.append(float(self._pending[0]))
+                else:
+                    i = int(np.searchsorted(self._frame_times, self._position_s, "right"))
+                    if i < len(self._frame_times):
+                        times.append(float(self._frame_times[i]))
+            return min(times, default=np.inf)
 
     @property
     def done(self) -> bool:
@@ -95,6 +119,7 @@ class ReplaySource:
                     np.searchsorted(self._frame_times, t_s) >= len(self._frame_times)
                 )
             self._position_s = t_s
+            self._last_s = -np.inf
             self._anchor_s = t_s
             self._anchor_ns = int(host_ns)
 
@@ -129,6 +154,8 @@ class ReplaySource:
             for i in range(start, end):
                 dev = None if t_dev is None or np.isnan(t_dev[i]) else float(t_dev[i])
                 sink.push(self.stamp_ns(float(stream.t[i])), stream.values[i], dev)
+        if end > start:
+            self._last_s = max(self._last_s, float(stream.t[end - 1]))
         self._cursors[placement] = max(end, start)
         self.pushed_samples += max(end - start, 0)
         return max(end - start, 0)
@@ -149,6 +176,7 @@ class ReplaySource:
             if t_frame > t_s:
                 return pushed
             self.frame_sink.push_frame(self.stamp_ns(t_frame), frame)
+            self._last_s = max(self._last_s, float(t_frame))
             self._pending = None
             pushed += 1
             self.pushed_frames += 1
