@@ -21,6 +21,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
@@ -253,7 +255,11 @@ def save_artifact(model: nn.Module, meta: ModelMeta, out_dir: str | Path) -> Pat
         **_meta_dict(meta),
         "weights_sha256": file_sha256(weights),
     }
-    (out / META_FILE).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    meta_path = out / META_FILE
+    meta_path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    # safetensors creates its file owner-only (0600); both files get the mode a new file has
+    # under the user's umask, as model.json got
+    os.chmod(weights, stat.S_IMODE(meta_path.stat().st_mode))
     log.info("wrote model artifact %s (%s, %d classes)", out, meta.variant, meta.num_classes)
     return out
 

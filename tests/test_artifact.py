@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -387,3 +389,50 @@ def test_top_level_shape_disagreeing_with_model_config_is_refused_at_load(
 def test_duplicate_class_names_in_model_json_are_refused(artifact: Path) -> None:
     _edit_json(artifact, lambda doc: doc.update(classes=["idle", "walk", "idle"]))
     _one_line_error(artifact, "model.json", "'classes'", "'idle' twice")
+
+
+# -- issue 16, item 10: what convert says about a file that is not a checkpoint, file modes ----
+
+
+def test_convert_on_a_non_checkpoint_says_what_the_file_is(tmp_path: Path) -> None:
+    text = tmp_path / "notes.pth"
+    text.write_text("index,mid,display_name\n0,/m/a,stir\n")
+    proc = _cli(
+        "convert", "--official", str(text), "--dataset", "wear", "--out", str(tmp_path / "o")
+    )
+    _assert_one_line_error(
+        proc, "notes.pth", "a text file (starting 'index,mid,display_name')",
+        "expected a published EVI-MAE fine-tuned .pth",
+    )  # fmt: skip
+    assert not re.search(r"\(\d+\)", proc.stderr), proc.stderr  # no bare error number
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "an empty file"),
+        (b"PK\x03\x04" + bytes(60), "a zip archive"),
+        (b"\x00\x00\x00\x20ftypisom" + bytes(40), "an MP4/MOV video"),
+        (bytes(range(200, 256)) * 3, "unknown binary data (starting c8 c9 ca cb"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(
+    tmp_path: Path, data: bytes, expected: str
+) -> None:
+    from evimae_stream.model.checkpoint import read_checkpoint
+
+    path = tmp_path / "thing.pth"
+    path.write_bytes(data)
+    with pytest.raises(ArtifactError, match="not a loadable checkpoint") as err:
+        read_checkpoint(path)
+    assert expected in str(err.value)
+
+
+def test_both_artifact_files_get_the_same_mode_under_the_umask(tiny, tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        out = save_artifact(tiny, _meta(tiny), tmp_path / "a")
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {"model.json": 0o644, "model.safetensors": 0o644}

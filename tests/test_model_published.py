@@ -234,7 +234,7 @@ def test_explicit_num_classes_must_match_head(tmp_path: Path) -> None:
 def test_not_a_pickle(tmp_path: Path) -> None:
     path = tmp_path / "garbage.pth"
     path.write_bytes(b"this is not a checkpoint\n" * 10)
-    with pytest.raises(ArtifactError, match=r"garbage\.pth: not a readable PyTorch checkpoint"):
+    with pytest.raises(ArtifactError, match=r"garbage\.pth: not a loadable checkpoint: a text"):
         load_official_checkpoint(path)
 
 

@@ -67,13 +67,62 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise ArtifactError(f"{path}: checkpoint file not found; check the path")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file (pickle, zip, EOF...)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception:  # torch raises many types for a bad file (pickle, zip, EOF...)
         raise ArtifactError(
-            f"{path}: not a readable PyTorch checkpoint ({reason[:120]}); "
-            "pass a .pth saved with torch.save"
+            f"{path}: not a loadable checkpoint: {what_file(path)}; expected a published "
+            "EVI-MAE fine-tuned .pth (a state dict of tensors saved with torch.save)"
         ) from None
     return checkpoint_filter_fn(_unwrap(obj, path))
+
+
+#: leading bytes of formats a user may pass by mistake, and what to call them
+_MAGIC = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x89HDF", "an HDF5 file (a Keras/TensorFlow model?)"),
+    (b"GGUF", "a GGUF model file"),
+    (b"\x1f\x8b", "a gzip file (unpack it first?)"),
+    (b"\x7fELF", "a program (ELF binary)"),
+)
+
+
+def _zip_has(path: Path, name: str) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("/" + name) or n == name for n in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def what_file(path: Path) -> str:
+    """What ``path`` looks like from its first bytes, for an error that says what was passed:
+    empty, text (with its first line), a zip/HDF5/gzip/... file, or bytes
+    that are none of those."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x80") and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle holding more than tensors (which weights-only loading refuses)"
+    if head.startswith(b"PK\x03\x04") and _zip_has(path, "data.pkl"):
+        return "a torch.save file holding more than tensors (which weights-only loading refuses)"
+    if head[4:8] == b"ftyp":
+        return "an MP4/MOV video"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and (text.isprintable() or "\n" in text):
+        first = text.strip().splitlines()[0][:60] if text.strip() else ""
+        return f"a text file (starting {first!r})"
+    return f"{len(head)}+ bytes of unknown binary data (starting {head[:8].hex(' ')})"
 
 
 def check_state_dict(
