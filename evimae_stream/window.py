@@ -14,12 +14,17 @@ Geometry (:class:`WindowGeometry`, all host nanoseconds, ``T = window_s``; the w
   span ``V = video_span_s`` (the same end-aligned rule); each takes the frame whose timestamp is
   nearest (ties: the earlier, :func:`pick_frames`). The camera is missing when a point has no
   frame within 2 frame periods.
-- Windows over a recording end every ``stride_s`` from the first one that fits
-  (:meth:`WindowGeometry.ends_s`); live, the scheduler's ticks set ``t_ref``.
+- Where windows end: on one tick grid, ``origin + k·stride`` (``k = 1, 2, …``, :func:`tick_ns`),
+  the origin being 0 s of the run's timeline (a replay: the session's start). The runtime ticks
+  on it (live, paced and max speed; its ``t_ref`` is the oldest newest sample at the tick) and
+  training cuts recordings at its ticks whose whole window fits in the stretch cut
+  (:meth:`WindowGeometry.ends_s`), so a training window of a session ends where a replay of
+  that session cuts one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -85,13 +90,25 @@ class WindowGeometry:
             np.int64
         )
 
-    def ends_s(self, duration_s: float, stride_s: float) -> np.ndarray:
-        """Window ends ``t_ref`` over a recording of ``duration_s`` seconds: from ``span_s`` (the
-        first window that fits) to ``duration_s`` every ``stride_s``."""
-        if duration_s < self.span_s:
+    def ends_s(self, end_s: float, stride_s: float, start_s: float = 0.0) -> np.ndarray:
+        """Window ends ``t_ref`` (seconds from the recording's origin) over its stretch
+        ``[start_s, end_s]``: the ticks ``k·stride_s`` of the runtime's grid (:func:`tick_ns`)
+        whose whole window ``(t_ref − span_s, t_ref]`` lies in the stretch."""
+        first = max(1, math.ceil((start_s + self.span_s) / stride_s - 1e-9))
+        last = math.floor(end_s / stride_s + 1e-9)
+        if last < first:
             return np.empty(0)
-        n = int(np.floor((duration_s - self.span_s) / stride_s + 1e-9)) + 1
-        return self.span_s + stride_s * np.arange(n, dtype=np.float64)
+        return stride_s * np.arange(first, last + 1, dtype=np.float64)
+
+
+def tick_ns(origin_ns: int, stride_s: float, k: int) -> int:
+    """Host time of tick ``k`` of the window grid every ``stride_s`` from ``origin_ns``."""
+    return int(origin_ns) + round(k * stride_s * _NS)
+
+
+def due_tick(origin_ns: int, stride_s: float, now_ns: int) -> int:
+    """The newest tick at or before ``now_ns`` (0 before the first)."""
+    return max(0, int((now_ns - origin_ns) // round(stride_s * _NS)))
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,13 @@ from evimae_stream.runtime.policy import plan_window
 from evimae_stream.runtime.recognizer import Recognizer
 from evimae_stream.runtime.recorder import GateRecorder
 from evimae_stream.runtime.rig import build_rig
-from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
+from evimae_stream.runtime.scheduler import LatestSlot
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.sessions import open_session
 from evimae_stream.streams import StreamSpec
 from evimae_stream.truth import window_truth
 from evimae_stream.types import MODES, PLACEMENTS, Segment
+from evimae_stream.window import due_tick, tick_ns
 from tests.helpers.runtime import make_artifact, make_session, replay_at_max_speed
 
 ALL = dict.fromkeys(PLACEMENTS, True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from evimae_stream.buffer import BufferConfig, StreamBuffer
 from evimae_stream.clock import VirtualClock
 from evimae_stream.errors import InputError
-from evimae_stream.window import WindowGeometry, pick_frames
+from evimae_stream.window import WindowGeometry, pick_frames, tick_ns
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -47,6 +47,17 @@ def test_window_ends_cover_the_session_at_the_stride() -> None:
     )
 
 
+def test_training_ends_are_the_runtime_ticks() -> None:
+    """One grid for where windows end: a stretch of a session (a carved validation split) and a
+    span that is no multiple of the stride are cut at the runtime's ticks ``k·stride``."""
+    g = WindowGeometry(1.2, 50.0, 4, 1.2)
+    ticks = [tick_ns(0, 0.5, k) / 1e9 for k in range(1, 20)]
+    ends = g.ends_s(9.0, 0.5, start_s=3.3)
+    np.testing.assert_allclose(ends, [t for t in ticks if t - 1.2 >= 3.3 and t <= 9.0])
+    assert ends[0] == pytest.approx(4.5)  # 3.3 + 1.2 = 4.5: the first whole window
+    np.testing.assert_allclose(g.ends_s(3.0, 0.5), [1.5, 2.0, 2.5, 3.0])
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     duration=st.floats(0.0, 600.0),
@@ -55,11 +66,14 @@ def test_window_ends_cover_the_session_at_the_stride() -> None:
 )
 def test_window_ends_property(duration: float, window: float, stride: float) -> None:
     ends = WindowGeometry(window, 50.0, 4, window).ends_s(duration, stride)
-    if duration < window:
-        assert len(ends) == 0
+    first = max(stride, np.ceil(window / stride - 1e-9) * stride)  # the first tick that fits
+    if len(ends) == 0:
+        assert duration < first + 1e-6  # no window fits
         return
-    assert ends[0] == pytest.approx(window)
-    assert np.all(ends <= duration + 1e-6)  # every window lies inside the session
+    assert ends[0] == pytest.approx(first)
+    assert ends[0] - window >= -1e-6  # every window lies inside the session
+    assert np.all(ends <= duration + 1e-6)
+    np.testing.assert_allclose(ends / stride, np.round(ends / stride), atol=1e-6)  # on the grid
     np.testing.assert_allclose(np.diff(ends), stride, rtol=1e-9, atol=1e-9)
     assert ends[-1] + stride > duration - 1e-6  # no further window would fit
 

@@ -1,17 +1,17 @@
 """Cutting labelled sessions into model windows, with the runtime's own window geometry.
 
 A window ends at ``t_ref`` and covers ``(t_ref − window_s, t_ref]``; its geometry is the
-runtime's :class:`~evimae_stream.window.WindowGeometry`. Window ends run from the first that fits
-to the session's end every ``stride_s`` (:meth:`~evimae_stream.window.WindowGeometry.ends_s`),
-or are given (e.g. the ``t_ref`` of each prediction of a runtime replay). The IMU samples sit on
-the timeline the runtime's rings give them (each stream's device→host time map,
-:class:`~evimae_stream.rings.ImuRing`, not the raw arrival stamps) and are linearly resampled
-onto the model grid (``rate × window_s`` points, :func:`~evimae_stream.window.resample_imu` —
-the code the live runtime uses, so a gap of more than 3 nominal periods is never interpolated
-across); missing slots are filled by the runtime's :func:`~evimae_stream.runtime.policy.fill_slots`;
-the video frames are picked by the runtime's :func:`~evimae_stream.window.pick_frames` over
-``video_span_s`` ending at ``t_ref``. A window of a replayed session is therefore the runtime's
-window for the same ``t_ref``.
+runtime's :class:`~evimae_stream.window.WindowGeometry`. Window ends are the runtime's ticks every
+``stride_s`` from the session's start whose whole window fits
+(:meth:`~evimae_stream.window.WindowGeometry.ends_s`), or are given (e.g. the ``t_ref`` of each
+prediction of a runtime replay). The IMU samples sit on the timeline the runtime's rings give
+them (each stream's device→host time map, :class:`~evimae_stream.rings.ImuRing`, not the raw
+arrival stamps) and are linearly resampled onto the model grid (``rate × window_s`` points,
+:func:`~evimae_stream.window.resample_imu` — the code the live runtime uses, so a gap of more
+than 3 nominal periods is never interpolated across); missing slots are filled by the runtime's
+:func:`~evimae_stream.runtime.policy.fill_slots`; the video frames are picked by the runtime's
+:func:`~evimae_stream.window.pick_frames` over ``video_span_s`` ending at ``t_ref``. A window of
+a replayed session is therefore the runtime's window for the same ``t_ref``.
 
 **Window label = the ground truth of the runtime's ``--eval``**,
 :func:`evimae_stream.truth.window_truth` (the label at the window's centre), after
@@ -203,7 +203,7 @@ def cut_session(
     name = name or str(session.path)
     if ends is None:
         lo, hi = t_range if t_range is not None else (0.0, session.duration_s)
-        ends = geometry.ends_s(hi - lo, stride_s) + lo
+        ends = geometry.ends_s(hi, stride_s, start_s=lo)
     fgrid_all: list[np.ndarray] = []
     pending: list[tuple[float, str, np.ndarray | None, tuple[str, ...]]] = []
     arrays = stream_arrays(session) if need_imu else {}

@@ -20,7 +20,8 @@ from evimae_stream.runtime.events import Prediction
 from evimae_stream.runtime.gate import Gates
 from evimae_stream.runtime.outputs import Outputs
 from evimae_stream.runtime.recognizer import Job, Recognizer
-from evimae_stream.runtime.scheduler import LatestSlot, due_tick, tick_ns
+from evimae_stream.runtime.scheduler import LatestSlot
+from evimae_stream.window import due_tick, tick_ns
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from evimae_stream.runtime.gate import Gates
 from evimae_stream.runtime.live import SWITCH_INTERVAL_S
 from evimae_stream.runtime.outputs import Outputs
 from evimae_stream.runtime.recognizer import Recognizer
-from evimae_stream.runtime.scheduler import tick_ns
+from evimae_stream.window import tick_ns
 
 _NS = 1_000_000_000
 #: windows the ``--speed max`` reader may assemble ahead of the forward

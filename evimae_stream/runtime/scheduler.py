@@ -1,8 +1,9 @@
-"""Window timing: ticks every ``stride`` seconds on a fixed grid from the run's origin, and the
-latest-wins hand-over between the scheduler and inference. The buffers read the tick time from a
-:class:`~evimae_stream.clock.VirtualClock` the scheduler moves.
+"""Window timing: the latest-wins hand-over between the scheduler and inference. The ticks fall
+on the window grid of :mod:`evimae_stream.window` (tick ``k`` = 1, 2, … at ``origin + k·stride``,
+:func:`~evimae_stream.window.tick_ns`), the grid training cuts recordings on too. The buffers
+read the tick time from a :class:`~evimae_stream.clock.VirtualClock` the scheduler moves.
 
-Tick ``k`` (k = 1, 2, …) is at ``origin + k·stride``. Live, the scheduler wakes a small guard
+Live, the scheduler wakes a small guard
 after each tick (so samples stamped just before it have been handed over), releases the gates up
 to the tick and assembles the window. If it wakes more than a stride late it jumps to the newest
 due tick and counts the ticks it skipped; if inference has not taken the previous window yet, the
@@ -15,17 +16,6 @@ import threading
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-_NS = 1_000_000_000
-
-
-def tick_ns(origin_ns: int, stride_s: float, k: int) -> int:
-    """Host time of tick ``k``."""
-    return int(origin_ns) + round(k * stride_s * _NS)
-
-
-def due_tick(origin_ns: int, stride_s: float, now_ns: int) -> int:
-    """The newest tick at or before ``now_ns`` (0 before the first)."""
-    return max(0, int((now_ns - origin_ns) // round(stride_s * _NS)))
 
 
 class LatestSlot(Generic[T]):
