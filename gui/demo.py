@@ -17,7 +17,7 @@ from evimae_stream.errors import InputError
 from evimae_stream.sessions import Session, open_session
 from evimae_stream.streams import StreamSpec
 from evimae_stream.types import PLACEMENTS, Segment
-from gui.local_source import LocalSource
+from gui.local_source import LocalSource, display_buffer
 from gui.paced import PacedReplay
 
 
@@ -44,27 +44,27 @@ def synthetic_source(
     plan = synthetic_plan(seed, imu_rate_hz, camera)
     streams = plan.streams(imu_rate_hz)
     # the wearer sends acc + gyro
-    buffer = StreamBuffer(streams.buffer_config(imu_channels=len(wearer.channels)))
+    buffer = display_buffer(streams, imu_channels=len(wearer.channels))
     frame_sink = buffer.frame_sink() if camera else None
     drivers = make_drivers(plan, {p: buffer.imu_sink(p) for p in PLACEMENTS}, frame_sink)
     kwargs.setdefault("labels", [Segment(a, b, label) for a, b, label in wearer.script])
     kwargs.setdefault("classes", wearer.classes)
     kwargs.setdefault("timeline_t0_ns", rig.start_ns)
-    return LocalSource(buffer, drivers, **kwargs)
+    return LocalSource(buffer, drivers, streams=streams, **kwargs)
 
 
-def buffer_for(session: Session, clock: Clock = time.monotonic_ns) -> StreamBuffer:
-    """Rings sized for ``session``: its placements, rates and channels, its camera if any;
-    ``clock``: the host clock their counters read (default: the wall clock)."""
-    streams = StreamSpec.from_session(session)
+def buffer_for(
+    session: Session, streams: StreamSpec, clock: Clock = time.monotonic_ns
+) -> StreamBuffer:
+    """Rings for ``session``'s ``streams`` (its placements, rates, camera) with its channel
+    count; ``clock``: the host clock their counters read (default: the wall clock)."""
     channels = {session.imu[p].values.shape[1] for p in streams.placements}
     if len(channels) > 1:
         raise InputError(
             f"{session.path}: IMU streams have different channel counts {sorted(channels)}; "
             "the monitor needs one count for every placement"
         )
-    config = streams.buffer_config(imu_channels=channels.pop() if channels else 3)
-    return StreamBuffer(config, clock=clock)
+    return display_buffer(streams, clock, channels.pop() if channels else 3)
 
 
 def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwargs) -> LocalSource:
@@ -74,14 +74,15 @@ def replay_source(path: str | os.PathLike | Session, speed: float = 1.0, **kwarg
     timing at any speed (rates, ages, and a recording made from the window, are real-time)."""
     session = path if isinstance(path, Session) else open_session(path)
     clock = ScaledClock(speed, paused=True)
-    buffer = buffer_for(session, clock)
+    streams = StreamSpec.from_session(session)
+    buffer = buffer_for(session, streams, clock)
     replay = PacedReplay(
         session,
         {p: buffer.imu_sink(p) for p in buffer.imu},
         buffer.frame_sink() if buffer.camera is not None else None,
         clock,
     )
-    return LocalSource(buffer, replay=replay, **kwargs)
+    return LocalSource(buffer, replay=replay, streams=streams, **kwargs)
 
 
 def synthetic_pipeline_source(

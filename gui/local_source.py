@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,12 @@ import numpy as np
 from drivers.base import Driver
 from drivers.replay import ReplayDriver
 from evimae_stream.buffer import StreamBuffer
+from evimae_stream.clock import Clock
 from evimae_stream.errors import InputError
 from evimae_stream.health import StreamHealth, buffer_health
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.runtime.labelling import Labeller
+from evimae_stream.streams import StreamSpec
 from evimae_stream.types import CAMERA, Segment
 from gui.paced import PacedReplay
 from gui.protocol import MAX_SPEED, MonitorStatus
@@ -37,6 +41,15 @@ def _percentile(values: Iterable[float], q: float) -> float | None:
     return float(np.percentile(arr, q)) if arr.size else None
 
 
+def display_buffer(
+    streams: StreamSpec, clock: Clock = time.monotonic_ns, imu_channels: int = 3
+) -> StreamBuffer:
+    """The rings the window reads, for the rig's ``streams`` (its placements at their rates,
+    its camera), ``imu_channels`` per IMU, on ``clock`` (a paced replay's clock: rates and
+    ages then read in session time)."""
+    return StreamBuffer(streams.buffer_config(imu_channels=imu_channels), clock=clock)
+
+
 class LocalSource:
     """A :class:`MonitorSource` over a buffer, the drivers that feed it, and posted predictions.
 
@@ -49,8 +62,10 @@ class LocalSource:
     :meth:`start` and :meth:`stop` (the pipeline: it should return soon after ``stop`` is set).
     ``backend_info``: optional ``() -> (backend, precision)`` read for the status bar (the
     runtime picks its backend on the first window), else the fixed ``backend``/``precision``.
-    ``recorder_factory``: ``(buffer, folder) -> recorder`` with ``.path`` and ``.close()``
-    (default: :meth:`gui.recording.RingRecorder.start`, which copies the rings).
+    ``streams``: the rig's :class:`~evimae_stream.streams.StreamSpec` (what a recording
+    holds). ``recorder_factory``: ``folder -> recorder`` with ``.path`` and ``.close()``
+    (default: :meth:`gui.recording.RingRecorder.start` for ``streams``, which copies the
+    rings; a source with neither cannot record).
     ``labels``/``classes`` default to the replayed session's. ``timeline_t0_ns``: host time of
     0 s on the live timeline (default: the first :meth:`start`). ``labeller``: the run's
     :class:`~evimae_stream.runtime.labelling.Labeller` behind the window's label bar (live).
@@ -68,7 +83,8 @@ class LocalSource:
         precision: str = "",
         worker: Callable[[threading.Event], None] | None = None,
         backend_info: Callable[[], tuple[str, str]] | None = None,
-        recorder_factory: Callable[[StreamBuffer, Path], Any] = RingRecorder.start,
+        streams: StreamSpec | None = None,
+        recorder_factory: Callable[[Path], Any] | None = None,
         timeline_t0_ns: int | None = None,
         max_pending: int = 1000,
         labeller: Labeller | None = None,
@@ -92,6 +108,8 @@ class LocalSource:
         self.precision = precision
         self.worker = worker
         self.backend_info = backend_info
+        if recorder_factory is None and streams is not None:
+            recorder_factory = partial(RingRecorder.start, streams, buffer)
         self.recorder_factory = recorder_factory
         self._pending: deque[Prediction] = deque(maxlen=max_pending)
         self._segments: deque = deque(maxlen=max_pending)  # --segments events (segmenter)
@@ -246,7 +264,9 @@ class LocalSource:
     def start_recording(self, folder: str | Path) -> Path:
         if self._recorder is not None:
             raise InputError(f"already recording to {self._recorder.path}; stop that first")
-        rec = self.recorder_factory(self._buffer, Path(folder))
+        if self.recorder_factory is None:
+            raise InputError("this monitor source has no stream description to record from")
+        rec = self.recorder_factory(Path(folder))
         self._recorder = rec
         self._message = f"recording to {rec.path}"
         return Path(rec.path)

@@ -3,9 +3,11 @@
 :class:`RingRecorder` polls the rings of a :class:`~evimae_stream.buffer.StreamBuffer` a few times a
 second in its own thread and appends every new sample and frame to a
 :class:`~evimae_stream.sessions.SessionWriter`, so it works over any source that fills a buffer
-(live drivers, replay) without touching the drivers. The IMU rows hold the ring's host timeline
-(after the time map, strictly increasing) with no device time; frames keep their grab stamps.
-The rings hold 4 s of video and 20 s of IMU, far more than one poll interval.
+(live drivers, replay) without touching the drivers. What it records (rates, sources, the camera's
+fps) is the rig's one :class:`~evimae_stream.streams.StreamSpec`, as for the runtime's
+``--record``. The IMU rows hold the ring's host timeline (after the time map, strictly
+increasing) with no device time; frames keep their grab stamps. The rings hold 4 s of video and
+20 s of IMU, far more than one poll interval.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from evimae_stream.buffer import StreamBuffer
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import CameraSpec, ImuSpec, SessionWriter
+from evimae_stream.streams import StreamSpec
 from evimae_stream.types import ACC_AXES, GYRO_AXES
 
 log = logging.getLogger(__name__)
@@ -54,21 +57,30 @@ class RingRecorder:
         self._thread = threading.Thread(target=self._loop, name="gui-recorder", daemon=True)
 
     @classmethod
-    def start(cls, buffer: StreamBuffer, folder: str | Path) -> RingRecorder:
-        """Open a new session in ``folder`` and start copying from now on."""
+    def start(cls, streams: StreamSpec, buffer: StreamBuffer, folder: str | Path) -> RingRecorder:
+        """Open a new session in ``folder`` for ``streams`` (the rig's one description: the
+        IMUs' rates and sources, the camera's fps and source) and start copying ``buffer``'s
+        rings from now on. The frame size is the frames' own (what is written), else the
+        spec's."""
         path = new_session_dir(folder)
-        cfg = buffer.config
-        channels = ACC_AXES if cfg.imu_channels == 3 else ACC_AXES + GYRO_AXES
-        if cfg.imu_channels not in (3, 6):
-            raise InputError(
-                f"record {path}: the rig has {cfg.imu_channels} IMU channels; sessions hold 3 or 6"
-            )
-        imu = {p: ImuSpec(rate_hz=cfg.rate_for(p), channels=channels) for p in buffer.imu}
+        n = buffer.config.imu_channels
+        if n not in (3, 6):
+            raise InputError(f"record {path}: the rig has {n} IMU channels; sessions hold 3 or 6")
+        channels = ACC_AXES if n == 3 else ACC_AXES + GYRO_AXES
+        imu = {
+            p: ImuSpec(rate_hz=rate, channels=channels, source=streams.imu_uris.get(p, ""))
+            for p, rate in streams.imu_rates.items()
+            if p in buffer.imu
+        }
         camera = None
-        latest = buffer.camera.latest() if buffer.camera is not None else None
-        if latest is not None:
-            h, w = latest[1].shape[:2]
-            camera = CameraSpec(width=int(w), height=int(h), fps=float(cfg.camera_fps or 30.0))
+        if streams.camera_fps is not None and buffer.camera is not None:
+            latest = buffer.camera.latest()
+            size = streams.camera_size
+            if latest is not None:
+                size = (int(latest[1].shape[1]), int(latest[1].shape[0]))
+            if size is not None:
+                w, h = size
+                camera = CameraSpec(w, h, fps=streams.camera_fps, source=streams.camera_uri)
         try:
             writer = SessionWriter(path, imu=imu, camera=camera, t0_ns=buffer.clock())
         except OSError as exc:

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from evimae_stream.buffer import StreamBuffer
 from evimae_stream.clock import Clock, ScaledClock
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.config import RuntimeConfig
@@ -43,7 +42,7 @@ from evimae_stream.runtime.rig import Rig
 from evimae_stream.runtime.run import Composer, Hooks, LoadedModel, make_drivers
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.streams import StreamSpec
-from gui.local_source import LocalSource
+from gui.local_source import LocalSource, display_buffer
 from gui.paced import PacedReplay
 from gui.protocol import MAX_SPEED
 from gui.recording import new_session_dir
@@ -149,13 +148,13 @@ def gate_recorder_factory(
     streams: StreamSpec,
     meta: dict | None = None,
     labeller: Labeller | None = None,
-) -> Callable[[StreamBuffer, Path], _GateRecording]:
+) -> Callable[[Path], _GateRecording]:
     """A ``recorder_factory`` for :class:`LocalSource` that records what the sensors sent
     (raw stamps, device time, gyro, full frames) with the runtime's own
     :class:`~evimae_stream.runtime.recorder.GateRecorder`, from now on, and the ``labeller``'s
     segments into the session's labels.csv."""
 
-    def start(_buffer: StreamBuffer, folder: Path) -> _GateRecording:
+    def start(folder: Path) -> _GateRecording:
         if switch.target is not None:
             raise InputError("already recording; stop that first")
         t0 = int(clock())
@@ -167,12 +166,6 @@ def gate_recorder_factory(
         return _GateRecording(switch, rec, labeller)
 
     return start
-
-
-def display_buffer(streams: StreamSpec, host_clock: Clock = time.monotonic_ns) -> StreamBuffer:
-    """Rings for the window: the rig's placements at their rates, acceleration only, on the
-    pipeline's host clock (so rates and ages read in session time during a paced replay)."""
-    return StreamBuffer(streams.buffer_config(), clock=host_clock)
 
 
 class RigSwitch:

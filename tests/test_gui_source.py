@@ -14,7 +14,8 @@ from evimae_stream.errors import InputError
 from evimae_stream.health import DriverStats, StreamHealth
 from evimae_stream.runtime.events import Prediction
 from evimae_stream.sessions import open_session
-from gui.local_source import LocalSource
+from evimae_stream.streams import StreamSpec
+from gui.local_source import LocalSource, display_buffer
 from gui.protocol import MonitorSource
 from gui.recording import RingRecorder
 from tests.helpers.runtime import runtime_prediction
@@ -86,14 +87,17 @@ def test_stream_health_down_reasons():
 
 def test_recorder_copies_the_rings_into_a_readable_session(tmp_path):
     clock = VirtualClock(5 * _NS)
-    buf = StreamBuffer(
-        BufferConfig(placements=("left_arm", "right_leg"), camera=True, camera_fps=10.0),
-        clock=clock,
+    streams = StreamSpec(
+        imu_rates={"left_arm": 50.0, "right_leg": 50.0},
+        imu_uris={"left_arm": "serial:/dev/ttyUSB0", "right_leg": "ble:C1:D2:E3:F4:A5:B6"},
+        camera_fps=10.0,
+        camera_uri="/dev/video0",
     )
+    buf = display_buffer(streams, clock)
     rng = np.random.default_rng(0)
     frame0 = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
     buf.camera.push_frame(clock() - 1, frame0)  # before the start: not recorded
-    rec = RingRecorder.start(buf, tmp_path)
+    rec = RingRecorder.start(streams, buf, tmp_path)
     values = rng.normal(size=(100, 3)).astype(np.float32)
     frames = []
     for i in range(100):  # 2 s at 50 Hz, frames at 10 Hz
@@ -115,14 +119,19 @@ def test_recorder_copies_the_rings_into_a_readable_session(tmp_path):
         np.testing.assert_allclose(np.diff(s.imu["left_arm"].t), 0.02, atol=1e-9)
         assert s.video is not None and s.video.num_frames == len(frames)
         assert (s.video.width, s.video.height) == (32, 24)
+    # what the session says about its streams is the rig's one description
+    doc = json.loads((rec.path / "session.json").read_text())
+    assert {p: d["source"] for p, d in doc["imu"].items()} == dict(streams.imu_uris)
+    assert {p: d["rate_hz"] for p, d in doc["imu"].items()} == dict(streams.imu_rates)
+    assert doc["camera"]["fps"] == 10.0 and doc["camera"]["source"] == "/dev/video0"
 
 
 def test_recording_into_a_file_path_is_a_clear_error(tmp_path):
     f = tmp_path / "not-a-dir"
     f.write_text("x")
-    buf = StreamBuffer(BufferConfig(camera=False))
+    streams = StreamSpec(imu_rates={"left_arm": 50.0})
     with pytest.raises(InputError, match="not-a-dir"):
-        RingRecorder.start(buf, f)
+        RingRecorder.start(streams, display_buffer(streams), f)
 
 
 def test_local_source_start_stop_runs_the_worker():
