@@ -6,10 +6,8 @@ missing-camera cases."""
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from drivers.protocols.text_lines import format_csv_line
 from drivers.protocols.witmotion import encode_serial_sample
 from evimae_stream.types import PLACEMENTS
-from tests.helpers.cli import predictions_by_window, replay_recording
+from tests.helpers.cli import cli_command, events, predictions_by_window, replay_recording
 from tests.helpers.pty_device import PtyDevice
 from tests.helpers.runtime import make_artifact
 
@@ -41,22 +39,6 @@ def write_video(path: Path, seconds: float, fps: float = 30.0) -> Path:
         writer.write(frame)
     writer.release()
     return path
-
-
-def events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written
-            break
-    return out
-
-
-def cli_args(*args) -> list[str]:
-    return [sys.executable, "-m", "evimae_stream.cli", *map(str, args)]
 
 
 def _pty_imus(tmp_path):
@@ -80,7 +62,7 @@ def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
     video = write_video(tmp_path / "head.avi", 30.0)
     out = tmp_path / "live.jsonl"
     proc = subprocess.Popen(
-        cli_args(
+        cli_command(
             "--imu-ports",
             f"left_arm=serial:{wit.link}?protocol=witmotion&rate=50",
             f"right_leg=serial:{csv.link}?protocol=csv&rate=50",
@@ -92,12 +74,15 @@ def test_live_pty_imus_and_video_file_then_a_sensor_fails(model, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            got = [e for e in events(out) if e.get("label") and "imu" in e["modalities"]]
+            got = [
+                e for e in events(out, growing=True) if e.get("label") and "imu" in e["modalities"]
+            ]
             if len(got) >= 2:
                 break
             time.sleep(0.1)
         unplugged_at = max(
-            (e["window"] for e in events(out) if e["type"] == "prediction"), default=0
+            (e["window"] for e in events(out, growing=True) if e["type"] == "prediction"),
+            default=0,
         )
         wit.unplug()  # the WitMotion adapter is pulled out mid-run
         _, err = proc.communicate(timeout=120)
@@ -145,7 +130,7 @@ def test_record_live_synthetic_then_replay_gives_the_same_predictions(model, tmp
     rec = tmp_path / "rec"
     live_out = tmp_path / "live.jsonl"
     proc = subprocess.run(
-        cli_args("--imu-ports", "synthetic", "synthetic", "synthetic", "synthetic",
+        cli_command("--imu-ports", "synthetic", "synthetic", "synthetic", "synthetic",
                  "--camera", "synthetic", "--model", model, "--duration", "8",
                  "--record", rec, "--jsonl", live_out, "--quiet", "--backend", "eager"),
         capture_output=True, text=True, timeout=180,
@@ -197,7 +182,7 @@ def test_live_pty_imus_without_camera_record_and_replay_identically(model, tmp_p
     rec, out = tmp_path / "rec", tmp_path / "live.jsonl"
     try:
         proc = subprocess.run(
-            cli_args(
+            cli_command(
                 "--imu-ports",
                 f"left_arm=serial:{wit.link}?protocol=witmotion&rate=50",
                 f"right_leg=serial:{csv.link}?protocol=csv&rate=50",
@@ -234,7 +219,7 @@ def test_live_pty_imus_without_camera_record_and_replay_identically(model, tmp_p
 def test_record_live_synthetic_imus_then_replay_is_identical(model, tmp_path):
     rec, out = tmp_path / "rec", tmp_path / "live.jsonl"
     proc = subprocess.run(
-        cli_args("--imu-ports", "synthetic", "synthetic?seed=1", "synthetic?seed=2",
+        cli_command("--imu-ports", "synthetic", "synthetic?seed=1", "synthetic?seed=2",
                  "synthetic?seed=3", "--no-camera", "--model", model, "--duration", "8",
                  "--record", rec, "--jsonl", out, "--quiet", "--backend", "eager"),
         capture_output=True, text=True, timeout=180,

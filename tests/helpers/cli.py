@@ -11,19 +11,37 @@ from pathlib import Path
 from tests.helpers.paths import REPO
 
 
+def cli_command(*args) -> list[str]:
+    """The command line of ``python -m evimae_stream.cli ARGS`` (for a run a test drives with
+    :class:`subprocess.Popen`)."""
+    return [sys.executable, "-m", "evimae_stream.cli", *map(str, args)]
+
+
 def cli(*args, env: dict | None = None, timeout=240) -> subprocess.CompletedProcess:
     """``python -m evimae_stream.cli ARGS`` from the repository root; ``env`` adds variables."""
     return subprocess.run(
-        [sys.executable, "-m", "evimae_stream.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        cli_command(*args), capture_output=True, text=True, timeout=timeout, cwd=REPO,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
-def events(source: Path | str) -> list[dict]:
-    """The JSON Lines events of a file (a Path) or of text (a str, e.g. captured stdout)."""
+def events(source: Path | str, *, growing: bool = False) -> list[dict]:
+    """The JSON Lines events of a file (a Path) or of text (a str, e.g. captured stdout).
+
+    ``growing``: the file of a run that is still writing it: no file yet is no events, and the
+    line being written (not yet whole JSON) ends the list."""
+    if growing and isinstance(source, Path) and not source.exists():
+        return []
     text = source.read_text() if isinstance(source, Path) else source
-    return [json.loads(line) for line in text.splitlines()]
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if not growing:
+                raise
+            break
+    return out
 
 
 def predictions_by_window(jsonl: Path) -> dict[int, dict]:
