@@ -10,6 +10,7 @@ ends. A failed open or read marks the stream down and the source is reopened wit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -29,6 +30,22 @@ log = logging.getLogger(__name__)
 
 #: fps assumed for a file whose container does not say
 DEFAULT_FILE_FPS = 30.0
+
+
+@contextlib.contextmanager
+def opencv_log_silenced():
+    """OpenCV's own log off while a capture opens: a source that does not open makes it print
+    ``[ WARN ]`` lines of its backends' attempts, and our one-line error says it instead."""
+    cv_log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if cv_log is None:
+        yield
+        return
+    previous = cv_log.getLogLevel()
+    cv_log.setLogLevel(cv_log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv_log.setLogLevel(previous)
 
 
 def parse_camera_source(text: str | int) -> int | str:
@@ -117,7 +134,8 @@ class CameraDriver(Driver):
         source = self.config.source
         if self.kind == "file" and not Path(source).is_file():
             raise FileNotFoundError(f"no video file {source}")
-        cap = cv2.VideoCapture(source)
+        with opencv_log_silenced():
+            cap = cv2.VideoCapture(source)
         if not cap.isOpened():
             cap.release()
             raise OSError(f"OpenCV cannot open {source}")
@@ -202,7 +220,8 @@ def probe_cameras(max_index: int = 4) -> list[tuple[int, str, tuple[int, int]]]:
         path = f"/dev/video{index}"
         if sys.platform.startswith("linux") and not os.path.exists(path):
             continue
-        cap = cv2.VideoCapture(index)
+        with opencv_log_silenced():
+            cap = cv2.VideoCapture(index)
         try:
             if not cap.isOpened():
                 continue

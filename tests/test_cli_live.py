@@ -18,7 +18,7 @@ import pytest
 from drivers.protocols.text_lines import format_csv_line
 from drivers.protocols.witmotion import encode_serial_sample
 from evimae_stream.types import PLACEMENTS
-from tests.helpers.cli import cli_command, events, predictions_by_window, replay_recording
+from tests.helpers.cli import cli, cli_command, events, predictions_by_window, replay_recording
 from tests.helpers.pty_device import PtyDevice
 from tests.helpers.runtime import make_artifact
 
@@ -268,3 +268,15 @@ def test_busy_port(model, tmp_path, capsys):
     finally:
         dev.close()
     assert code == 2 and "ttyBusy" in one_line(err)
+
+
+def test_a_camera_that_does_not_open_gives_our_one_line_and_no_opencv_warnings(model):
+    """Item 16.10: OpenCV's own ``[ WARN ]`` lines (its backends' attempts) are not printed
+    before the error; ours names the camera and what to do."""
+    index = 7  # a camera index with no device (OpenCV's V4L2 and FFmpeg backends both try it)
+    assert not Path(f"/dev/video{index}").exists()
+    proc = cli("--camera", index, "--imu-ports", "synthetic", "--model", model,
+               "--duration", "2", "--backend", "eager", timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "WARN" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert f"camera ({index}): cannot open" in one_line(proc.stderr)
