@@ -111,6 +111,8 @@ class LocalSource:
         if recorder_factory is None and streams is not None:
             recorder_factory = partial(RingRecorder.start, streams, buffer)
         self.recorder_factory = recorder_factory
+        #: windows the runtime cut but never inferred (its pipeline worker keeps the count)
+        self.skipped = 0
         self._pending: deque[Prediction] = deque(maxlen=max_pending)
         self._segments: deque = deque(maxlen=max_pending)  # --segments events (segmenter)
         self._latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
@@ -207,6 +209,7 @@ class LocalSource:
             timeline_s=self.timeline_now_s(),
             time_scale=self._time_scale(),
             message=self._message,
+            skipped=self.skipped,
         )
 
     def _time_scale(self) -> float:

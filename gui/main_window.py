@@ -65,6 +65,8 @@ def status_text(st: MonitorStatus) -> str:
         state = "paused" if st.paused else state
         state += f" · replay {st.position_s:.1f}/{st.duration_s:.1f} s at {speed_text(st.speed)}"
     parts = [f"backend {backend}", latency, state]
+    if st.skipped:
+        parts.append(f"skipped {st.skipped} windows (inference behind; the newest won)")
     if st.recording:
         parts.append(f"● REC {st.recording}")
     if st.message:

@@ -39,7 +39,9 @@ class MonitorStatus:
     before the first prediction. ``timeline_s``: "now" on the prediction timeline (session
     seconds in replay, seconds since start live). ``time_scale``: recorded seconds per host
     second (1 live and for a :class:`~gui.paced.PacedReplay`, whose clock carries the speed;
-    the speed for a replay stamped on the wall clock).
+    the speed for a replay stamped on the wall clock). ``skipped``: windows the runtime cut but
+    never inferred (inference was behind; the newest window won), each a hole in the prediction
+    lane.
     """
 
     backend: str = "none"
@@ -56,6 +58,7 @@ class MonitorStatus:
     timeline_s: float = 0.0
     time_scale: float = 1.0
     message: str = ""
+    skipped: int = 0
 
 
 @runtime_checkable

@@ -204,16 +204,25 @@ class RigSwitch:
 
 
 class _RigSink:
-    """A runtime sink that passes one run's predictions on while its rig is current."""
+    """A runtime sink that passes one run's predictions on while its rig is current, and the
+    source's count of skipped windows: ``skipped_before`` (earlier runs) plus this run's
+    (``outputs``, set once they exist)."""
 
     def __init__(self, target, rigs: RigSwitch, rig: Rig) -> None:
         self.target = target
         self.rigs = rigs
         self.rig = rig
+        self.outputs = None
+        self.skipped_before = target.skipped
 
     def emit(self, pred) -> None:
         if self.rigs.current is self.rig:
             self.target.emit(pred)
+            self.count_skipped()
+
+    def count_skipped(self) -> None:
+        if self.outputs is not None:
+            self.target.skipped = self.skipped_before + self.outputs.skipped
 
     def close_sink(self) -> None:
         """Nothing to release (sink interface)."""
@@ -377,11 +386,13 @@ def _worker(composer: Composer, rigs: RigSwitch, host_clock, source: Callable[[]
             if rig is not smoothed_on:
                 composer.recognizer.smoother = Smoother(composer.config.smooth)  # none across seeks
                 smoothed_on = rig
-            outputs = composer.outputs([_RigSink(source(), rigs, rig)], timings=True)
+            sink = _RigSink(source(), rigs, rig)
+            outputs = sink.outputs = composer.outputs([sink], timings=True)
             composer.live_run(rig, outputs, host_clock, speed).run(
                 lambda rig=rig, speed=speed: (
                     stop.is_set() or rigs.current is not rig or speed_now() != speed
                 )
             )
+            sink.count_skipped()
 
     return work

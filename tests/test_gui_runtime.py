@@ -4,6 +4,7 @@ Start/Stop stops and restarts the pipeline, and "max" is one speed everywhere.""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -281,5 +282,32 @@ def test_speed_max_is_one_constant_for_the_command_line_and_the_menu(assets, mon
         combo = controls.speed_combo
         assert combo.currentText() == "3×" and src.replay.speed == 3.0
         assert [combo.itemData(i) for i in range(combo.count())] == [1.0, 2.0, 3.0, 4.0, None]
+    finally:
+        src.close()
+
+
+def test_windows_skipped_at_high_speed_are_counted_in_the_status_bar(assets, qtbot):
+    """Issue 16 item 10: when inference cannot keep up (8× with windows every 0.1 s of session
+    time: one every 12.5 wall ms), the holes in the prediction lane are explained by the
+    skipped count in the status bar."""
+    art, session = assets
+    config = RuntimeConfig(stride_s=0.1, topk=5, backend="eager")
+    src = replay_pipeline_source(art, session, 8.0, config)
+    win = MonitorWindow(src)
+    qtbot.addWidget(win)
+    try:
+        src.start()
+        qtbot.waitUntil(lambda: win.predictions_seen >= 5 and src.status().skipped > 0,
+                        timeout=60_000)  # fmt: skip
+        src.stop()
+        qtbot.wait(500)  # the run drains; its last count reaches the source
+        win.refresh()
+        shown = re.search(r"skipped (\d+) windows", win.status_label.text())
+        assert shown is not None, win.status_label.text()
+        assert int(shown.group(1)) == src.status().skipped > 0
+        # every window is either shown or counted: the indices seen plus the skipped ones
+        # cover the windows cut so far
+        assert win.latest is not None
+        assert win.predictions_seen + src.status().skipped >= win.latest.index - 2
     finally:
         src.close()
