@@ -237,3 +237,48 @@ def test_a_model_with_nan_weights_is_refused_on_its_verification_window(data, tm
     proc = cli("--replay", data["session"], "--speed", "max", "--model", art,
                "--jsonl", tmp_path / "out.jsonl")  # fmt: skip
     assert_one_line_error(proc, "non-finite logits on its verification window", "nan_model")
+
+
+def test_a_directory_of_wear_subjects_is_replayed_with_subject(data, wear_dir, tmp_path):
+    """Item 16.10: the "several WEAR subjects" error offers an option the CLI has, and it
+    works: ``--subject N`` picks ``sbj_N.csv``."""
+    from tests.helpers.sessions import build_wear
+
+    root = tmp_path / "wear"
+    build_wear(root, wear_dir / "right_wrist_0_10.csv", rows=400)
+    (root / "sbj_1.csv").write_bytes((root / "sbj_0.csv").read_bytes())
+    proc = cli("--replay", root, "--speed", "max", "--model", data["model"])
+    assert_one_line_error(proc, "2 WEAR subjects", "sbj_0, sbj_1", "--subject N")
+    proc = cli("--replay", root, "--subject", "7", "--speed", "max", "--model", data["model"])
+    assert_one_line_error(proc, "no sbj_7.csv", "sbj_1")
+    out = tmp_path / "s1.jsonl"
+    proc = cli("--replay", root, "--subject", "1", "--speed", "max", "--model", data["model"],
+               "--jsonl", out, "--quiet", "--backend", "eager")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    evs = events(out)
+    assert evs[0]["source"].endswith("sbj_1.csv")
+    assert sum(e["label"] is not None for e in evs if e["type"] == "prediction") >= 10
+    proc = cli("--replay", data["session"], "--subject", "1", "--model", data["model"])
+    assert_one_line_error(proc, "subject", "do not apply")
+
+
+def test_eval_output_comes_in_order_through_one_pipe(data, tmp_path):
+    """Item 16.10: with stdout and stderr on one pipe (``2>&1 | less``, a CI log) the --eval
+    output reads in the order it was written: what was recognised, the summary (stderr), then
+    the metrics table and the report paths (stdout)."""
+    from tests.helpers.cli import cli_command
+    from tests.helpers.paths import REPO
+
+    proc = subprocess.run(
+        cli_command("--replay", data["session"], "--speed", "max", "--model", data["model"],
+                    "--eval", "--eval-out", tmp_path / "ev", "--backend", "eager"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
+    lines = proc.stdout.splitlines()
+
+    def first(prefix: str) -> int:
+        return next(i for i, x in enumerate(lines) if x.startswith(prefix))
+
+    order = [first(p) for p in ("recognised", "accuracy ", "windows ", "metric ", "report ")]
+    assert order == sorted(order), proc.stdout

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--replay", type=Path, metavar="PATH", help="a recorded session to replay")
     src.add_argument(
+        "--subject",
+        metavar="N",
+        help="--replay of a directory of WEAR subjects: which one (N of sbj_N.csv)",
+    )
+    src.add_argument(
         "--xdf-map",
         nargs="+",
         metavar="PLACEMENT=STREAM",
@@ -292,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
         head = load_head(args.model or DEMO_MODEL, meta)
         check_stride(head, config.stride_s)
     if args.gui:  # the monitor draws the segments of any model with an interval head
+        if args.subject is not None:
+            raise InputError("--gui --subject: replay the subject's file, --replay DIR/sbj_N.csv")
         return _launch_gui(args, config, plan, session_path, monitor_speed(args.speed))
     loaded = LoadedModel(
         model, spec, model_id, str(args.model or DEMO_MODEL), meta.variant, language
@@ -452,6 +459,8 @@ def _reader_hints(args) -> dict:
         hints["xdf_map"] = {a: b for a, _, b in pairs}
     if args.xdf_labels:
         hints["xdf_labels"] = args.xdf_labels
+    if args.subject is not None:
+        hints["subject"] = args.subject
     return hints
 
 
@@ -493,6 +502,7 @@ def _write_eval(args, view, session, spec, config, path: Path, summary: dict, se
     stem = Path(path).name or "session"
     jpath, ppath = write_eval(out_dir, stem, report, img)
     stream = sys.stderr if args.jsonl == "-" else sys.stdout
+    sys.stderr.flush()  # what went to stderr before (timeline, summary) comes out first
     for line in table_lines(report):
         print(line, file=stream)
     if seg is not None:
@@ -500,7 +510,7 @@ def _write_eval(args, view, session, spec, config, path: Path, summary: dict, se
 
         for line in segment_lines(report["segments"]):
             print(line, file=stream)
-    print(f"report {jpath}, timeline {ppath}", file=stream)
+    print(f"report {jpath}, timeline {ppath}", file=stream, flush=True)
 
 
 def _run_live(args, loaded, config, plan, head=None) -> int:

@@ -216,9 +216,12 @@ def resolve_wear_csv(path: Path, subject: int | str | None) -> Path:
         return match[0]
     if len(files) == 1:
         return files[0]
+    if not files:
+        raise InputError(f"{path}: no WEAR subject file (sbj_N.csv) here; check the path")
+    names = ", ".join(p.stem for p in files[:6]) + (", …" if len(files) > 6 else "")
     raise InputError(
-        f"{path}: {len(files)} WEAR subjects here; choose one with subject=N "
-        f"(--replay {path / 'sbj_0.csv'} or a subject hint)"
+        f"{path}: {len(files)} WEAR subjects here ({names}); choose one with --subject N "
+        f"or --replay {files[0]}"
     )
 
 
