@@ -58,7 +58,7 @@ def readme_fields() -> dict[str, set[str]]:
     text = (REPO / "README.md").read_text()
     section = text.split("### JSON Lines events", 1)[1].split("\n## ", 1)[0]
     out = {}
-    for kind in ("start", "end", "label"):
+    for kind in ("start", "end", "label", "gap"):
         inner = re.search(rf"`{kind}` event \(([^)]*)\)", section.replace("\n", " ")).group(1)
         out[kind] = {"type", *re.findall(r"`(\w+)`", inner)}
     rows = [r for r in section.splitlines() if r.startswith("| `")]
@@ -70,7 +70,7 @@ def readme_fields() -> dict[str, set[str]]:
 
 def test_schema_doc_readme_and_a_real_run_agree(data, tmp_path):
     doc = documented_fields()
-    assert set(doc) == {"start", "prediction", "end", "label"}
+    assert set(doc) == {"start", "prediction", "end", "label", "gap"}
     assert doc["label"] == {"type", "event", "label", "t_s"}
     assert doc["start"] >= {"model", "variant", "window_s", "source", "classes"}
     assert readme_fields() == doc

@@ -53,6 +53,8 @@ def test_max_speed_replay_jumps_over_a_hole_with_one_gap_event(gapped, tmp_path)
     assert len(preds) < 60, len(preds)
     assert len(gaps) == 1
     gap = gaps[0]
+    assert set(gap) == {"type", "from_window", "resume_window", "windows", "no_data_from_s",
+                        "no_data_to_s", "skipped_s"}  # fmt: skip
     assert gap["no_data_from_s"] == pytest.approx(PART_S - 1 / RATE, abs=1e-6)
     assert gap["no_data_to_s"] == pytest.approx(PART_S + HOLE_S, abs=1e-6)
     assert gap["skipped_s"] == pytest.approx(HOLE_S + 1 / RATE, abs=1e-6)
