@@ -35,6 +35,7 @@ from training import ddp
 from training.config import TrainConfig, load_config
 from training.data import DataBundle
 from training.epoch_log import EpochLog, row_line
+from training.live_command import recipe_command
 from training.optim import make_optimizer, make_scheduler
 from training.prepare import Prepared, auto_precision, pick_device, prepare
 from training.split import split_line
@@ -246,6 +247,8 @@ def finish(
         + ", ".join(f"{m} {v['accuracy']:.4f}" for m, v in by_mode.items()),
         flush=True,
     )
+    print("run it live:", flush=True)
+    print(recipe_command(cfg, out["artifact"]), flush=True)  # the last line: the command
     return out
 
 
