@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evimae_stream.device import cpu_has_amx
+from evimae_stream.device import cpu_has_native_bf16
 from tests.helpers.cli import cli, events
 from tests.helpers.paths import REPO
 from training.config import load_config
@@ -26,14 +26,15 @@ def test_recipes_write_under_runs_never_over_the_bundled_model(recipe: Path) -> 
     assert ASSETS not in (REPO / out).resolve().parents
 
 
-@pytest.mark.skipif(cpu_has_amx(), reason="this CPU has AMX: bf16 is fast here")
-def test_bf16_on_a_cpu_without_amx_warns_before_the_run() -> None:
-    """Item 9: bf16 on a CPU without AMX is no faster than fp32; the run says so (one line on
-    stderr, like the fp16-without-CUDA refusal) and still runs."""
+@pytest.mark.skipif(cpu_has_native_bf16(), reason="this CPU has native bf16")
+def test_bf16_on_a_cpu_without_native_bf16_warns_before_the_run() -> None:
+    """Item 9: bf16 on a CPU without native bf16 (no AVX512-BF16, no AMX) is emulated, slower
+    than fp32; the run says so (one line on stderr, like the fp16-without-CUDA refusal) and
+    still runs."""
     res = cli("--precision", "bf16", "--duration", "2", "--quiet")
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "no AMX" in warnings[0] and "fp32" in warnings[0]
+    assert len(warnings) == 1 and "no native bf16" in warnings[0] and "fp32" in warnings[0]
 
 
 def _setup_commands() -> list[str]:
@@ -103,7 +104,9 @@ def test_help_says_no_arguments_runs_the_demo_and_explains_backend_and_precision
     text = " ".join(res.stdout.split())
     assert "With no arguments it runs the demo" in text
     assert "how the model runs: auto (default) tries each one" in text
-    assert "fp16 needs a CUDA GPU" in text and "bf16 pays off on CPUs with AMX" in text
+    assert "fp16 needs a CUDA GPU" in text
+    assert "bf16 pays off on CPUs with native bf16 (AVX512-BF16, AMX)" in text
+    assert "int8 (CPU): int8 transformer GEMMs" in text and "--threads N" in text
     assert "(of the session for a replay, whatever its --speed)" in text
 
 

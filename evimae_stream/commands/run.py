@@ -90,7 +90,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default=None,
         help="number format of the forward: fp32 (the reference); bf16 pays off on CPUs with "
-        "AMX or on GPUs; fp16 needs a CUDA GPU (default: the backend's choice)",
+        "native bf16 (AVX512-BF16, AMX) or on GPUs; fp16 needs a CUDA GPU; int8 (CPU): int8 "
+        "transformer GEMMs, faster than fp32 for large models such as evimae_small (default: "
+        "the backend's choice)",
+    )
+    mdl.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads for the forward (default: chosen per model: 1 for small models, "
+        "next to the drivers; every core for evimae_small)",
     )
     mdl.add_argument(
         "--engine-cache", type=Path, metavar="DIR", help="compiled-engine cache directory"
@@ -203,9 +212,11 @@ def check_backend_request(config) -> None:
     window (it is verified on real data), which in a live or paced run is in the inference
     thread, seconds in, after the sensors were opened."""
     from evimae_stream.device import check_precision_device, default_device, precision_warning
+    from evimae_stream.runtime.backends import check_backend_precision
 
     device = default_device()
     check_precision_device(config.precision, device)
+    check_backend_precision(config.backend, config.precision)
     warning = precision_warning(config.precision, device)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -270,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             cache_dir=args.engine_cache,
             duration_s=args.duration,
+            threads=args.threads,
             timed_auto=live or speed is not None,  # --speed max: a choice without timing noise
         )
     except ValueError as exc:

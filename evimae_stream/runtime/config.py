@@ -16,9 +16,9 @@ class RuntimeConfig:
     It adds to the latency; 50 ms holds on a loaded 2-core machine.
 
     ``threads``: torch's intra-op thread count, set (process-wide) when a :class:`Recognizer` is
-    made; None leaves torch's default (one per core). Default 1: on the 2-core dev machine under
-    load the tiny models ran 3–5× faster per window with 1 thread than with 2, and one core stays
-    free for the drivers and the scheduler (bench/run_all.py measures both).
+    made (``--threads``); None (the default) chooses it per model and machine
+    (:func:`evimae_stream.device.choose_threads`: one thread for a small model such as
+    ``evimae_tiny``, next to the drivers; every core for ``evimae_small``).
 
     ``timed_auto``: ``--backend auto`` keeps the fastest verified backend (timed); False keeps
     the most preferred verified one without timing, so a ``--speed max`` replay writes the same
@@ -34,12 +34,12 @@ class RuntimeConfig:
     guard_s: float = 0.05
     topk: int = 3
     stale_after_s: float = 1.0
-    threads: int | None = 1
+    threads: int | None = None
     timed_auto: bool = True
 
     def __post_init__(self) -> None:
         if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise ValueError(f"threads must be a whole number >= 1 or None, got {self.threads}")
+            raise ValueError(f"--threads must be a whole number >= 1, got {self.threads}")
         if not 0.01 <= self.stride_s <= 60:
             raise ValueError(f"--stride must be between 0.01 and 60 s, got {self.stride_s}")
         if not isinstance(self.smooth, int) or self.smooth < 1:

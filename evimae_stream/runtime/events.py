@@ -10,6 +10,7 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "stride_s": float,        # seconds between windows
      "window_s": float,        # seconds of IMU data per window
      "source": str,            # the replayed session, or the live sensors as given
+     "threads": int,           # torch's intra-op threads (--threads, else chosen per model)
      "vocabulary": {...}}      # only with --vocabulary: its source, names, prompts, templates
                                # ("classes" are then its names)
     {"type": "prediction",
@@ -52,7 +53,11 @@ JSONL schema (one object per line; ``type`` tells the kind)::
     {"type": "end",
      "windows": int,           # prediction events written
      "predicted": int,         # of which with a label
-     "skipped": int}           # windows never inferred: inference lagged, the newest won
+     "skipped": int,           # windows never inferred: inference lagged, the newest won
+     "backend": str,           # name/precision/device the forward ran on
+     "backend_check": {"top1_agree": bool, "max_abs_dlogit": float, "max_abs_dprob": float}|null}
+                               # its check against eager fp32 on the first window (null: eager
+                               # fp32 itself, or no window had data)
 
 ``stages_ms`` and ``time`` are wall-clock measurements: they are written only for live and paced
 runs. With ``--replay X --speed max`` everything runs on a virtual clock (``latency_ms`` there is
@@ -178,10 +183,12 @@ def dumps(obj: dict) -> str:
 
 def start_event(
     model: str, variant: str, classes, modes, stride_s: float, window_s: float, source: str,
-    vocabulary: dict | None = None,
+    vocabulary: dict | None = None, threads: int | None = None,
 ) -> dict:  # fmt: skip
     """The first JSONL event (schema above): the model's path as given and its variant, what
-    it recognises, and the source as given; with ``--vocabulary`` what the vocabulary was."""
+    it recognises, the source as given, torch's thread count, and with ``--vocabulary`` what
+    the vocabulary was. (The backend is chosen and checked on the first window, so the end
+    event says which it was.)"""
     extra = {"vocabulary": vocabulary} if vocabulary is not None else {}
     return {
         "type": "start",
@@ -192,6 +199,7 @@ def start_event(
         "stride_s": stride_s,
         "window_s": window_s,
         "source": source,
+        "threads": threads,
         **extra,
     }
 
@@ -208,4 +216,6 @@ def end_event(summary: dict) -> dict:
         "windows": summary["windows"],
         "predicted": summary["predicted"],
         "skipped": summary["skipped"],
+        "backend": summary["backend"],
+        "backend_check": summary.get("backend_check"),
     }

@@ -76,7 +76,8 @@ class Outputs:
             if record is not None:
                 record(gap)
 
-    def summary(self, backend: Backend | None, streams: dict) -> dict:
+    def summary(self, backend: Backend | None, streams: dict, threads: dict | None = None) -> dict:
+        """The run's summary; ``threads``: torch's thread count and why (the recogniser's)."""
         n = len(self.predictions)
         predicted = sum(p.label is not None for p in self.predictions)
         return {
@@ -88,6 +89,8 @@ class Outputs:
             "modes": dict(sorted(self.modes.items())),
             "backend": backend.label if backend else "none (no window had data)",
             "backend_note": backend.note if backend else "",
+            "backend_check": backend.check.summary() if backend and backend.check else None,
+            "threads": threads,
             "latency_ms": self.latency.summary(),
             "stages_ms": {s: p.summary() for s, p in self.stages.items() if p.count},
             "timings": self.timings,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from evimae_stream.buffer import StreamBuffer
+from evimae_stream.device import choose_threads
 from evimae_stream.errors import ArtifactError
 from evimae_stream.health import event_health
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
@@ -120,8 +121,12 @@ class Recognizer:
         self.smoother = Smoother(config.smooth)
         self.on_stage = on_stage
         self._warm = False  # a window has had every started stream whole
-        if config.threads is not None and torch.get_num_threads() != config.threads:
-            torch.set_num_threads(config.threads)
+        if config.threads is None:
+            self.threads, self.threads_why = choose_threads(model)
+        else:
+            self.threads, self.threads_why = config.threads, "--threads"
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
     def assemble(
         self, buffer: StreamBuffer, tick: int, index: int, early: Job | None = None

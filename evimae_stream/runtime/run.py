@@ -238,7 +238,7 @@ class Composer:
             jsonl.write(
                 start_event(
                     m.path, m.variant, self.recognizer.classes, spec.modes, self.config.stride_s,
-                    spec.window_s, source, vocab,
+                    spec.window_s, source, vocab, threads=self.recognizer.threads,
                 )
             )  # fmt: skip
         return em
@@ -261,7 +261,9 @@ class Composer:
     def _finish(self, em: _Emitters, rig: Rig, drivers=None, live=None) -> RunResult:
         health = buffer_health(rig.buffer, drivers)
         streams = {name: h.summary() for name, h in health.items()}
-        summary = em.outputs.summary(self.recognizer.backend, streams)
+        r = self.recognizer
+        threads = {"count": r.threads, "why": r.threads_why}
+        summary = em.outputs.summary(r.backend, streams, threads)
         if self.hooks.segments is not None:
             self.hooks.segments.finish()
             summary["segments"] = self.hooks.segments.summary()

@@ -217,6 +217,16 @@ def summary_lines(summary: dict) -> list[str]:
         f"backend {summary['backend']}"
         + (f" ({summary['backend_note']})" if summary.get("backend_note") else "")
     )
+    check = summary.get("backend_check")
+    if check:
+        out.append(
+            f"  checked against eager fp32 on the first window: top-1 "
+            f"{'agrees' if check['top1_agree'] else 'differs'}, max |Δprobability| "
+            f"{check['max_abs_dprob']:.2g}, max |Δlogit| {check['max_abs_dlogit']:.2g}"
+        )
+    threads = summary.get("threads")
+    if threads:
+        out.append(f"torch threads {threads['count']} ({threads['why']})")
     if lat["p50"] is not None:
         out.append(
             f"latency ms p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} p99 {lat['p99']:.1f}"

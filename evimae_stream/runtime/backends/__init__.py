@@ -1,7 +1,7 @@
 """Inference backends behind one interface (DESIGN §7): eager, ``torch.compile``, AOTInductor,
-Torch-TensorRT, each registered by name in :data:`~evimae_stream.runtime.backends.base.BACKENDS`
-by its own module, and :func:`~evimae_stream.runtime.backends.select.select_backend` which picks
-one (``auto``)."""
+Torch-TensorRT, int8 on the CPU, each registered by name in
+:data:`~evimae_stream.runtime.backends.base.BACKENDS` by its own module, and
+:func:`~evimae_stream.runtime.backends.select.select_backend` which picks one (``auto``)."""
 
 from evimae_stream.runtime.backends.base import (
     BACKENDS,
@@ -15,6 +15,7 @@ from evimae_stream.runtime.backends.select import (
     AUTO,
     PRECISIONS,
     backend_choices,
+    check_backend_precision,
     select_backend,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "ModelInputs",
     "VerifyResult",
     "backend_choices",
+    "check_backend_precision",
     "register_backend",
     "select_backend",
     "verify",

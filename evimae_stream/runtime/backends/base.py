@@ -34,6 +34,7 @@ TOLERANCE: dict[str, tuple[float, float]] = {
     "fp32": (1e-3, 1e-3),
     "fp16": (5e-2, 2e-2),
     "bf16": (1e-1, 5e-2),
+    "int8": (2e-1, 1e-1),
 }
 
 DTYPES: dict[str, torch.dtype] = {
@@ -113,11 +114,13 @@ class Backend(ABC):
 
     ``name`` is what ``--backend`` calls it; ``auto_rank`` places it among ``auto``'s candidates
     (None: ``auto`` never tries it; higher: preferred when ``auto`` does not time them);
-    ``cuda_precision`` is what an explicit request without ``--precision`` gets on CUDA.
+    ``precisions``: the ``--precision`` values it runs (the first: what an explicit request
+    without ``--precision`` gets on a CPU); ``cuda_precision`` is what it gets on CUDA.
     """
 
     name = ""
     auto_rank: int | None = None
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
     cuda_precision = "fp32"
 
     @classmethod
@@ -135,13 +138,14 @@ class Backend(ABC):
         return cls.auto_rank is not None
 
     def __init__(self, model: nn.Module, precision: str, device: torch.device) -> None:
-        if precision not in DTYPES:
-            raise InputError(f"--precision: unknown {precision!r}; use fp32, bf16 or fp16")
+        if precision not in self.precisions:
+            raise InputError(precision_refusal(type(self), precision))
         check_precision_device(precision, device)
         self.model = model
         self.precision = precision
         self.device = device
         self.note = ""  # why this backend is what it is (fallbacks), for the summary
+        self.check: VerifyResult | None = None  # its check against eager fp32, once verified
 
     @property
     def label(self) -> str:
@@ -184,14 +188,32 @@ class Backend(ABC):
         return sorted(times)[len(times) // 2]
 
 
+def precision_refusal(cls: type[Backend], precision: str) -> str:
+    """The line that refuses ``--precision precision`` on backend ``cls``."""
+    return (
+        f"--precision {precision}: --backend {cls.name} runs {', '.join(cls.precisions)}; "
+        "use --backend auto (it finds the backend that runs it)"
+    )
+
+
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of :func:`verify`: worst logit difference, top-1 agreement, and why not ok."""
+    """Outcome of :func:`verify`: worst logit and probability (softmax) differences, top-1
+    agreement, and why not ok."""
 
     ok: bool
     max_abs_diff: float
     top1_agree: bool
     reason: str
+    max_abs_dprob: float = float("inf")
+
+    def summary(self) -> dict:
+        """What the run's summary says about the check."""
+        return {
+            "top1_agree": self.top1_agree,
+            "max_abs_dlogit": round(self.max_abs_diff, 6),
+            "max_abs_dprob": round(self.max_abs_dprob, 6),
+        }
 
 
 def verify(
@@ -200,7 +222,7 @@ def verify(
     """Compare ``candidate`` with eager fp32 ``reference`` on ``example`` for every mode the
     example supports; tolerance by the candidate's precision (:data:`TOLERANCE`)."""
     atol, rtol = TOLERANCE[candidate.precision]
-    worst, agree = 0.0, True
+    worst, worst_p, agree = 0.0, 0.0, True
     for mode in modes:
         if not example.supports(mode):
             continue
@@ -215,13 +237,16 @@ def verify(
                 f"non-finite or not the reference shape {tuple(ref.shape)}",
             )
         diff = float((got - ref).abs().max())
+        dprob = float((got.softmax(-1) - ref.softmax(-1)).abs().max())
         limit = atol + rtol * float(ref.abs().max())
         same = bool((got.argmax(-1) == ref.argmax(-1)).all())
-        worst, agree = max(worst, diff), agree and same
+        worst, worst_p, agree = max(worst, diff), max(worst_p, dprob), agree and same
         if diff > limit or not same:
             why = f"max |Δlogit| {diff:.3g} > {limit:.3g}" if diff > limit else "top-1 differs"
-            return VerifyResult(False, worst, agree, f"{mode}: drifts from eager fp32 ({why})")
-    return VerifyResult(True, worst, agree, "")
+            return VerifyResult(
+                False, worst, agree, f"{mode}: drifts from eager fp32 ({why})", worst_p
+            )
+    return VerifyResult(True, worst, agree, "", worst_p)
 
 
 #: backend name -> its class (each module of this package registers its own)
