@@ -1,65 +1,118 @@
 """``forward`` → ``model_forward.json``: one forward per variant × mode × backend × precision
-× torch threads × batch, with GFLOP/s and the fraction of the measured matmul peak (see
-``bench/run_all.py``)."""
+(fp32, bf16, int8) × torch threads × batch, with GFLOP/s and the fraction of the measured GEMM
+peak of the row's precision, and those peaks (``bench/gemm_peak.py``), all in one run (see
+``bench/run_all.py``).
+
+Backends per precision: fp32 and bf16 on eager (and, in a full run, ``torch.compile`` and
+``aot`` at the thread count the runtime chooses for the variant), int8 on the int8 backend. A
+case whose one forward is predicted (GFLOP / its precision's GEMM peak) to take longer than the
+case budget is skipped with the prediction (bf16 where the CPU has no native bf16 is emulated,
+slower than fp32). Low-precision rows carry their max |Δlogit| and top-1 agreement against the
+eager fp32 row on the same inputs.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from common import bf16_native, load1, machine, write
-from model_latency import _inputs, count_gflop, matmul_peak, percentile
+from gemm_peak import gemm_peaks, print_peaks
+from model_latency import _inputs, count_gflop, percentile
+
+#: the backends that run each precision
+BACKENDS = {"fp32": ("eager", "compile", "aot"), "bf16": ("eager", "compile", "aot"),
+            "int8": ("int8",)}  # fmt: skip
 
 
-def _time_backend(backend, inputs, mode: str, repeats: int, budget_s: float) -> list[float]:
-    """Wall seconds of forwards after one warm-up: ``repeats`` or until ``budget_s`` (≥ 3)."""
+@dataclass(frozen=True)
+class Case:
+    """One measured row: where and how a forward runs."""
+
+    variant: str
+    mode: str
+    backend: str
+    precision: str
+    threads: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to measure: forwards per case, seconds per case (at least 3 forwards)."""
+
+    repeats: int
+    case_s: float
+
+
+def _time_backend(backend, inputs, mode: str, budget: Budget) -> list[float]:
+    """Wall seconds of forwards after one warm-up: ``repeats`` or until the case budget (≥ 3)."""
     backend.forward(inputs, mode)
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
+    while len(times) < budget.repeats and (
+        len(times) < 3 or time.perf_counter() - start < budget.case_s
+    ):
         t0 = time.perf_counter()
         backend.forward(inputs, mode)
         times.append(time.perf_counter() - t0)
     return times
 
 
-def _matmul_peaks(native_bf16: bool) -> dict[str, dict]:
-    """The matmul peak per precision (bf16 only where native) and thread count (1, 2)."""
-    peaks: dict[str, dict] = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            if prec == "bf16" and not native_bf16:
-                continue
-            peaks[f"{prec}-t{threads}"] = p = matmul_peak(dtype, "cpu")
-            print(f"{prec} matmul peak, {threads} thread(s): {p['gflops']:.1f} GFLOP/s "
-                  f"({p['size']}^3), load {load1()}")  # fmt: skip
-    return peaks
-
-
-def _backend(name: str, model, prec: str, variant: str, tmp: Path):
-    """A fresh backend ``name`` (eager, compile, aot) of ``model`` at ``prec``."""
+def _backend(case: Case, model, tmp: Path):
+    """A fresh backend for ``case``."""
     from evimae_stream.runtime.backends.aot import AotBackend
     from evimae_stream.runtime.backends.compiled import CompiledBackend
     from evimae_stream.runtime.backends.eager import EagerBackend
+    from evimae_stream.runtime.backends.int8 import Int8Backend
 
-    if name == "compile":
+    if case.backend == "compile":
         # every case compiles the same forward code: without a reset Dynamo's recompile limit
         # (8) silently leaves later cases eager
         torch._dynamo.reset()
-        return CompiledBackend(model, prec)
-    if name == "aot":
-        return AotBackend(model, prec, model_id=variant, cache_dir=tmp / "engines")
-    return EagerBackend(model, prec)
+        return CompiledBackend(model, case.precision)
+    if case.backend == "aot":
+        return AotBackend(model, case.precision, model_id=case.variant, cache_dir=tmp / "engines")
+    if case.backend == "int8":
+        return Int8Backend(model)
+    return EagerBackend(model, case.precision)
+
+
+def _cases(variant: str, mode: str, quick: bool) -> list[Case]:
+    """The cases of one variant and mode: eager and int8 at 1 and 2 threads (batch 8 too for
+    ``evimae_tiny``), compile and aot (full runs) at the runtime's threads for the variant."""
+    runtime_threads = 1 if variant == "evimae_tiny" else 2
+    cases = []
+    for threads in (1, 2):
+        for prec, names in BACKENDS.items():
+            for name in names:
+                compiled = name in ("compile", "aot")
+                if compiled and (quick or threads != runtime_threads):
+                    continue
+                batches = (1, 8) if variant == "evimae_tiny" and not compiled else (1,)
+                cases += [Case(variant, mode, name, prec, threads, b) for b in batches]
+    return cases
+
+
+def _inputs_for(cfg, mode: str, batch: int):
+    from evimae_stream.runtime.backends import ModelInputs
+
+    imu, video = _inputs(cfg, mode, "cpu", torch.float32)
+    if batch == 1:
+        return ModelInputs(imu, video)
+    return ModelInputs(
+        None if imu is None else imu.repeat(batch, 1, 1, 1),
+        None if video is None else video.repeat(batch, 1, 1, 1, 1),
+    )
 
 
 def _timing_row(times: list[float], batch: int, gflop: float, peak: float) -> dict:
     """A result row's timings: per-window p50/p95, GFLOP/s and the fraction of ``peak``."""
     p50 = statistics.median(times) / batch
     return {
-        "batch": batch,
         "n": len(times),
         "p50_ms_per_window": round(p50 * 1e3, 3),
         "p95_ms_per_window": round(percentile(times, 95) / batch * 1e3, 3),
@@ -69,106 +122,88 @@ def _timing_row(times: list[float], batch: int, gflop: float, peak: float) -> di
     }
 
 
+def _measure(case: Case, model, gflop: float, peaks: dict, budget: Budget, tmp: Path):
+    """The row of ``case`` and its logits (None when it did not run)."""
+    row: dict = case.__dict__ | {"gflop_per_window": round(gflop, 3), "load_avg_1m": load1()}
+    peak = peaks[f"{case.precision}-t{case.threads}"]["gflops"]
+    predicted_s = gflop * case.batch / peak
+    if predicted_s > budget.case_s:
+        row["skipped"] = f"one forward predicted {predicted_s:.0f} s at the {peak:.0f} GFLOP/s peak"
+        return row, None
+    torch.set_num_threads(case.threads)
+    inputs = _inputs_for(model.cfg, case.mode, case.batch)
+    backend = _backend(case, model, tmp)
+    t_prep = time.perf_counter()
+    try:
+        backend.prepare(inputs, (case.mode,))
+        out = backend.forward(inputs, case.mode)
+    except Exception as exc:  # recorded; the run goes on
+        return row | {"error": f"{type(exc).__name__}: {exc}"}, None
+    prep_s = time.perf_counter() - t_prep
+    row |= _timing_row(_time_backend(backend, inputs, case.mode, budget), case.batch, gflop, peak)
+    if case.backend != "eager":
+        row["first_call_s"] = round(prep_s, 1)
+    return row, out
+
+
+def _against(row: dict, out: torch.Tensor, ref: torch.Tensor) -> None:
+    """Add the row's difference from the eager fp32 logits of the same inputs."""
+    row["max_abs_logit_diff_vs_eager_fp32"] = float((out[:1] - ref).abs().max())
+    row["top1_agree_vs_eager_fp32"] = bool((out[:1].argmax(-1) == ref.argmax(-1)).all())
+
+
 def _print_row(r: dict) -> None:
-    """One measured row of the table."""
+    """One line of the table."""
+    head = f"{r['variant']:13s} {r['mode']:10s} {r['backend']:8s} {r['precision']:5s}"
+    head += f" {r['threads']:3d} {r['batch']:2d}"
+    if "p50_ms_per_window" not in r:
+        print(f"{head}  {r.get('skipped') or r.get('error')}")
+        return
     diff = r.get("max_abs_logit_diff_vs_eager_fp32")
     print(
-        f"{r['variant']:13s} {r['mode']:10s} {r['backend']:8s} {r['precision']:5s} "
-        f"{r['threads']:3d} {r['batch']:2d} {r['p50_ms_per_window']:9.2f} "
-        f"{r['p95_ms_per_window']:9.2f} {r['gflops']:8.1f} {100 * r['peak_fraction']:5.1f}  "
-        f"{'' if diff is None else f'{diff:.2e}'}"
+        f"{head} {r['p50_ms_per_window']:9.2f} {r['p95_ms_per_window']:9.2f} {r['gflops']:8.1f} "
+        f"{100 * r['peak_fraction']:5.1f}  {'' if diff is None else f'{diff:.2e}'}"
     )
 
 
-def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
-    """Model forward per variant × mode × backend × precision × threads × batch."""
+def _variant_rows(variant: str, modes: list[str], peaks, budget, quick, tmp) -> list[dict]:
+    """Every case of one variant, each low-precision row against eager fp32 of its inputs."""
     from evimae_stream.model import create_model
-    from evimae_stream.runtime.backends import ModelInputs
 
-    native_bf16 = bf16_native()
-    peaks = _matmul_peaks(native_bf16)
+    torch.manual_seed(0)
+    model = create_model(variant, 18).eval()
+    rows = []
+    for mode in modes:
+        gflop = count_gflop(model, model.cfg, mode)
+        ref = None
+        for case in _cases(variant, mode, quick):
+            row, out = _measure(case, model, gflop, peaks, budget, tmp)
+            if out is not None and case.backend == "eager" and case.precision == "fp32":
+                ref = out[:1] if ref is None else ref
+            elif out is not None and ref is not None:
+                _against(row, out, ref)
+            rows.append(row)
+            _print_row(row)
+    return rows
+
+
+def bench_forward(quick: bool, out_dir: Path, tmp: Path) -> dict:
+    """Model forward per variant × mode × backend × precision × threads × batch, and the GEMM
+    peak of each precision at 1 and 2 threads."""
+    peaks = gemm_peaks((1, 2))
+    print_peaks(peaks)
     variants = ["evimae_tiny"] if quick else ["evimae_tiny", "evimae_small"]
     modes = ["multimodal", "imu_only"] if quick else ["multimodal", "imu_only", "video_only"]
-    repeats, budget = (8, 3.0) if quick else (30, 15.0)
-    rows = []
-    header = f"{'variant':13s} {'mode':10s} {'backend':8s} {'prec':5s} thr  B    p50 ms    p95 ms"
-    print(header + "  GFLOP/s  %peak  vs eager")
-    for variant in variants:
-        torch.manual_seed(0)
-        model = create_model(variant, 18).eval()
-        cfg = model.cfg
-        for mode in modes:
-            gflop = count_gflop(model, cfg, mode)
-            imu, video = _inputs(cfg, mode, "cpu", torch.float32)
-            single = ModelInputs(imu, video)
-            threads_list = [1, 2]
-            batches = [1, 8] if variant == "evimae_tiny" else [1]
-            ref = None
-            for threads in threads_list:
-                torch.set_num_threads(threads)
-                backends = ["eager"]
-                if not quick and threads == (1 if variant == "evimae_tiny" else 2):
-                    backends += ["compile", "aot"]
-                for bname in backends:
-                    for prec in ("fp32", "bf16"):
-                        row = {
-                            "variant": variant,
-                            "mode": mode,
-                            "backend": bname,
-                            "precision": prec,
-                            "threads": threads,
-                            "gflop_per_window": round(gflop, 3),
-                        }
-                        if prec == "bf16" and not native_bf16:
-                            row["unsupported"] = "no AMX/avx512_bf16 (bf16 is emulated, ~1 GFLOP/s)"
-                            rows.append(row | {"batch": 1, "load_avg_1m": load1()})
-                            continue
-                        for batch in batches if bname == "eager" else [1]:
-                            if batch == 1:
-                                inputs = single
-                            else:
-                                inputs = ModelInputs(
-                                    None if imu is None else imu.repeat(batch, 1, 1, 1),
-                                    None if video is None else video.repeat(batch, 1, 1, 1, 1),
-                                )
-                            backend = _backend(bname, model, prec, variant, tmp)
-                            t_prep = time.perf_counter()
-                            try:
-                                backend.prepare(inputs, (mode,))
-                                out = backend.forward(inputs, mode)
-                            except Exception as exc:  # recorded; the run goes on
-                                r = row | {"batch": batch, "error": f"{type(exc).__name__}: {exc}"}
-                                rows.append(r)
-                                print(
-                                    f"{variant:13s} {mode:10s} {bname:8s} {prec:5s} failed: {exc}"
-                                )
-                                continue
-                            prep_s = time.perf_counter() - t_prep
-                            peak = peaks[f"{prec}-t{threads}"]["gflops"]
-                            times = _time_backend(backend, inputs, mode, repeats, budget)
-                            r = row | _timing_row(times, batch, gflop, peak)
-                            if bname != "eager":
-                                r["first_call_s"] = round(prep_s, 1)
-                            if prec == "fp32" and bname == "eager" and batch == 1:
-                                if ref is None:
-                                    ref = out
-                            elif ref is not None:
-                                r["max_abs_logit_diff_vs_eager_fp32"] = float(
-                                    (out[:1] - ref).abs().max()
-                                )
-                                r["top1_agree_vs_eager_fp32"] = bool(
-                                    (out.argmax(-1) == ref.argmax(-1)).all()
-                                )
-                            rows.append(r)
-                            _print_row(r)
-        del model
-    for r in rows:
-        if "unsupported" in r and r["threads"] == 1 and r["backend"] == "eager":
-            print(f"{r['variant']:13s} {r['mode']:10s} bf16: unsupported: {r['unsupported']}")
+    budget = Budget(8, 3.0) if quick else Budget(30, 15.0)
+    print(
+        f"{'variant':13s} {'mode':10s} {'backend':8s} {'prec':5s} thr  B    p50 ms    p95 ms"
+        "  GFLOP/s  %peak  vs eager"
+    )
+    rows = [r for v in variants for r in _variant_rows(v, modes, peaks, budget, quick, tmp)]
     doc = {
         "machine": machine(),
-        "matmul_peaks": peaks,
-        "bf16_native": native_bf16,
+        "gemm_peaks": peaks,
+        "bf16_native": bf16_native(),
         "results": rows,
     }
     write(doc, "model_forward.json", out_dir)

@@ -9,14 +9,17 @@ shared, so compare variants as ratios within one run, never across runs.
 Sections (each writes one JSON file; one module per benchmark, next to this file, with
 ``common.py`` for what they share):
 
-- ``forward`` → ``model_forward.json``: one forward per variant × mode × backend (eager;
-  torch.compile and the AOTInductor package for evimae_tiny at 1 thread and evimae_small at 2,
-  not in --quick) × precision
-  (fp32; bf16 only where the CPU has AMX or AVX512-BF16, else a row saying "unsupported") ×
-  torch threads (1, 2) × batch (1; 8 for tiny, reported per window). Median, p95, GFLOP/s
-  (FlopCounterMode) and the fraction of the matmul peak of the row's dtype at the row's thread
-  count, measured in the same run (``bench/model_latency.py``'s functions). Non-eager and
-  batched rows carry their difference from eager fp32 batch 1 (max |Δlogit|, top-1 agreement).
+- ``forward`` → ``model_forward.json``: the GEMM peak of fp32, bf16 and int8 at 1 and 2
+  threads (``bench/gemm_peak.py``), then one forward per variant × mode × backend (eager, and
+  int8 for int8; torch.compile and the AOTInductor package for evimae_tiny at 1 thread and
+  evimae_small at 2, not in --quick) × precision (fp32, bf16, int8; a case predicted to take
+  longer than its budget at its precision's peak, as emulated bf16 does on CPUs without native
+  bf16, is a row saying so) × torch threads (1, 2) × batch (1; 8 for tiny, reported per
+  window). Median, p95, GFLOP/s (FlopCounterMode) and the fraction of the GEMM peak of the
+  row's precision at the row's thread count, measured in the same run. Low-precision and
+  compiled rows carry their difference from eager fp32 batch 1 (max |Δlogit|, top-1
+  agreement). ``bench/agreement.py`` (not part of this run) replays whole sessions per
+  precision: top-1 agreement and max |Δprobability| against fp32 on every window.
 - ``lock`` → ``interpreter_lock.json``: the demo model's forward alone and next to one busy
   Python thread, and how much of its speed that thread keeps: eager, the AOT package through the
   runtime's lock-free runner, and the same package through torch's loader.
