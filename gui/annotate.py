@@ -56,6 +56,7 @@ def run_annotate(session_path, model_dir=None, config=None, names=None, screensh
     app = ensure_app(offscreen_if_headless=screenshot is not None)
     window, session = open_annotate(session_path, model_dir, config, names)
     window.resize(*WINDOW_SIZE)
+    window.confirm_close = screenshot is None
     code = 0
     try:
         window.show()

@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -122,6 +123,8 @@ class AnnotateWindow(QMainWindow):
         self.annotation = annotation
         self.setWindowTitle(f"evimae-stream annotate — {session.path}")
         self.selected: int | None = None
+        #: ask to save unsaved changes on close (off for screenshots and scripts)
+        self.confirm_close = True
         self.cursor_s = 0.0
         self.frames = FrameWorker(session)
         self._shown_t: float | None = None
@@ -394,8 +397,17 @@ class AnnotateWindow(QMainWindow):
             self.rebuild()
 
     def closeEvent(self, event) -> None:  # Qt override
-        self.timer.stop()
-        self.frames.close()
+        if self.annotation.dirty and self.confirm_close:
+            buttons = QMessageBox.StandardButton
+            answer = QMessageBox.question(
+                self, "unsaved labels", f"Save the label changes to {self.session.path}?",
+                buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+            )  # fmt: skip
+            if answer == buttons.Cancel or (answer == buttons.Save and self.save() is None):
+                event.ignore()
+                return
         if self.annotation.dirty:
             log.warning("%s: closed with unsaved label changes", self.session.path)
+        self.timer.stop()
+        self.frames.close()
         super().closeEvent(event)
