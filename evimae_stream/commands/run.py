@@ -25,12 +25,16 @@ DEMO_SESSION = ASSETS / "demo_session"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the main command."""
-    from drivers.protocols import PROTOCOLS
-    from evimae_stream.datasets import PROFILES
-    from evimae_stream.runtime.backends import PRECISIONS, backend_choices
+    """Options of the main command, in three groups."""
+    _source_arguments(parser.add_argument_group("sources"))
+    _model_arguments(parser.add_argument_group("model"))
+    _run_arguments(parser.add_argument_group("run"))
 
-    src = parser.add_argument_group("sources")
+
+def _source_arguments(src) -> None:
+    """Where the data comes from: sensors, or a session to replay and how fast."""
+    from drivers.protocols import PROTOCOLS
+
     src.add_argument(
         "--camera", metavar="IDX|PATH|URL|synthetic", help="head camera: index, device, file, URL"
     )
@@ -66,7 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replay speed: a factor of real time, or max (virtual clock, deterministic; "
         "default: 1 for --replay, max for the demo)",
     )
-    mdl = parser.add_argument_group("model")
+
+
+def _model_arguments(mdl) -> None:
+    """Which model, and how it runs."""
+    from evimae_stream.datasets import PROFILES
+    from evimae_stream.runtime.backends import PRECISIONS, backend_choices
+
     mdl.add_argument(
         "--model", type=Path, metavar="DIR|official.pth", help="model artifact (default: demo)"
     )
@@ -111,7 +121,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'stirring a pot; walking', or a file with one a line (NAME = prompt | prompt, "
         "'template: a person {}'); needs the [text] extra",
     )
-    run = parser.add_argument_group("run")
+
+
+def _run_arguments(run) -> None:
+    """How the run goes and where its outputs go."""
     run.add_argument("--stride", type=float, default=0.5, help="seconds between windows")
     run.add_argument(
         "--duration",
