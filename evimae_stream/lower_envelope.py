@@ -96,13 +96,15 @@ class LowerEnvelopeFit:
         newest, oldest = (self._n - 1) % cap, (self._n - held) % cap
         return float(self._x[newest] - self._x[oldest]) / (held - 1)
 
-    def gap_at(self, x: float) -> float:
-        """The distance in ``x`` between the two points of the window on either side of ``x``
-        (inf outside them): about one spacing inside a run of points, more in a hole a lost or
-        late point left."""
+    def in_hole(self, x: float) -> bool:
+        """Whether ``x`` falls in a hole of the window's points (a lost or late point's place):
+        its two neighbours are more than 1.5 typical (median) spacings apart, or it lies
+        outside them."""
         xs, _ = self._window()
         i = int(np.searchsorted(xs, float(x) - self._x0))
-        return float(xs[i] - xs[i - 1]) if 0 < i < len(xs) else float("inf")
+        if not 0 < i < len(xs):
+            return True
+        return bool(xs[i] - xs[i - 1] > 1.5 * float(np.median(np.diff(xs))))
 
     @property
     def drift_ppm(self) -> float:

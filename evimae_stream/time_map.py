@@ -95,10 +95,11 @@ class DeviceTimeMap(TimeMap):
     shift the device time by the step instead (logged, counted in ``steps`` and ``resets``): a
     sample far below the line (a clock that gained), samples late against it for a while (a
     counter that stood still through a stall, :class:`ResidualStep`), or a device time that goes
-    back by more than a straggler's delay, twice in a row (a clock stepped back: the first such
-    sample is held until the second confirms it, so none is dropped). A sample whose device
-    time is not after the newest accepted one otherwise is out of order: dropped (None),
-    counted.
+    back twice in a row onto times already accepted (a clock stepped back by two sample periods
+    or more: the first such sample is held until the second confirms it, so none is dropped; a
+    straggler lands in the hole it left instead). A sample whose device time is not after the
+    newest accepted one otherwise is out of order: dropped (None), counted. Limit: a step back
+    of under two periods drops its first sample, and under one period is mapped early by it.
     """
 
     def __init__(
@@ -172,13 +173,13 @@ class DeviceTimeMap(TimeMap):
     def _behind(self, t_host_ns: int, t_dev: float) -> int | None:
         """A sample whose device time is not after the newest: out of order (dropped: a
         straggler, whose device time falls in the hole it left among the samples accepted), held
-        (a step back suspected: late by more than a step, among samples already accepted), or
+        (a step back suspected: late by a period or more, among samples already accepted), or
         the second of a step back (the held one is released first)."""
-        step = self._step_ns()
+        step = self.fit.spacing_s * _NS  # a step back moves a sample by a period or more
         x = t_dev + self._shift
         late_ns = t_host_ns - self.fit.predict(x)
-        if late_ns > step:  # a straggler fills a hole; a clock stepped back lands in a run
-            late_ns = late_ns if self.fit.gap_at(x) < 1.5 * self.fit.spacing_s else 0.0
+        if late_ns > step and self.fit.in_hole(x):  # a straggler fills the hole it left; a
+            late_ns = 0.0  # clock stepped back lands among samples already accepted
         held, self._held = self._held, None
         if held is not None:
             if t_dev > held[0] and late_ns > step:
