@@ -102,8 +102,12 @@ def test_thread_count_is_chosen_not_defaulted(tmp_path: Path) -> None:
     n, why = pick_threads(0)
     assert 1 <= n <= usable_cpus() and why.startswith("auto")
     torch.set_num_threads(2)
-    run(config(tmp_path, "train.epochs=1", "train.num_threads=1"), None, bundle())
+    run(config(tmp_path / "one", "train.epochs=1", "train.num_threads=1"), None, bundle())
     assert torch.get_num_threads() == 1  # the run (and its spectrogram cache) used 1
+    # unset: the idle cores, never torch's default of one thread per core or more
+    torch.set_num_threads(usable_cpus() + 3)
+    run(config(tmp_path / "auto", "train.epochs=1", "train.num_threads=0"), None, bundle())
+    assert 1 <= torch.get_num_threads() <= usable_cpus()
 
 
 def wrist_session(path: Path) -> Path:
