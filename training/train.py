@@ -247,6 +247,10 @@ def finish(
         + ", ".join(f"{m} {v['accuracy']:.4f}" for m, v in by_mode.items()),
         flush=True,
     )
+    if f"{split}_zeroshot" in metrics:  # objective align: recognised by the classes' texts
+        zs = metrics[f"{split}_zeroshot"]
+        print(f"{split} zero-shot accuracy {zs['accuracy']:.4f} (class prompts), temperature "
+              f"{zs['temperature']:.4f}", flush=True)  # fmt: skip
     print("run it live:", flush=True)
     print(recipe_command(cfg, out["artifact"]), flush=True)  # the last line: the command
     return out
