@@ -92,8 +92,10 @@ def choose_threads(model: torch.nn.Module) -> tuple[int, str]:
     2,360 ms (issue 24). A small one (``evimae_tiny``, 0.9 M) is a few hundred short calls: on the
     2-core AMX VM one thread ran it 3–5× faster than two under load, and it leaves a core to the
     drivers and the scheduler; in a live synthetic run on a 2-core Zen 2 at load 10 (seven
-    users) the forward p50 was 306 and 400 ms at one thread against 233 ms at two — too loaded
-    to overturn the rule, see the issue 24 report."""
+    users) the forward p50 was 306 and 400 ms at one thread against 233 ms at two, and
+    ``evimae_small``'s 12.5 s at one against 14.7 s at two (load 6-7): opposite ways, both
+    within the noise of a machine whose second core was never free, so they do not overturn
+    the quiet-machine figures the rule rests on."""
     params = sum(p.numel() for p in model.parameters())
     cores = usable_cores()
     if params >= ALL_CORES_FROM_PARAMS and cores > 1:
