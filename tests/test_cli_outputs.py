@@ -58,7 +58,7 @@ def readme_fields() -> dict[str, set[str]]:
     text = (REPO / "README.md").read_text()
     section = text.split("### JSON Lines events", 1)[1].split("\n## ", 1)[0]
     out = {}
-    for kind in ("start", "end", "label", "gap"):
+    for kind in ("start", "end", "label", "gap", "segment"):
         inner = re.search(rf"`{kind}` event \(([^)]*)\)", section.replace("\n", " ")).group(1)
         out[kind] = {"type", *re.findall(r"`(\w+)`", inner)}
     rows = [r for r in section.splitlines() if r.startswith("| `")]
@@ -70,7 +70,7 @@ def readme_fields() -> dict[str, set[str]]:
 
 def test_schema_doc_readme_and_a_real_run_agree(data, tmp_path):
     doc = documented_fields()
-    assert set(doc) == {"start", "prediction", "end", "label", "gap"}
+    assert set(doc) == {"start", "prediction", "end", "label", "gap", "segment"}
     assert doc["label"] == {"type", "event", "label", "t_s"}
     assert doc["start"] >= {"model", "variant", "window_s", "source", "classes"}
     assert readme_fields() == doc
@@ -81,7 +81,8 @@ def test_schema_doc_readme_and_a_real_run_agree(data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     ev = events(out.read_text())
     start, preds, end = ev[0], ev[1:-1], ev[-1]
-    assert set(start) == doc["start"] and set(end) == doc["end"]
+    # "vocabulary" is written only with --vocabulary (tests/test_language_align.py)
+    assert set(start) == doc["start"] - {"vocabulary"} and set(end) == doc["end"]
     assert start["model"] == str(data["model"]) and start["variant"] == "evimae_tiny"
     assert start["window_s"] == 2.0 and start["source"] == str(data["session"])
     assert start["classes"] == SYNTH_CLASSES

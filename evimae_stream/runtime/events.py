@@ -37,8 +37,10 @@ JSONL schema (one object per line; ``type`` tells the kind)::
      "t_s": float}             # host time of the key press, seconds from the run's origin
     {"type": "segment",        # only with --segments (evimae_stream.runtime.segmenter)
      "id": int,                # one segment: its events share the id
-     "label": str, "score": float,
-     "start_s": float, "end_s": float,   # session/run seconds, same clock as t_s
+     "label": str,             # the interval head's class
+     "score": float,           # its score
+     "start_s": float,         # segment start, session/run seconds (same clock as t_s)
+     "end_s": float,           # segment end, same clock
      "open": bool,             # true while it goes on (one event per stride), then false once
      "t_s": float,             # tick time of the window that produced the event
      "latency_ms": float|null, # the window's latency_ms + the interval head's forward
