@@ -35,10 +35,18 @@ def test_lists_serial_and_cameras_and_says_in_one_line_that_ble_is_unavailable()
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "Traceback" not in out + proc.stderr
-    ports = [p.device for p in list_ports.comports()]
-    assert f"Serial ports ({len(ports)}):" in out
-    for device in ports:
+    from evimae_stream.commands.devices import offered_as_imu
+
+    # ports with a USB or Bluetooth identity are offered; built-in legacy UARTs are listed apart
+    found = list_ports.comports()
+    offered = [p.device for p in found if offered_as_imu(p)]
+    assert f"Serial ports ({len(offered)}):" in out
+    for device in offered:
         assert f"serial:{device}?baud=115200" in out
+    for port in found:
+        if not offered_as_imu(port):
+            assert f"serial:{port.device}?" not in out
+            assert port.device in out.split("legacy UART, not offered:", 1)[1]
     ble_lines = [line for line in out.splitlines() if line.startswith("BLE")]
     assert len(ble_lines) == 1 and "unavailable" in ble_lines[0] and "BlueZ" in ble_lines[0]
     assert "Cameras (" in out

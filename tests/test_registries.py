@@ -160,7 +160,7 @@ def tiny():
 
 
 def test_built_in_backends_and_choices():
-    assert set(BACKENDS) == {"eager", "compile", "aot", "tensorrt"}
+    assert set(BACKENDS) == {"eager", "compile", "aot", "tensorrt", "int8"}
     assert backend_choices()[0] == "auto" and set(backend_choices()[1:]) == set(BACKENDS)
 
 
