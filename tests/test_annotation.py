@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from evimae_stream.errors import InputError
-from evimae_stream.sessions import ImuSpec, SessionWriter, open_session
+from evimae_stream.sessions import open_session
 from evimae_stream.sessions.annotation import Annotation
 from evimae_stream.sessions.labels import LABELS_BACKUP, save_labels
 from evimae_stream.types import Segment
 from tests.helpers.cli import cli
-
-
-def _session(path, seconds=10.0, rate=50.0, close=True):
-    """An IMU-only recording of ``seconds`` at ``rate`` (t0 = 0)."""
-    w = SessionWriter(path, imu={"left_arm": ImuSpec(rate)}, t0_ns=0, wall_start="x")
-    n = int(seconds * rate)
-    t = (np.arange(n) * 1e9 / rate).astype(np.int64) + 1
-    w.add_imu_block("left_arm", t, np.tile([0.0, 0.0, 1.0], (n, 1)))
-    if close:
-        w.close()
-    return w
+from tests.helpers.sessions import write_imu_recording
 
 
 def test_annotation_edits_undo_redo_and_atomic_save_with_backup(tmp_path):
-    _session(tmp_path / "s")
+    write_imu_recording(tmp_path / "s")
     save_labels(tmp_path / "s", [Segment(1.0, 4.0, "walk"), Segment(5.0, 8.0, "stir")])
     with open_session(tmp_path / "s") as session:
         ann = Annotation.open(session)
@@ -64,7 +53,7 @@ def test_fill_gaps_only_where_nothing_is_labelled():
 
 
 def test_labels_command_exports_wear_json_and_csv(tmp_path):
-    _session(tmp_path / "s")
+    write_imu_recording(tmp_path / "s")
     save_labels(tmp_path / "s", [Segment(5.0, 8.0, "stir"), Segment(1.0, 4.0, "walk")])
     proc = cli("labels", tmp_path / "s", "--export", "wear", "--out", tmp_path / "w.json")
     assert proc.returncode == 0, proc.stderr
@@ -82,7 +71,7 @@ def test_labels_command_exports_wear_json_and_csv(tmp_path):
                                         "5.000,8.000,stir"]  # fmt: skip
     proc = cli("labels", tmp_path / "s")
     assert "walk: 3.0 s" in proc.stdout and "2 segments" in proc.stdout
-    _session(tmp_path / "bare")
+    write_imu_recording(tmp_path / "bare")
     proc = cli("labels", tmp_path / "bare", "--export", "csv")
     assert proc.returncode == 2 and "no labels to export" in proc.stderr
     assert "Traceback" not in proc.stderr

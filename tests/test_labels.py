@@ -9,12 +9,11 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from evimae_stream.errors import InputError
 from evimae_stream.runtime.labelling import Labeller, parse_label_names
-from evimae_stream.sessions import ImuSpec, SessionWriter, open_session
+from evimae_stream.sessions import open_session
 from evimae_stream.sessions.labels import (
     LABELS_OPEN,
     LabelLog,
@@ -22,21 +21,11 @@ from evimae_stream.sessions.labels import (
 )
 from evimae_stream.types import Segment
 from tests.helpers.paths import REPO
-
-
-def _session(path, seconds=10.0, rate=50.0, close=True):
-    """An IMU-only recording of ``seconds`` at ``rate`` (t0 = 0)."""
-    w = SessionWriter(path, imu={"left_arm": ImuSpec(rate)}, t0_ns=0, wall_start="x")
-    n = int(seconds * rate)
-    t = (np.arange(n) * 1e9 / rate).astype(np.int64) + 1
-    w.add_imu_block("left_arm", t, np.tile([0.0, 0.0, 1.0], (n, 1)))
-    if close:
-        w.close()
-    return w
+from tests.helpers.sessions import write_imu_recording
 
 
 def test_label_log_is_what_the_session_reader_reads(tmp_path):
-    _session(tmp_path / "s")
+    write_imu_recording(tmp_path / "s")
     log = LabelLog(tmp_path / "s")
     log.start(1.0, "walk")
     log.start(3.5, "stir")  # ends walk at 3.5

@@ -77,6 +77,18 @@ WEAR_SLOTS = ("right_arm", "right_leg", "left_leg", "left_arm")
 WEAR_HEADER = ["sbj_id", *(f"{s}_acc_{a}" for s in WEAR_SLOTS for a in "xyz"), "label"]
 
 
+def write_imu_recording(path: Path, seconds: float = 10.0, rate: float = 50.0, close=True):
+    """An IMU-only recording (one ``left_arm`` at rest) of ``seconds`` at ``rate`` (t0 = 0);
+    the writer, closed unless ``close`` is False (a recording still going, or killed)."""
+    w = SessionWriter(path, imu={"left_arm": ImuSpec(rate)}, t0_ns=0, wall_start="x")
+    n = int(seconds * rate)
+    t = (np.arange(n) * 1e9 / rate).astype(np.int64) + 1
+    w.add_imu_block("left_arm", t, np.tile([0.0, 0.0, 1.0], (n, 1)))
+    if close:
+        w.close()
+    return w
+
+
 def read_wear_excerpt(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A real WEAR excerpt (no header: record_id, time, acc_x, acc_y, acc_z, label) →
     (times in s parsed from HH:MM:SS.ffffff, (N, 3) acc, labels with '' for null)."""
