@@ -35,13 +35,7 @@ class ImuMaePretrain(EviMaePretrain):
             raise ValueError("ImuMaePretrain pretrains the IMU branch alone: pass no video")
         imu = self.check_imu(imu)
         pc = self.pcfg
-        if noise is None:
-            noise = self.draw_noise(imu.shape[0], imu.device, generator)
-        tokens = self.embed_imu(imu)  # (nB, N_a, D_a)
-        if self.cfg.use_graph:
-            loss_graph, _ = self.graph_loss(tokens, noise.graph)
-        else:
-            loss_graph = tokens.new_zeros(())
+        noise, tokens, loss_graph = self.embed_imu_and_graph_loss(imu, noise, generator)
         a, mask_a, ids_restore = random_masking(
             self.mean_over_imus(tokens), pc.mask_ratio_imu, noise.imu
         )  # (B, keep, D_a)

@@ -316,6 +316,21 @@ class EviMaePretrain(EviMaeEncoder):
             loss_mot = self.motion_loss(motion, self.decoder_pred_motion(feats), mask)
         return loss_pix, loss_mot
 
+    def embed_imu_and_graph_loss(
+        self, imu: torch.Tensor, noise: MaskNoise | None, generator: torch.Generator | None
+    ) -> tuple[MaskNoise, torch.Tensor, torch.Tensor]:
+        """The batch's mask noise (drawn unless given), its IMU tokens ``(nB, N_a, D_a)`` and
+        the body-graph loss (zero without the graph) — the first steps of every objective that
+        pretrains the IMU branch."""
+        if noise is None:
+            noise = self.draw_noise(imu.shape[0], imu.device, generator)
+        tokens = self.embed_imu(imu)  # (nB, N_a, D_a)
+        if self.cfg.use_graph:
+            loss_graph, _ = self.graph_loss(tokens, noise.graph)
+        else:
+            loss_graph = tokens.new_zeros(())
+        return noise, tokens, loss_graph
+
     def forward(
         self,
         imu: torch.Tensor,
@@ -329,13 +344,7 @@ class EviMaePretrain(EviMaeEncoder):
         imu = self.check_imu(imu)
         video = self.check_video(video)
         pc = self.pcfg
-        if noise is None:
-            noise = self.draw_noise(imu.shape[0], imu.device, generator)
-        tokens = self.embed_imu(imu)  # (nB, N_a, D_a)
-        if self.cfg.use_graph:
-            loss_graph, _ = self.graph_loss(tokens, noise.graph)
-        else:
-            loss_graph = tokens.new_zeros(())
+        noise, tokens, loss_graph = self.embed_imu_and_graph_loss(imu, noise, generator)
 
         a, mask_a, ids_restore_a = random_masking(
             self.mean_over_imus(tokens), pc.mask_ratio_imu, noise.imu
