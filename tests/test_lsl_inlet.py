@@ -17,7 +17,7 @@ from drivers.uri import parse_imu_ports
 from evimae_stream.errors import InputError
 from evimae_stream.sessions import open_session
 from evimae_stream.types import PLACEMENTS
-from tests.helpers.cli import cli, predictions_by_window, replay_recording
+from tests.helpers.cli import SCORE_LAST_DIGIT, cli, predictions_by_window, replay_recording
 from tests.helpers.lsl import Publisher, imu_outlet
 from tests.helpers.paths import REPO
 from tests.helpers.recording_sink import RecordingSink
@@ -180,7 +180,8 @@ def test_live_run_from_lsl_outlets_replays_to_identical_predictions(tmp_path):
             np.testing.assert_array_equal(got, sent[k : k + len(got)])
             assert len(got) >= 2 * 50  # a loaded machine starves the run for seconds
     # every window the live run predicted comes back the same from the recording (a loaded
-    # machine may starve the live run's last seconds: windows without data are not compared)
+    # machine may starve the live run's last seconds: windows without data are not compared;
+    # scores may differ in their last written digit, see SCORE_LAST_DIGIT)
     live = {k: e for k, e in predictions_by_window(out).items() if e["label"]}
     replay = replay_recording(model, rec, tmp_path)
     assert len(live) >= 4 and set(live) <= set(replay), (sorted(live), sorted(replay))
@@ -189,4 +190,4 @@ def test_live_run_from_lsl_outlets_replays_to_identical_predictions(tmp_path):
         b = replay[k]
         assert [a[f] for f in fields] == [b[f] for f in fields], (k, a, b)
         for x, y in zip(a["topk"], b["topk"], strict=True):
-            assert x["label"] == y["label"] and abs(x["score"] - y["score"]) <= 1e-6, k
+            assert x["label"] == y["label"] and abs(x["score"] - y["score"]) <= SCORE_LAST_DIGIT, k
