@@ -6,7 +6,10 @@ query pyramid and NMS threshold — and its two uses:
   ``context_s`` seconds every ``context_s / 2``; in each, the dense multi-scale queries are
   classified and regressed; every (query, class) above ``min_score`` is a candidate; the
   best :data:`PER_CONTEXT` of each context after its own per-class NMS
-  (:func:`evimae_stream.intervals.nms`) go through one more over the whole sequence.
+  (:func:`evimae_stream.intervals.nms`) have their boundaries refined
+  (:func:`evimae_stream.intervals.refine`, with ``refine`` on) by the window head's evidence
+  (each window's class probabilities, averaged over the contexts that hold it) and go through
+  one more NMS over the whole sequence.
 - :meth:`IntervalHead.recognise`: the class of given intervals (e.g. ground-truth segments),
   each queried in a context centred on it (longer ones in context-long pieces, scores averaged).
 
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 
 from evimae_stream.feature_cache import KINDS, FeatureSequence
-from evimae_stream.intervals import decode, dense_queries, nms
+from evimae_stream.intervals import decode, dense_queries, nms, refine
 from evimae_stream.metrics import ScoredSegment
 from evimae_stream.model.interval import MODALITIES, IntervalConfig, IntervalModel
 
@@ -43,7 +46,8 @@ class IntervalMeta:
     recogniser's, or those of the data it was trained on), the context it sees (``context_s``)
     and the stride its features were cut at (``stride_s``), the smallest query (a fraction of
     the context), the NMS tIoU, the score floor of a detection (``min_score``) and of a live
-    segment (``open_score``, :mod:`evimae_stream.runtime.segmenter`), and its weights'
+    segment (``open_score``, :mod:`evimae_stream.runtime.segmenter`), whether detections'
+    boundaries are refined by the window head's evidence (``refine``), and its weights'
     checksum."""
 
     config: dict[str, Any]
@@ -54,6 +58,7 @@ class IntervalMeta:
     nms_iou: float = 0.5
     min_score: float = 0.05
     open_score: float = 0.3
+    refine: bool = True
     weights_sha256: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +101,7 @@ class Context:
     feats: torch.Tensor  # (1, N, M, F)
     present: torch.Tensor  # (1, N, M)
     times: torch.Tensor  # (1, N, 2)
+    rows: np.ndarray  # (n,) the sequence's windows in the first n of the N slots
 
 
 def context_inputs(seq: FeatureSequence, start_s: float, meta: IntervalMeta) -> Context:
@@ -115,7 +121,7 @@ def context_inputs(seq: FeatureSequence, start_s: float, meta: IntervalMeta) -> 
     times[: len(sel), 1] = (seq.t_end_s[sel] - start_s) / c
     return Context(
         start_s, torch.from_numpy(feats)[None], torch.from_numpy(present)[None],
-        torch.from_numpy(times)[None],
+        torch.from_numpy(times)[None], sel,
     )  # fmt: skip
 
 
@@ -129,15 +135,20 @@ class IntervalHead:
         self.queries = torch.from_numpy(dense_queries(meta.query_min_size))  # (Q, 2)
 
     @torch.inference_mode()
-    def run(self, ctx: Context, queries: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(class probabilities ``(Q, K)``, refined intervals ``(Q, 2)`` in context units)."""
-        logits, offsets = self.model(ctx.feats, ctx.present, ctx.times, queries[None])
+    def run(self, ctx: Context, queries: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """(class probabilities ``(Q, K)``, regressed intervals ``(Q, 2)`` in context units,
+        the window head's class probabilities ``(n, K)`` of the context's windows: 0 for a
+        window with no modality)."""
+        logits, offsets, windows = self.model(ctx.feats, ctx.present, ctx.times, queries[None])
         segs = decode(queries[None], offsets).clamp(0.0, 1.0)
-        return torch.sigmoid(logits)[0].numpy(), segs[0].numpy()
+        n = len(ctx.rows)
+        evidence = torch.sigmoid(windows)[0, :n] * ctx.present[0, :n].any(-1, keepdim=True)
+        return torch.sigmoid(logits)[0].numpy(), segs[0].numpy(), evidence.numpy()
 
-    def detect_context(self, ctx: Context) -> list[ScoredSegment]:
-        """Candidates of one context (before NMS), in session seconds."""
-        probs, segs = self.run(ctx, self.queries)
+    def candidates(self, ctx: Context) -> tuple[list[ScoredSegment], np.ndarray]:
+        """(candidates of one context before NMS, in session seconds, unrefined; the window
+        head's probabilities ``(n, K)`` of its windows)."""
+        probs, segs, windows = self.run(ctx, self.queries)
         q, k = np.nonzero(probs >= self.meta.min_score)
         c = self.meta.context_s
         out = []
@@ -147,7 +158,25 @@ class IntervalHead:
                 out.append(
                     ScoredSegment(float(s), float(e), self.classes[ki], float(probs[qi, ki]))
                 )
+        return out, windows
+
+    def refined(self, cands: list[ScoredSegment], evidence: np.ndarray, centres: np.ndarray
+                ) -> list[ScoredSegment]:  # fmt: skip
+        """``cands`` with boundaries refined by window ``evidence (n, K)`` at ``centres (n,)``
+        (unchanged with ``refine`` off or no windows)."""
+        if not self.meta.refine or len(centres) < 2:
+            return cands
+        out = []
+        for d in cands:
+            k = self.classes.index(d.label)
+            s, e = refine((d.start_s, d.end_s), evidence[:, k], centres)
+            out.append(ScoredSegment(s, e, d.label, d.score))
         return out
+
+    def detect_context(self, ctx: Context, seq: FeatureSequence) -> list[ScoredSegment]:
+        """Candidates of one context of ``seq`` (before NMS), refined by its windows."""
+        cands, windows = self.candidates(ctx)
+        return self.refined(cands, windows, _centres(seq, ctx.rows))
 
     def suppress(self, cands: list[ScoredSegment], max_out: int | None = None) -> list:
         """Per-class NMS of candidates, highest score first."""
@@ -167,10 +196,17 @@ class IntervalHead:
         first, last = float(seq.t_start_s.min()), float(seq.t_end_s.max())
         starts = np.arange(first, max(first, last - c / 2) + 1e-9, c / 2)
         cands = []
+        evidence = np.zeros((len(seq), len(self.classes)))
+        seen = np.zeros(len(seq))
         for t0 in starts:
-            found = self.detect_context(context_inputs(seq, t0, self.meta))
+            ctx = context_inputs(seq, t0, self.meta)
+            found, windows = self.candidates(ctx)
             cands += self.suppress(found, PER_CONTEXT)
-        return self.suppress(cands, max_out)
+            evidence[ctx.rows] += windows
+            seen[ctx.rows] += 1
+        rows = np.nonzero(seen)[0]
+        evidence = evidence[rows] / seen[rows, None]
+        return self.suppress(self.refined(cands, evidence, _centres(seq, rows)), max_out)
 
     def recognise(
         self, seq: FeatureSequence, intervals: list[tuple[float, float]]
@@ -189,6 +225,11 @@ class IntervalHead:
             mean = np.mean(probs, axis=0)
             out.append((self.classes[int(mean.argmax())], float(mean.max())))
         return out
+
+
+def _centres(seq: FeatureSequence, rows: np.ndarray) -> np.ndarray:
+    """The centres (seconds) of windows ``rows`` of ``seq``: where their label is told."""
+    return 0.5 * (seq.t_start_s[rows] + seq.t_end_s[rows])
 
 
 def save_interval(model: IntervalModel, meta: IntervalMeta, art_dir: Path) -> IntervalMeta:

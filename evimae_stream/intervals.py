@@ -10,6 +10,8 @@ Everything here is in context units: a context of ``context_s`` seconds is ``[0,
 - :func:`diou_loss`: TIM's centre-offset distance-IoU loss (Zheng et al.).
 - :func:`nms`: greedy per-class NMS on tIoU (the highest score wins, overlapping ones of the
   same class above the threshold are dropped).
+- :func:`refine`: a detection's boundaries snapped to where its class's per-window evidence
+  crosses a threshold (the model's window head), for boundaries finer than the query pyramid.
 """
 
 from __future__ import annotations
@@ -110,3 +112,32 @@ def nms(
             ious = tiou_matrix(segments[rank : rank + 1], segments[rest])[0]
             alive[rest[ious > iou_threshold]] = False
     return np.asarray(keep, dtype=np.int64)
+
+
+def crossings(evidence: np.ndarray, centres: np.ndarray, threshold: float
+              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(rises, falls): the times where ``evidence (N,)``, sampled at ``centres (N,)``, goes
+    above / below ``threshold``, linearly interpolated between the two samples either side."""
+    e = np.asarray(evidence, dtype=np.float64)
+    c = np.asarray(centres, dtype=np.float64)
+    above = e >= threshold
+    i = np.nonzero(above[1:] != above[:-1])[0]  # the change lies between i and i + 1
+    de = e[i + 1] - e[i]
+    frac = np.clip((threshold - e[i]) / np.where(de != 0, de, 1.0), 0.0, 1.0)
+    t = c[i] + frac * (c[i + 1] - c[i])
+    rising = above[i + 1]
+    return t[rising], t[~rising]
+
+
+def refine(segment: tuple[float, float], evidence: np.ndarray, centres: np.ndarray,
+           threshold: float = 0.5) -> tuple[float, float]:  # fmt: skip
+    """``segment``'s (start, end) moved to the nearest rise / fall of its class's per-window
+    ``evidence`` (probabilities at the window ``centres``) within half its length; an end
+    with no such crossing stays where it is, and so does a segment the snap would empty."""
+    s, e = float(segment[0]), float(segment[1])
+    reach = 0.5 * (e - s)
+    rises, falls = crossings(evidence, centres, threshold)
+    rises, falls = rises[np.abs(rises - s) <= reach], falls[np.abs(falls - e) <= reach]
+    s2 = float(rises[np.abs(rises - s).argmin()]) if len(rises) else s
+    e2 = float(falls[np.abs(falls - e).argmin()]) if len(falls) else e
+    return (s2, e2) if e2 > s2 else (s, e)

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from evimae_stream.intervals import (
+    crossings,
     decode,
     dense_queries,
     diou_loss,
     label_queries,
     nms,
+    refine,
     target_offsets,
     tiou_matrix,
 )
@@ -97,14 +99,15 @@ def test_a_query_answer_depends_on_its_interval_not_on_the_other_queries() -> No
     model = _model()
     feats, present, times = _context()
     q1 = torch.tensor([[[0.0, 0.5], [0.5, 1.0]]])
-    logits, offsets = model(feats, present, times, q1)
-    assert logits.shape == (1, 2, 3) and offsets.shape == (1, 2, 2)
+    logits, offsets, windows = model(feats, present, times, q1)
+    assert logits.shape == (1, 2, 3) and offsets.shape == (1, 2, 2) and windows.shape == (1, 5, 3)
     assert ((offsets >= 0) & (offsets <= 1)).all()
     assert not torch.allclose(logits[0, 0], logits[0, 1])
     more = torch.tensor([[[0.0, 0.5], [0.2, 0.3], [0.9, 1.0]]])
-    l2, o2 = model(feats, present, times, more)
+    l2, o2, w2 = model(feats, present, times, more)
     torch.testing.assert_close(l2[0, 0], logits[0, 0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(o2[0, 0], offsets[0, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(w2, windows, atol=1e-5, rtol=1e-5)  # windows ignore the queries
 
 
 @torch.no_grad()
@@ -130,3 +133,56 @@ def test_the_model_rejects_features_of_the_wrong_width() -> None:
         _model()(feats[..., :4], present, times, torch.zeros(1, 1, 2))
     with pytest.raises(ValueError, match="heads"):
         IntervalConfig(feat_dim=6, num_classes=3, dim=8, heads=3)
+
+
+@torch.no_grad()
+def test_a_window_answer_uses_the_modalities_present() -> None:
+    model = _model()
+    feats, present, times = _context()
+    q = torch.tensor([[[0.1, 0.6]]])
+    present[:, 3:] = False  # the last two windows are padding
+    present[:, 1, 1] = False  # window 1 has no video
+    w = model(feats, present, times, q)[2]
+    assert (w[0, 3:] == 0).all()
+    other = feats.clone()
+    other[:, 1, 1] = 100.0  # whatever window 1's missing video holds
+    torch.testing.assert_close(model(other, present, times, q)[2], w)
+
+
+def test_crossings_interpolate_between_window_centres() -> None:
+    centres = np.arange(8) * 0.5  # 0, 0.5, ..., 3.5
+    evidence = np.array([0.1, 0.1, 0.3, 0.7, 0.9, 0.9, 0.4, 0.2])
+    rises, falls = crossings(evidence, centres, 0.5)
+    np.testing.assert_allclose(rises, [1.25])  # 0.3 -> 0.7 between 1.0 and 1.5: halfway
+    np.testing.assert_allclose(falls, [2.5 + 0.5 * 0.4 / 0.5])  # 0.9 -> 0.4: 0.4 of the way
+
+
+def test_refine_moves_loose_boundaries_to_the_true_change() -> None:
+    # windows every 0.5 s; the class holds from 10.0 s to 22.0 s; its window scores change
+    # there (0.05 outside, 0.95 inside); a detection from 8.3 to 24.6 s (the query pyramid's
+    # grain) is snapped to within a quarter stride of the truth at both ends
+    centres = np.arange(0.25, 40.0, 0.5)
+    evidence = np.where((centres >= 10.0) & (centres < 22.0), 0.95, 0.05)
+    s, e = refine((8.3, 24.6), evidence, centres)
+    assert abs(s - 10.0) <= 0.125 and abs(e - 22.0) <= 0.125
+    # an end with no crossing within half the detection's length stays where it is
+    far = np.where(centres >= 10.0, 0.95, 0.05)
+    assert refine((8.3, 24.6), far, centres) == pytest.approx((10.0, 24.6), abs=0.125)
+    # the nearest change wins when the class comes back after a short break
+    twice = np.where(((centres >= 10) & (centres < 16)) | ((centres >= 17) & (centres < 22)),
+                     0.95, 0.05)  # fmt: skip
+    s, e = refine((9.0, 21.0), twice, centres)
+    assert abs(s - 10.0) <= 0.125 and abs(e - 22.0) <= 0.125
+    # evidence that never rises leaves the detection as it was
+    assert refine((8.3, 24.6), np.full(len(centres), 0.1), centres) == (8.3, 24.6)
+
+
+def test_windows_are_labelled_by_the_segment_at_their_centre() -> None:
+    from evimae_stream.metrics import ScoredSegment
+    from training.interval_data import window_labels
+
+    segs = [ScoredSegment(0.0, 4.0, "a"), ScoredSegment(4.0, 6.0, "null"),
+            ScoredSegment(6.0, 9.0, "b")]  # fmt: skip
+    centres = np.array([1.0, 3.99, 4.0, 5.0, 6.0, 8.9, 9.5])
+    # "null" is no class of the head: background (−1), as is a centre no segment holds
+    assert window_labels(segs, centres, ["a", "b"]).tolist() == [0, 0, -1, -1, 1, 1, -1]

@@ -8,7 +8,9 @@ look-back); ``stride_s``: seconds between feature windows. Queries: the dense py
 it overlaps by ``iou_threshold`` or more (TIM: 0.25), its class target ``positive_target`` (TIM's
 0.9 label smoothing). ``crops_per_epoch``: random contexts per epoch; ``modality_drop``: chance
 that a crop loses its IMU or its video tokens (half each), so either may be missing at run time.
-``min_score``/``open_score``: the score floors of a detection and of a live segment.
+``min_score``/``open_score``: the score floors of a detection and of a live segment;
+``refine``: snap detections' boundaries to the window head's evidence
+(:func:`evimae_stream.intervals.refine`).
 ``ignore``: labels that are not actions (breaks), never a class. ``feature_dir``: the feature
 cache (default ``<run_dir>/features``).
 """
@@ -37,6 +39,7 @@ class IntervalSection:
     nms_iou: float = 0.5
     min_score: float = 0.05
     open_score: float = 0.3
+    refine: bool = True
     ignore: list[str] = field(default_factory=lambda: ["null"])
     feature_dir: str | None = None
 

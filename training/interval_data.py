@@ -7,7 +7,8 @@ Each source session is replayed through the base model once (``evimae-stream fea
 ``context_s`` seconds (:func:`evimae_stream.interval_head.context_inputs`, the inference rule)
 with its ground-truth segments clipped to it; its queries are the ground-truth intervals
 (recognition) and ``train_queries`` drawn from the dense pool (detection), labelled by
-:func:`evimae_stream.intervals.label_queries`.
+:func:`evimae_stream.intervals.label_queries`; each window is labelled for the window head by
+the segment at its centre (the rule window labels follow everywhere; background where none).
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def load_sequences(cfg: TrainConfig, loaded) -> tuple[dict[str, list[LabelledSeq
     return splits, list(classes)
 
 
+def window_labels(segs: list[ScoredSegment], centres: np.ndarray, classes: list[str]
+                  ) -> np.ndarray:  # fmt: skip
+    """The class id of the segment holding each window centre ``(n,)``; −1: background."""
+    out = np.full(len(centres), -1, np.int64)
+    for s in segs:
+        if s.label in classes:
+            out[(centres >= s.start_s) & (centres < s.end_s)] = classes.index(s.label)
+    return out
+
+
 def gt_in_context(
     segs: list[ScoredSegment], start_s: float, context_s: float, classes: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,10 +148,14 @@ class CropSampler:
         qw = np.zeros(len(queries), np.float32)  # loss weight: padding 0, positives their tIoU
         qw[:n_gt] = 1.0
         qw[MAX_GT:] = np.where(labels >= 0, ious, 1.0)
+        wlab = np.full(len(present), -2, np.int64)  # −2: padding, no window
+        centres = 0.5 * (f.t_start_s[ctx.rows] + f.t_end_s[ctx.rows])
+        wlab[: len(ctx.rows)] = window_labels(seq.segments, centres, self.classes)
         return {
             "feats": ctx.feats[0], "present": present, "times": ctx.times[0],
             "queries": torch.from_numpy(queries), "labels": torch.from_numpy(qlab),
             "targets": torch.from_numpy(qtgt), "weights": torch.from_numpy(qw),
+            "window_labels": torch.from_numpy(wlab),
         }  # fmt: skip
 
     def epoch(self, epoch: int, batch_size: int):

@@ -45,7 +45,7 @@ def interval_meta(cfg: TrainConfig, feat_dim: int, classes: list[str]) -> Interv
     icfg = IntervalConfig(feat_dim, len(classes), it.dim, it.heads, it.layers)
     return IntervalMeta(
         icfg.to_dict(), list(classes), it.context_s, it.stride_s, it.query_min_size,
-        it.nms_iou, it.min_score, it.open_score,
+        it.nms_iou, it.min_score, it.open_score, it.refine,
     )  # fmt: skip
 
 

@@ -14,7 +14,12 @@ relative to the context (0 = its start, 1 = its end). As in TIM:
   queries were asked;
 - a classification head (sigmoid per class, bias initialised to the 0.01 prior) says what
   happens in the query's interval, and a regression head (MLP, sigmoid) gives the distances
-  from the query's centre to the refined start and end.
+  from the query's centre to the refined start and end;
+- a window head (ours, not TIM's: a linear classifier over the encoder's outputs at each
+  window's feature tokens, averaged over the modalities present) says which class each window
+  shows, in context; :func:`evimae_stream.intervals.refine` snaps a detection's boundaries to
+  where that per-window evidence changes, which the query pyramid and the regression alone
+  place only to about a second.
 
 Either modality may be missing: its tokens are masked out (``present``), so IMU-only or
 video-only windows still give an answer from what is there.
@@ -79,12 +84,14 @@ class IntervalEncoder(nn.Module):
 
 
 class IntervalModel(nn.Module):
-    """``model(feats, present, times, queries) -> (logits (B, Q, K), offsets (B, Q, 2))``.
+    """``model(feats, present, times, queries) -> (logits (B, Q, K), offsets (B, Q, 2),
+    window_logits (B, N, K))``.
 
     ``feats``: ``(B, N, M, F)`` window features of the ``M`` modalities (:data:`MODALITIES`),
     ``present``: ``(B, N, M)`` bool, ``times``: ``(B, N, 2)`` each window's interval and
     ``queries``: ``(B, Q, 2)``, both relative to the context. ``offsets``: distances from each
-    query's centre to its refined start and end, in context units (``[0, 1]``).
+    query's centre to its refined start and end, in context units (``[0, 1]``);
+    ``window_logits``: each window's class logits (zero where no modality is present).
     """
 
     def __init__(self, cfg: IntervalConfig) -> None:
@@ -110,6 +117,7 @@ class IntervalModel(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.cls_head = nn.Linear(width, cfg.num_classes)
         nn.init.constant_(self.cls_head.bias, -math.log((1 - 0.01) / 0.01))
+        self.window_head = nn.Linear(width, cfg.num_classes)
         self.reg_head = nn.Sequential(
             nn.Linear(width, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 2),
             nn.Sigmoid(),
@@ -132,7 +140,7 @@ class IntervalModel(nn.Module):
     def forward(
         self, feats: torch.Tensor, present: torch.Tensor, times: torch.Tensor,
         queries: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
         """See the class doc."""
         b, n, m, f = feats.shape
         if m != len(MODALITIES) or f != self.cfg.feat_dim:
@@ -154,4 +162,12 @@ class IntervalModel(nn.Module):
         mask = mask.repeat_interleave(self.cfg.heads, dim=0)
         x = self.encoder(x, mask=mask)  # (B, S, 2d)
         out = x[:, n * m :]  # (B, Q, 2d)
-        return self.cls_head(out), self.reg_head(out)
+        return self.cls_head(out), self.reg_head(out), self.windows(x[:, : n * m], present)
+
+    def windows(self, feat_out: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """Window logits ``(B, N, K)`` from the encoder's feature-token outputs ``(B, N·M, 2d)``
+        (modality-major), averaged over the modalities present."""
+        b, n, m = present.shape
+        per = self.window_head(feat_out).reshape(b, m, n, -1)  # (B, M, N, K)
+        w = present.permute(0, 2, 1).unsqueeze(-1).to(per.dtype)  # (B, M, N, 1)
+        return (per * w).sum(1) / w.sum(1).clamp(min=1.0)

@@ -3,10 +3,9 @@
 Every window the recogniser infers adds its embeddings to a :class:`FeatureRing` of fixed
 memory (the last ``keep_s`` seconds; by default one context). After each window — every stride
 — the interval head runs once over the last ``context_s`` seconds (one context ending at the
-window's end, its dense queries, per-class NMS), and the segment that reaches the present (the
-best-scoring detection whose end is within ``reach_s`` of now, scoring the head's
-``open_score`` or more)
-is the *open* segment:
+window's end, its dense queries, boundaries refined by its windows, per-class NMS), and the
+segment that reaches the present (the best-scoring detection whose end is within ``reach_s`` of
+now, scoring the head's ``open_score`` or more) is the *open* segment:
 
 - while it goes on (same label), a ``segment`` event with ``open: true`` and its refined start
   and the current end goes out at every stride;
@@ -100,7 +99,7 @@ class Segmenter:
         t0 = time.perf_counter()
         seq = self.ring.sequence(since_s=now - c)
         ctx = context_inputs(seq, now - c, self.head.meta)
-        dets = self.head.suppress(self.head.detect_context(ctx))
+        dets = self.head.suppress(self.head.detect_context(ctx, seq))
         ms = (time.perf_counter() - t0) * 1e3
         self.interval_ms.append(ms)
         latency = None if pred.latency_ms is None else pred.latency_ms + ms
