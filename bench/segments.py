@@ -7,7 +7,9 @@ Features: the bundled demo model's window embeddings every 0.5 s (``evimae-strea
 cached under ``--work``). Methods, scored with segment mAP at tIoU 0.3:0.1:0.7 (breaks ignored):
 
 - ``interval``: the interval head trained with the ``interval`` objective
-  (``configs/train/interval_demo.yaml``'s settings) on the training sequences;
+  (``configs/train/interval_demo.yaml``'s settings) on the training sequences, its boundaries
+  refined by its window head (``interval_unrefined``: the same head with ``refine`` off, the
+  query pyramid's regressed boundaries alone);
 - ``windows: recogniser``: the demo model's own window labels merged (synthetic only: its
   classes are the synthetic actions);
 - ``windows: linear``: the strongest simple baseline on the same windows — a softmax linear
@@ -177,7 +179,7 @@ def run_dataset(name: str, splits, work: Path, base_classes: list[str] | None) -
     t0, c0 = time.perf_counter(), time.process_time()
     head, history = fit_interval(cfg, splits, classes, torch.device("cpu"))
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    det, lin, rec, truth, hits, n_rec = [], [], [], [], 0.0, 0
+    det, raw, lin, rec, truth, hits, n_rec = [], [], [], [], [], 0.0, 0
     offset = 0.0
     for s in splits["test"]:
 
@@ -185,6 +187,9 @@ def run_dataset(name: str, splits, work: Path, base_classes: list[str] | None) -
             return [ScoredSegment(x.start_s + o, x.end_s + o, x.label, x.score) for x in xs]
 
         det += shift(head.detect(s.features))
+        head.meta.refine = False
+        raw += shift(head.detect(s.features))
+        head.meta.refine = True
         lin += shift(linear_windows(splits["train"], s, classes))
         if base_classes:
             rec += shift(merged_windows(s.features, base_classes, 0.5))
@@ -199,6 +204,7 @@ def run_dataset(name: str, splits, work: Path, base_classes: list[str] | None) -
         "test_sequences": len(splits["test"]),
         "test_segments": len(truth),
         "interval": map_report(det, truth, IGNORE),
+        "interval_unrefined": map_report(raw, truth, IGNORE),
         "windows_linear": map_report(lin, truth, IGNORE),
         "windows_recogniser": map_report(rec, truth, IGNORE) if base_classes else None,
         "interval_recognition_accuracy": round(hits / n_rec, 4) if n_rec else None,
@@ -216,10 +222,11 @@ def table(results: dict) -> list[str]:
     for name, r in results.items():
         for key, label in (
             ("interval", "interval head (TIM)"),
+            ("interval_unrefined", "interval, unrefined"),
             ("windows_linear", "windows: linear"),
             ("windows_recogniser", "windows: recogniser"),
         ):
-            m = r[key]
+            m = r.get(key)
             if m is None:
                 continue
             pt = m["per_tiou"]
