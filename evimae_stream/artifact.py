@@ -32,8 +32,8 @@ from torch import nn
 
 from evimae_stream import __version__
 from evimae_stream.errors import ArtifactError
-from evimae_stream.preprocess import PreprocessConfig
-from evimae_stream.types import MODES
+from evimae_stream.preprocess import IMU_INPUTS, PreprocessConfig
+from evimae_stream.types import ACC_AXES, MODES
 from evimae_stream.window import WindowGeometry
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,12 @@ class ModelMeta:
     language: dict[str, Any] | None = None
     #: optional: the interval head (:class:`~evimae_stream.interval_head.IntervalMeta`)
     interval: dict[str, Any] | None = None
+    #: optional: the IMU input representation (one of ``preprocess.IMU_INPUTS``); absent is the
+    #: published ``spectrogram``
+    imu_input: str | None = None
+    #: optional: the channels of each IMU slot the model reads, in order; absent is the
+    #: published acceleration ``["ax", "ay", "az"]``
+    imu_channels: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.interval is not None:
@@ -75,6 +81,10 @@ class ModelMeta:
                 IntervalMeta(**self.interval)
             except TypeError as exc:
                 raise ValueError(f"field 'interval': {exc}") from None
+        if self.imu_input is not None and self.imu_input not in IMU_INPUTS:
+            raise ValueError(f"field 'imu_input' must be one of {list(IMU_INPUTS)}")
+        if self.imu_channels is not None and self.imu_channels[:3] != list(ACC_AXES):
+            raise ValueError(f"field 'imu_channels' must start with {list(ACC_AXES)}")
         if not self.classes:
             raise ValueError("field 'classes' must not be empty")
         dupes = sorted({c for c in self.classes if self.classes.count(c) > 1})
@@ -138,6 +148,7 @@ class ModelMeta:
             img_size=int(self.img_size),
             spec_time=int(self.model_config.get("spec_time", PreprocessConfig.spec_time)),
             spec_freq=int(self.model_config.get("spec_freq", PreprocessConfig.spec_freq)),
+            imu_input=self.imu_input or PreprocessConfig.imu_input,
         )
 
 
@@ -172,6 +183,8 @@ _META_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "metrics": (lambda v: isinstance(v, dict), "an object"),
     "language": (lambda v: v is None or isinstance(v, dict), "an object (or absent)"),
     "interval": (lambda v: v is None or isinstance(v, dict), "an object (the interval head)"),
+    "imu_input": (lambda v: isinstance(v, str), f"one of {', '.join(IMU_INPUTS)}"),
+    "imu_channels": (_strings, "a list of channel names (ax, ay, az first)"),
 }
 _JSON_TYPES = {
     type(None): "null",
@@ -233,7 +246,7 @@ def _meta_dict(meta: ModelMeta) -> dict[str, Any]:
     models with an interval head (so the description, and :func:`model_hash`, of every other
     model is what it was before the fields existed)."""
     doc = asdict(meta)
-    for optional in ("language", "interval"):
+    for optional in ("language", "interval", "imu_input", "imu_channels"):
         if doc[optional] is None:
             del doc[optional]
     return doc

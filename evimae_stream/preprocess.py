@@ -42,6 +42,10 @@ RESAMPLE_ROLLOFF = 0.99
 #: Floor of the power spectrogram before the log (published: 1e-10, i.e. −100 dB).
 POWER_FLOOR = 1e-10
 
+#: What a model reads of an IMU window (:mod:`evimae_stream.imu_input`): the published
+#: normalised log-power spectrograms, or the time-domain window itself (ours).
+IMU_INPUTS = ("spectrogram", "time")
+
 
 @dataclass(frozen=True)
 class NormStats:
@@ -78,8 +82,12 @@ class PreprocessConfig:
     norm_std: float = NORM_STATS["wear"].std
     num_frames: int = 16
     img_size: int = 224
+    #: the IMU input representation (one of :data:`IMU_INPUTS`; published: spectrogram)
+    imu_input: str = "spectrogram"
 
     def __post_init__(self) -> None:
+        if self.imu_input not in IMU_INPUTS:
+            raise ValueError(f"imu_input must be one of {IMU_INPUTS}, got {self.imu_input!r}")
         for name in ("spec_time", "spec_freq", "n_fft", "win_length", "num_frames", "img_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -121,8 +121,10 @@ class ImuAugment:
     def __call__(
         self, imu: np.ndarray, filled: tuple[str, ...], rng: np.random.Generator
     ) -> np.ndarray:
-        """An augmented copy of the (L, 12) window whose slots ``filled`` were copies."""
-        slots = {p: imu[:, 3 * i : 3 * i + 3].astype(np.float64) for i, p in enumerate(PLACEMENTS)}
+        """An augmented copy of the (L, 4·C) window whose slots ``filled`` were copies (C: 3
+        acceleration channels, or 6 with the gyroscope, turned by the same rotation)."""
+        c = imu.shape[1] // len(PLACEMENTS)
+        slots = {p: imu[:, c * i : c * i + c].astype(np.float64) for i, p in enumerate(PLACEMENTS)}
         recorded = [p for p in PLACEMENTS if p not in filled]
         if self.dropout and len(recorded) > 1 and rng.random() < self.dropout:
             recorded.remove(recorded[int(rng.integers(len(recorded)))])
@@ -132,7 +134,8 @@ class ImuAugment:
         for p in recorded:
             x = slots[p]
             if self.yaw_deg or self.tilt_deg:
-                x = x @ frame_rotation(x, self.yaw_deg, self.tilt_deg, rng).T
+                r = frame_rotation(x[:, :3], self.yaw_deg, self.tilt_deg, rng)
+                x = np.concatenate([x[:, k : k + 3] @ r.T for k in range(0, c, 3)], axis=1)
             if self.gain:
                 x = x * (1.0 + rng.uniform(-self.gain, self.gain))
             if self.time_warp or self.shift_s:

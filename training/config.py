@@ -93,6 +93,9 @@ class ModelSection:
     modality_dropout: float = 0.0
     init: str = "scratch"
     init_path: str = ""
+    #: which IMU channels the model reads: never (acceleration), always (+ gyroscope) or auto
+    #: (always when every session has a gyroscope and the variant reads it; training/channels.py)
+    gyro: str = "never"
 
     def validate(self) -> None:
         from evimae_stream.model import list_models
@@ -109,6 +112,8 @@ class ModelSection:
             )
         if self.modality_dropout > 0 and self.mode != "multimodal":
             raise config_error("model.modality_dropout", "needs model.mode=multimodal")
+        if self.gyro not in ("never", "always", "auto"):
+            raise config_error("model.gyro", f"{self.gyro!r} is not one of never, always, auto")
         if self.init not in INITS:
             raise config_error("model.init", f"{self.init!r} is not one of {', '.join(INITS)}")
         if self.init != "scratch" and not self.init_path:
@@ -295,6 +300,9 @@ class TrainSection:
     precision: str = "fp32"
     grad_clip: float = 0.0
     max_steps_per_epoch: int = 0
+    #: a training set smaller than this is visited several times per epoch, each visit freshly
+    #: augmented, so a few dozen windows still get enough optimizer steps (0: once)
+    min_windows_per_epoch: int = 0
     select_metric: str = "accuracy"
     patience: int = 0
     device: str = "auto"
@@ -332,7 +340,7 @@ class TrainSection:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise config_error("train.device", f"{self.device!r}: use auto, cpu, cuda or cuda:N")
         for name in ("warmup_steps", "max_steps_per_epoch", "num_threads", "num_workers",
-                     "patience"):  # fmt: skip
+                     "patience", "min_windows_per_epoch"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise config_error(f"train.{name}", "must be >= 0")
         if self.weight_decay < 0 or self.grad_clip < 0:

@@ -3,7 +3,7 @@
 Sources (:class:`~training.config.SourceConfig`): any session :func:`open_session` reads (our
 recordings, WEAR subjects, CMU-MMAC sessions), synthetic wearers (generated once under
 ``data.synthetic_dir``), and EVI-MAE release clips. Windows are cut by :mod:`training.windows`.
-Preprocessing is the runtime's: :func:`evimae_stream.preprocess.preprocess_imu` and
+Preprocessing is the runtime's: :func:`evimae_stream.imu_input.imu_model_input` and
 :func:`~evimae_stream.preprocess_video.frames_to_video_tensor`; frames are cached already resized to
 the model's input size exactly as the runtime resizes them (:class:`~training.windows.FrameStore`),
 so an evaluation window's video tensor is the runtime's. IMU spectrograms are cached in memory
@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from evimae_stream.errors import InputError
-from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.imu_input import imu_model_input
+from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.sessions import open_session
 from evimae_stream.types import PLACEMENTS
 from evimae_stream.window import WindowGeometry
@@ -61,13 +62,16 @@ def window_geometry(cfg: TrainConfig, num_frames: int) -> WindowGeometry:
     return WindowGeometry(cfg.imu.window_s, cfg.imu.rate_hz, num_frames, cfg.video_span_s)
 
 
-def preprocess_config(cfg: TrainConfig, num_frames: int, img_size: int) -> PreprocessConfig:
+def preprocess_config(
+    cfg: TrainConfig, num_frames: int, img_size: int, imu_input: str = "spectrogram"
+) -> PreprocessConfig:
     """The runtime preprocessing settings the model is trained with (stored in the artifact)."""
     return PreprocessConfig(
         norm_mean=float(cfg.imu.norm_mean),
         norm_std=float(cfg.imu.norm_std),
         num_frames=num_frames,
         img_size=img_size,
+        imu_input=imu_input,
     )
 
 
@@ -114,6 +118,7 @@ def load_data(
     labelled: bool = True,
     *,
     img_size: int,
+    channels: tuple[str, ...] = MODEL_CHANNELS,
 ) -> DataBundle:
     """Cut every source into windows and assign splits (see :class:`~training.config.DataSection`).
 
@@ -123,6 +128,7 @@ def load_data(
     (:class:`~training.windows.FrameStore`). With no ``val`` source, ``data.val_fraction`` of the
     training sessions' subjects or sessions becomes the validation split
     (:func:`~training.split.plan_split`), and of each release's training clips a seeded subset.
+    ``channels``: the channels of each IMU slot the model reads.
     """
     d = cfg.data
     sources = d.all_sources()
@@ -131,7 +137,7 @@ def load_data(
         if src.kind == "release" and not Path(src.path).exists():
             raise InputError(f"{src.path}: release root not found ({key}.path)")
     geometry = window_geometry(cfg, num_frames)
-    cut = _Cutter(cfg, geometry, FrameStore(img_size), need_imu, need_video, labelled)
+    cut = _Cutter(cfg, geometry, FrameStore(img_size), need_imu, need_video, labelled, channels)
     carve = d.val_fraction > 0 and not any(src.split == "val" for _, src in sources)
     jobs: list[tuple[SourceConfig, SessionRef]] = []
     for i, (key, src) in enumerate(sources):
@@ -175,8 +181,9 @@ class _Cutter:
     """The windows of one :func:`load_data` call, source by source, with their record."""
 
     def __init__(self, cfg: TrainConfig, spec: WindowGeometry, store: FrameStore,
-                 need_imu: bool, need_video: bool, labelled: bool) -> None:  # fmt: skip
-        self.cfg, self.spec, self.store = cfg, spec, store
+                 need_imu: bool, need_video: bool, labelled: bool,
+                 read: tuple[str, ...] = MODEL_CHANNELS) -> None:  # fmt: skip
+        self.cfg, self.spec, self.store, self.read = cfg, spec, store, read
         self.need_imu, self.need_video, self.labelled = need_imu, need_video, labelled
         d = cfg.data
         self.label_fn = make_label_fn(d.label_map, d.unlabelled if labelled else "")
@@ -233,6 +240,7 @@ class _Cutter:
             session, self.spec, stride, self.label_fn, need_imu=self.need_imu,
             need_video=self.need_video, fill_missing=self.cfg.imu.fill_missing, store=self.store,
             classes=self.cfg.data.classes, t_range=t_range, name=str(session.path),
+            channels=self.read,
         )  # fmt: skip
         self.no_label += stats.no_label
         return items
@@ -267,14 +275,14 @@ class _Cutter:
 
     def channel_record(self) -> dict[str, Any]:
         """Which IMU channels the model reads and which the sessions had that it does not."""
-        ignored = {c: n for c, n in self.channels.items() if c not in MODEL_CHANNELS}
+        ignored = {c: n for c, n in self.channels.items() if c not in self.read}
         if ignored:
             log.warning(
-                "the model reads acceleration only (%s of each slot); not read: %s",
-                ", ".join(MODEL_CHANNELS),
+                "the model reads %s of each slot; not read: %s",
+                ", ".join(self.read),
                 ", ".join(f"{c} (in {n} of {self.sessions} sessions)" for c, n in ignored.items()),
             )
-        return {"read": list(MODEL_CHANNELS), "slots": list(PLACEMENTS), "not_read": ignored}
+        return {"read": list(self.read), "slots": list(PLACEMENTS), "not_read": ignored}
 
 
 def _class_list(
@@ -305,7 +313,8 @@ class WindowDataset(Dataset):
     With ``motion`` (pretraining for MME's target) also ``"motion": (N_v, D_m)``, the
     trajectories of the window as cropped (:class:`~training.motion_targets.MotionTargets`).
     ``train`` turns the augmentations on; their randomness comes from (seed, epoch, index), so
-    a resumed run sees exactly the same augmented windows.
+    a resumed run sees exactly the same augmented windows. ``repeat``: an epoch visits every
+    window that many times, each visit its own augmentation draw (``train.min_windows_per_epoch``).
     """
 
     def __init__(
@@ -323,8 +332,10 @@ class WindowDataset(Dataset):
         imu_augment: ImuAugment | None = None,
         seed: int = 0,
         motion: MotionTargets | None = None,
+        repeat: int = 1,
     ) -> None:
         self.items = items
+        self.repeat = max(1, repeat)
         self.motion = motion
         self.store = store
         self.classes = classes
@@ -344,7 +355,7 @@ class WindowDataset(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) * self.repeat
 
     def warm_cache(self, batch: int = 32) -> None:
         """Compute every IMU spectrogram once (vectorised), unless noise makes them per-epoch,
@@ -358,9 +369,15 @@ class WindowDataset(Dataset):
         for k in range(0, len(todo), batch):
             idx = todo[k : k + batch]
             x = np.stack([self.items[i].imu for i in idx])  # (b, L, 12)
-            spec = preprocess_imu(x, self.pcfg).to(torch.float16)  # (b, 12, T, F)
+            spec = imu_model_input(x, self.pcfg).to(self.cache_dtype)  # (b, 12, T, F) / (b, 12, L)
             for j, i in enumerate(idx):
                 self._spec[i] = spec[j].clone()
+
+    @property
+    def cache_dtype(self) -> torch.dtype:
+        """Spectrograms are cached in float16 (a tenth of the memory); time-domain windows are
+        small, so they stay float32, exactly the runtime's input."""
+        return torch.float16 if self.pcfg.imu_input == "spectrogram" else torch.float32
 
     @property
     def fresh_imu(self) -> bool:
@@ -374,19 +391,20 @@ class WindowDataset(Dataset):
     def _rng(self, i: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, i])
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        i = k % len(self.items)
         it = self.items[i]
         out: dict[str, torch.Tensor] = {}
-        rng = self._rng(i) if self.train else None
+        rng = self._rng(k) if self.train else None
         if self.need_imu:
             if self.fresh_imu and rng is not None:
                 x = it.imu if self.imu_augment is None else self.imu_augment(it.imu, it.filled, rng)
                 if self.imu_noise_std > 0:
                     x = add_imu_noise(x, self.imu_noise_std, rng)
-                out["imu"] = preprocess_imu(x, self.pcfg)
+                out["imu"] = imu_model_input(x, self.pcfg)
             else:
                 if self._spec[i] is None:
-                    self._spec[i] = preprocess_imu(it.imu, self.pcfg).to(torch.float16)
+                    self._spec[i] = imu_model_input(it.imu, self.pcfg).to(self.cache_dtype)
                 out["imu"] = self._spec[i].float()
         if self.need_video:
             frames = self.store.get(it.frames)

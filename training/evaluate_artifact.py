@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from evimae_stream.artifact import ModelMeta, load_artifact
 from evimae_stream.errors import EvimaeError, InputError
 from evimae_stream.sessions import open_session
+from evimae_stream.types import ACC_AXES
 from training.data import WindowDataset, collate
 from training.evaluate import evaluate
 from training.threads import set_threads
@@ -66,6 +67,7 @@ def evaluate_sessions(
                 s, spec, stride_s, make_label_fn({}, unlabelled), need_imu=need_imu,
                 need_video=need_video and s.has_video, fill_missing=fill, store=store,
                 classes=meta.classes, ends=None if ends is None else ends[k],
+                channels=tuple(meta.imu_channels or ACC_AXES),
             )  # fmt: skip
             items.extend(got)
     if not items:

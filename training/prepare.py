@@ -30,9 +30,12 @@ from evimae_stream.model import (
     create_imu_pretrain_model,
     create_model,
     create_pretrain_model,
+    imu_channels_of,
+    imu_input_of,
     model_config,
     pretrain_config,
 )
+from evimae_stream.model.patch_imu import PatchImuConfig
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.types import MODES
 from training import checkpoint as ckpt
@@ -98,7 +101,7 @@ def encoder_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in overrides.items() if k not in PretrainConfig.__dataclass_fields__}
 
 
-def encoder_config(cfg: TrainConfig) -> EviMaeConfig:
+def encoder_config(cfg: TrainConfig) -> EviMaeConfig | PatchImuConfig:
     """The encoder shape of the recipe's model (frame count and size the data is cut for)."""
     try:
         return model_config(cfg.model.variant, 1, **encoder_overrides(cfg.model.overrides))
@@ -106,13 +109,13 @@ def encoder_config(cfg: TrainConfig) -> EviMaeConfig:
         raise InputError(f"config model.overrides: {exc}") from None
 
 
-def load_recipe_data(cfg: TrainConfig, mcfg: EviMaeConfig) -> DataBundle:
+def load_recipe_data(cfg: TrainConfig, mcfg: EviMaeConfig | PatchImuConfig) -> DataBundle:
     """The windows of the recipe's sources as a run loads them: the modalities its objective and
     mode need, unlabelled windows kept for pretraining, frames at the model's input size."""
     need_imu, need_video = modalities(cfg)
     return load_data(
         cfg, mcfg.num_frames, need_imu, need_video, labelled=cfg.objective != "pretrain",
-        img_size=mcfg.img_size,
+        img_size=mcfg.img_size, channels=imu_channels_of(mcfg),
     )  # fmt: skip
 
 
@@ -178,6 +181,12 @@ class Loaders:
     evals: dict[str, DataLoader]
 
 
+def epoch_repeats(windows: int, min_windows: int) -> int:
+    """How many times an epoch visits each of ``windows`` training windows to see at least
+    ``min_windows`` (1 when it already does, or when the floor is off)."""
+    return max(1, math.ceil(min_windows / windows)) if windows and min_windows else 1
+
+
 def make_loaders(
     bundle: DataBundle, cfg: TrainConfig, info: ddp.DistInfo, pcfg: PreprocessConfig
 ) -> Loaders:
@@ -188,6 +197,7 @@ def make_loaders(
         bundle.splits["train"], bundle.store, bundle.classes, pcfg, train=True,
         crop_scales=tuple(cfg.augment.crop_scales), imu_noise_std=cfg.augment.imu_noise_std,
         imu_augment=imu_augment(cfg), seed=cfg.seed, **common,
+        repeat=epoch_repeats(len(bundle.splits["train"]), cfg.train.min_windows_per_epoch),
     )  # fmt: skip
     sampler = DistributedSampler(
         train_ds, num_replicas=info.world, rank=info.rank, shuffle=True, seed=cfg.seed
@@ -214,7 +224,10 @@ def make_loaders(
 
 
 def prepare_data(
-    cfg: TrainConfig, mcfg: EviMaeConfig, info: ddp.DistInfo, bundle: DataBundle | None
+    cfg: TrainConfig,
+    mcfg: EviMaeConfig | PatchImuConfig,
+    info: ddp.DistInfo,
+    bundle: DataBundle | None,
 ) -> DataBundle:
     """The run's windows (rank 0 generates synthetic sessions once; the others wait and read
     them)."""
@@ -260,7 +273,7 @@ def prepare(
     seed_everything(cfg.seed)
     mcfg = encoder_config(cfg)
     bundle = prepare_data(cfg, mcfg, info, bundle)
-    pcfg = preprocess_config(cfg, mcfg.num_frames, mcfg.img_size)
+    pcfg = preprocess_config(cfg, mcfg.num_frames, mcfg.img_size, imu_input_of(mcfg))
     loaders = make_loaders(bundle, cfg, info, pcfg)
     align = None
     if cfg.objective == "align":

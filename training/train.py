@@ -32,6 +32,7 @@ from tqdm import tqdm
 from evimae_stream.errors import EvimaeError, InputError
 from training import checkpoint as ckpt
 from training import ddp
+from training.channels import with_channels
 from training.config import TrainConfig, load_config
 from training.data import DataBundle
 from training.epoch_log import EpochLog, row_line
@@ -64,6 +65,7 @@ def run(
     if cfg.train.precision == "fp16" and device.type != "cuda":
         raise InputError("config train.precision: fp16 needs CUDA (GradScaler); use bf16 on CPU")
     set_threads(cfg.train.num_threads, "training and spectrogram cache")
+    cfg = with_channels(cfg)
     if cfg.objective == "interval":  # on feature sequences, one process
         from training.interval_train import train_interval
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from evimae_stream.errors import InputError
 from evimae_stream.rings import ImuRing
 from evimae_stream.runtime.policy import fill_slots
 from evimae_stream.sessions.base import Session
@@ -45,8 +46,9 @@ _NS = 1_000_000_000
 class WindowItem:
     """One cut window before preprocessing.
 
-    ``imu``: (samples, 12) float32 in g, placement order left_arm, right_arm, left_leg,
-    right_leg (xyz each), or None. ``frames``: keys into the owning :class:`FrameStore`, or None.
+    ``imu``: (samples, 4·C) float32 (acceleration in g, gyroscope in deg/s), placement order
+    left_arm, right_arm, left_leg, right_leg (the C channels of each: xyz acceleration, or
+    with the gyroscope), or None. ``frames``: keys into the owning :class:`FrameStore`, or None.
     ``labels``: class names (one for sessions; a release clip may have several).
     """
 
@@ -109,11 +111,24 @@ def _ns(t_s: np.ndarray) -> np.ndarray:
 #: the channels of each IMU slot the model reads (the published input: acceleration in g)
 MODEL_CHANNELS = ("ax", "ay", "az")
 
-#: one IMU stream as the grid functions take it: (host ns, (N, 3) acceleration, nominal rate)
+#: one IMU stream as the grid functions take it: (host ns, (N, C) channels, nominal rate)
 StreamArrays = tuple[np.ndarray, np.ndarray, float]
 
 
-def stream_arrays(session: Session) -> dict[str, StreamArrays]:
+def channel_columns(have: tuple[str, ...], read: tuple[str, ...], where: str) -> list[int]:
+    """The columns of channels ``read`` in a stream whose columns are ``have``."""
+    missing = [c for c in read if c not in have]
+    if missing:
+        raise InputError(
+            f"{where}: no {', '.join(missing)} channel(s) (it has {', '.join(have)}); the model "
+            f"reads {', '.join(read)}: record them or train a variant that reads acceleration only"
+        )
+    return [have.index(c) for c in read]
+
+
+def stream_arrays(
+    session: Session, channels: tuple[str, ...] = MODEL_CHANNELS
+) -> dict[str, StreamArrays]:
     """The session's IMU streams on the runtime's timeline, in integer ns from the session start
     (computed once per session).
 
@@ -121,6 +136,7 @@ def stream_arrays(session: Session) -> dict[str, StreamArrays]:
     stamps it (``t0_ns`` + recorded arrival), so its device→host time map places every sample
     where the runtime places it (arrival jitter removed where the session has device times);
     the raw arrival stamps would give other IMU inputs than the runtime's for the same window.
+    ``channels``: the columns kept, in order (acceleration by default).
     """
     origin = int(session.t0_ns or 0)
     out = {}
@@ -130,7 +146,8 @@ def stream_arrays(session: Session) -> dict[str, StreamArrays]:
         ring = ImuRing(p, len(s.t), s.values.shape[1], s.rate_hz)
         ring.push_block(origin + _ns(s.t), s.values, s.t_dev)
         snap = ring.snapshot()
-        out[p] = (snap.t_ns - origin, snap.values[:, :3], s.rate_hz)
+        cols = channel_columns(tuple(s.channels), channels, f"{session.path}: IMU {p}")
+        out[p] = (snap.t_ns - origin, snap.values[:, cols], s.rate_hz)
     return out
 
 
@@ -140,7 +157,7 @@ def imu_window(
     geometry: WindowGeometry,
     fill_missing: bool,
 ) -> tuple[np.ndarray | None, tuple[str, ...], str | None]:
-    """The (samples, 12) IMU window ending at ``t_ref`` s; (None, (), reason) when unusable."""
+    """The (samples, 4·C) IMU window ending at ``t_ref`` s; (None, (), reason) when unusable."""
     grid = geometry.imu_grid(round(t_ref * _NS))
     got: dict[str, np.ndarray] = {}
     why = None
@@ -192,12 +209,14 @@ def cut_session(
     t_range: tuple[float, float] | None = None,
     name: str | None = None,
     ends: np.ndarray | None = None,
+    channels: tuple[str, ...] = MODEL_CHANNELS,
 ) -> tuple[list[WindowItem], CutStats]:
     """Every labelled window of ``session`` (see the module doc for the rules).
 
     ``t_range``: only windows whose whole span lies in ``[start, end]`` seconds (splits of one
     session). ``ends``: the window ends ``t_ref`` (s) to cut at instead of the ``stride_s``
-    grid. Frames are decoded in one sequential pass and kept in ``store``.
+    grid. Frames are decoded in one sequential pass and kept in ``store``. ``channels``: what
+    each IMU slot of a window holds (the model's ``imu_channels``).
     """
     stats = CutStats()
     name = name or str(session.path)
@@ -206,7 +225,7 @@ def cut_session(
         ends = geometry.ends_s(hi, stride_s, start_s=lo)
     fgrid_all: list[np.ndarray] = []
     pending: list[tuple[float, str, np.ndarray | None, tuple[str, ...]]] = []
-    arrays = stream_arrays(session) if need_imu else {}
+    arrays = stream_arrays(session, channels) if need_imu else {}
     ftimes_ns = _ns(session.frame_times()) if (need_video and session.has_video) else None
     fps = session.video.fps if session.video else None
     for t_ref in np.asarray(ends, dtype=np.float64).tolist():

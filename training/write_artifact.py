@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from evimae_stream.artifact import ModelMeta, save_artifact
+from evimae_stream.model import imu_channels_of, imu_input_of
 from training import checkpoint as ckpt
 from training.config import TrainConfig
 from training.data import DataBundle
@@ -77,6 +78,8 @@ def model_meta(
 ) -> ModelMeta:  # fmt: skip
     """The artifact's ``model.json``: the input contract, classes, modes, data and metrics."""
     mc = core.cfg
+    imu_input = imu_input_of(mc)
+    published = imu_input == "spectrogram"  # the published input: no contract fields to add
     split_counts = {
         s: {c: sum(1 for it in items if it.labels[0] == c) for c in bundle.classes}
         for s, items in bundle.splits.items()
@@ -93,6 +96,8 @@ def model_meta(
         img_size=mc.img_size,
         video_span_s=cfg.video_span_s,
         modes=trained_modes(cfg),
+        imu_input=None if published else imu_input,
+        imu_channels=None if published else list(imu_channels_of(mc)),
         training={
             "objective": cfg.objective,
             "config": cfg.to_dict(),

@@ -19,6 +19,12 @@ classes, 446 state-dict tensors. Pretraining decoder 192-d × 8 blocks (3 heads)
 * IMU width = 2 × joint width (128 → 64 after pooling), as the design requires; one joint block.
 * Graph hidden 128 (readout 128, head 64 + 128 = 192 wide); MLP ratio 4 as published.
 * Pretraining decoder 64-d × 2 blocks, 2 heads.
+
+``imu_patch_tiny`` / ``imu_patch_small`` — ours, not EVI-MAE
+(:mod:`evimae_stream.model.patch_imu`): the time-domain window and its posture instead of the
+spectrogram, IMU only, for small real data on a CPU; 64-d × 2 blocks and 128-d × 3 blocks,
+acceleration only or with the gyroscope (``imu_channels`` 24; a recipe's ``model.gyro``). They
+have no pretraining model.
 """
 
 from __future__ import annotations
@@ -30,9 +36,16 @@ from typing import Any
 from torch import nn
 
 from evimae_stream.model.config import EviMaeConfig, PretrainConfig
+from evimae_stream.model.patch_imu import PatchImuConfig
+from evimae_stream.types import ACC_AXES
 
 #: variant name → (encoder config, pretraining config)
 _VARIANTS: dict[str, Callable[[], tuple[EviMaeConfig, PretrainConfig]]] = {}
+#: variant name → config of the time-domain IMU classifiers (ours, no pretraining model)
+_PATCH_VARIANTS: dict[str, Callable[[], PatchImuConfig]] = {
+    "imu_patch_tiny": lambda: PatchImuConfig(embed_dim=64, depth=2, heads=2),
+    "imu_patch_small": lambda: PatchImuConfig(embed_dim=128, depth=3, heads=4),
+}
 
 
 def register_model(fn: Callable[[], tuple[EviMaeConfig, PretrainConfig]]):
@@ -43,7 +56,7 @@ def register_model(fn: Callable[[], tuple[EviMaeConfig, PretrainConfig]]):
 
 def list_models() -> list[str]:
     """Registered variant names, sorted."""
-    return sorted(_VARIANTS)
+    return sorted([*_VARIANTS, *_PATCH_VARIANTS])
 
 
 @register_model
@@ -71,6 +84,8 @@ def evimae_tiny() -> tuple[EviMaeConfig, PretrainConfig]:
 
 
 def _variant(name: str) -> tuple[EviMaeConfig, PretrainConfig]:
+    if name in _PATCH_VARIANTS:
+        raise ValueError(f"variant {name!r} has no pretraining model (set pretrain.epochs: 0)")
     if name not in _VARIANTS:
         raise KeyError(f"unknown model variant {name!r}; known: {', '.join(list_models())}")
     return _VARIANTS[name]()
@@ -87,8 +102,16 @@ def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return enc, pre
 
 
-def model_config(name: str, num_classes: int = 0, **overrides: Any) -> EviMaeConfig:
+def model_config(
+    name: str, num_classes: int = 0, **overrides: Any
+) -> EviMaeConfig | PatchImuConfig:
     """The encoder config of variant ``name`` with ``overrides`` applied (validated)."""
+    if name in _PATCH_VARIANTS:
+        base = _PATCH_VARIANTS[name]().to_dict()
+        unknown = sorted(k for k in overrides if k not in base)
+        if unknown:
+            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+        return PatchImuConfig(**{**base, **overrides, "num_classes": num_classes})
     enc, pre = _split_overrides(overrides)
     if pre:
         raise ValueError(f"not fine-tune model fields: {', '.join(sorted(pre))}")
@@ -104,14 +127,28 @@ def pretrain_config(name: str, **overrides: Any) -> PretrainConfig:
     return replace(base, **pre)
 
 
+def imu_input_of(cfg: EviMaeConfig | PatchImuConfig) -> str:
+    """The IMU input representation a model config reads (``ModelMeta.imu_input``)."""
+    from evimae_stream.model.patch_imu import REPRESENTATION
+
+    return REPRESENTATION if isinstance(cfg, PatchImuConfig) else "spectrogram"
+
+
+def imu_channels_of(cfg: EviMaeConfig | PatchImuConfig) -> tuple[str, ...]:
+    """The channels of each IMU slot a model config reads (``ModelMeta.imu_channels``)."""
+    return cfg.channel_names if isinstance(cfg, PatchImuConfig) else ACC_AXES
+
+
 def create_model(name: str, num_classes: int, **overrides: Any) -> nn.Module:
     """Build fine-tune variant ``name`` for ``num_classes`` classes, config fields overridden.
 
     Raises KeyError for an unknown variant and ValueError for an unknown or invalid field.
     """
     from evimae_stream.model.finetune import EviMae
+    from evimae_stream.model.patch_imu import PatchImuNet
 
-    return EviMae(model_config(name, num_classes, **overrides))
+    cfg = model_config(name, num_classes, **overrides)
+    return PatchImuNet(cfg) if isinstance(cfg, PatchImuConfig) else EviMae(cfg)
 
 
 def create_pretrain_model(name: str, **overrides: Any) -> nn.Module:

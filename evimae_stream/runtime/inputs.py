@@ -1,5 +1,6 @@
-"""Window → model inputs: the IMU slots resampled at the model's rate turned into normalised
-spectrograms, the camera frames picked over the model's video span turned into the video tensor.
+"""Window → model inputs: the IMU slots resampled at the model's rate turned into the model's
+IMU input (normalised spectrograms, or the time-domain window: :mod:`evimae_stream.imu_input`),
+the camera frames picked over the model's video span turned into the video tensor.
 
 The artifact (``ModelMeta``, the one owner of the model's input contract) says the IMU rate and
 window length, the spectrogram normalisation, the frame count, frame size and the seconds the
@@ -14,11 +15,13 @@ import numpy as np
 import torch
 
 from evimae_stream.artifact import ModelMeta
-from evimae_stream.preprocess import PreprocessConfig, preprocess_imu
+from evimae_stream.errors import InputError
+from evimae_stream.imu_input import imu_model_input
+from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.preprocess_video import frames_to_video_tensor
 from evimae_stream.runtime.backends.base import ModelInputs
 from evimae_stream.runtime.policy import Plan
-from evimae_stream.types import PLACEMENTS
+from evimae_stream.types import ACC_AXES, PLACEMENTS
 from evimae_stream.window import Window, WindowGeometry
 
 
@@ -32,6 +35,8 @@ class ModelSpec:
     modes: tuple[str, ...]
     geometry: WindowGeometry
     preprocess: PreprocessConfig
+    #: the channels of each IMU slot the model reads (``ModelMeta.imu_channels``)
+    imu_channels: tuple[str, ...] = ACC_AXES
 
     def __post_init__(self) -> None:
         if not self.classes or not self.modes:
@@ -40,7 +45,10 @@ class ModelSpec:
     @classmethod
     def from_meta(cls, meta: ModelMeta) -> ModelSpec:
         """The runtime's view of an artifact's :class:`~evimae_stream.artifact.ModelMeta`."""
-        return cls(tuple(meta.classes), tuple(meta.modes), meta.geometry, meta.preprocess)
+        return cls(
+            tuple(meta.classes), tuple(meta.modes), meta.geometry, meta.preprocess,
+            tuple(meta.imu_channels or ACC_AXES),
+        )  # fmt: skip
 
     @property
     def imu_rate_hz(self) -> float:
@@ -66,16 +74,22 @@ class ModelSpec:
 def build_inputs(
     window: Window, frames: list[np.ndarray] | None, plan: Plan, spec: ModelSpec
 ) -> ModelInputs:
-    """The batch-1 model inputs of ``plan`` (IMU (1, 12, T, F), video (1, 3, N, S, S))."""
+    """The batch-1 model inputs of ``plan`` (IMU (1, 12, T, F) spectrograms or (1, 12, L)
+    time-domain, as the artifact's ``imu_input`` says; video (1, 3, N, S, S))."""
     imu = video = None
     if "imu" in plan.modalities:
         cols = []
         for p in PLACEMENTS:
             values = window.imu[plan.slots[p]]
             assert values is not None
-            cols.append(values[:, :3])
-        x = np.concatenate(cols, axis=1)  # (L, 12): 4 placements × xyz in g
-        imu = preprocess_imu(x, spec.preprocess).unsqueeze(0)
+            if values.shape[1] < len(spec.imu_channels):
+                raise InputError(
+                    f"IMU {plan.slots[p]}: {values.shape[1]} channels, but the model reads "
+                    f"{', '.join(spec.imu_channels)}; use sensors that send them or another model"
+                )
+            cols.append(values[:, : len(spec.imu_channels)])
+        x = np.concatenate(cols, axis=1)  # (L, 4·C): 4 placements × the channels it reads
+        imu = imu_model_input(x, spec.preprocess).unsqueeze(0)
     if "video" in plan.modalities:
         assert frames is not None
         video = frames_to_video_tensor(frames, spec.img_size).unsqueeze(0)
