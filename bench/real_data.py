@@ -45,6 +45,7 @@ from common import RESULTS, machine, write
 
 from evimae_stream.sessions import ImuSpec, SessionWriter
 from training.baseline import Standardiser, feature_matrix, logistic_regression
+from training.channels import with_channels
 from training.config import TrainConfig, load_config
 from training.evaluate import metrics_from_scores
 from training.prepare import encoder_config, load_recipe_data
@@ -190,12 +191,14 @@ def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float]:
 
 def baselines(splits: dict[str, list[WindowItem]], classes: list[str], rate: float) -> dict:
     """Logistic regression on window statistics and MiniRocket, fitted on the recipe's
-    training + validation windows, scored on its test windows (one slot's acceleration)."""
+    training + validation windows, scored on its test windows (one slot's channels: the
+    acceleration, and the gyroscope too when the model reads it)."""
     fit = splits["train"] + splits["val"]
     y_tr = np.array([classes.index(it.labels[0]) for it in fit])
     y_te = np.array([classes.index(it.labels[0]) for it in splits["test"]])
-    acc_tr = [it.imu[:, :3] for it in fit]
-    acc_te = [it.imu[:, :3] for it in splits["test"]]
+    c = fit[0].imu.shape[1] // 4  # channels per slot: every slot holds the one sensor
+    acc_tr = [it.imu[:, :c] for it in fit]
+    acc_te = [it.imu[:, :c] for it in splits["test"]]
 
     def lr() -> np.ndarray:
         x_tr, x_te = feature_matrix(acc_tr, rate), feature_matrix(acc_te, rate)
@@ -208,7 +211,7 @@ def baselines(splits: dict[str, list[WindowItem]], classes: list[str], rate: flo
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        tr = np.stack(acc_tr).transpose(0, 2, 1)  # (n, 3, L)
+        tr = np.stack(acc_tr).transpose(0, 2, 1)  # (n, C, L)
         model = make_pipeline(
             MiniRocket(random_state=0),
             StandardScaler(),
@@ -234,6 +237,8 @@ def ours(cfg: TrainConfig) -> dict:
     return {
         "accuracy": test["accuracy"],
         "macro_f1": test["macro_f1"],
+        "val_accuracy": m["val"]["accuracy"] if "val" in m else None,
+        "variant": cfg.model.variant,
         "train_wall_s": wall,
         "train_cpu_s": cpu,
         "best_epoch": m["best_epoch"],
@@ -249,8 +254,9 @@ def evaluate_split(
     run_dir: Path,
     sets: list[str],
     baselines_only: bool = False,
+    no_baselines: bool = False,
 ) -> dict:
-    cfg = recipe(train_dir, test_dir, run_dir, sets)
+    cfg = with_channels(recipe(train_dir, test_dir, run_dir, sets))  # the channels ours reads
     bundle = load_recipe_data(cfg, encoder_config(cfg))
     windows = bundle.counts()
     print(f"\n== {name}: windows {windows}, classes {bundle.classes}", flush=True)
@@ -258,7 +264,9 @@ def evaluate_split(
         "name": name,
         "windows": windows,
         "classes": bundle.classes,
-        "baselines": baselines(bundle.splits, bundle.classes, cfg.imu.rate_hz),
+        "baselines": {}
+        if no_baselines
+        else baselines(bundle.splits, bundle.classes, cfg.imu.rate_hz),
     }
     print(f"baselines: {result['baselines']}", flush=True)
     if not baselines_only:
@@ -275,7 +283,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         w = r["windows"]
         counts = f"{w['train']}/{w['val']}/{w['test']}"
-        models = [("EVI-MAE (small_real recipe)", r["ours"])] if "ours" in r else []
+        ours_label = f"{r['ours'].get('variant', 'ours')}, small_real" if "ours" in r else ""
+        models = [(ours_label, r["ours"])] if "ours" in r else []
         models += [(k.replace("_", " "), v) for k, v in r["baselines"].items()]
         for label, m in models:
             lines.append(
@@ -296,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--baselines-only", action="store_true", help="fit the baselines only")
+    p.add_argument(
+        "--no-baselines", action="store_true", help="train ours only (recipe experiments)"
+    )
     p.add_argument("--fold", type=int, help="run only this watch fold (0-based)")
     p.add_argument("--quick", action="store_true", help="1 epoch each: checks the script runs")
     p.add_argument("--out", type=Path, default=RESULTS / "real_data.json")
@@ -336,7 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         for k, (name, train_dir, test_dir) in enumerate(plans):
             rows.append(
                 evaluate_split(
-                    name, train_dir, test_dir, root / f"run{k}", sets, args.baselines_only
+                    name,
+                    train_dir,
+                    test_dir,
+                    root / f"run{k}",
+                    sets,
+                    args.baselines_only,
+                    args.no_baselines,
                 )
             )
             print(table(rows[-1:]), flush=True)

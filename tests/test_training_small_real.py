@@ -1,6 +1,7 @@
-"""The small-real-data recipe (configs/train/small_real.yaml): the IMU-branch masked
-pretraining model, the pretraining stage derived from a fine-tune recipe, and the whole recipe
-end to end on a folder of sessions cut from the real WEAR excerpt, at a tiny budget."""
+"""The small-real-data recipe with masked pretraining (configs/train/small_real_mae.yaml): the
+IMU-branch masked pretraining model, the pretraining stage derived from a fine-tune recipe, and
+the whole recipe end to end on a folder of sessions cut from the real WEAR excerpt, at a tiny
+budget."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from training.config import load_config
 from training.stages import finetune_from, pretrain_stage
 from training.train import run
 
-RECIPE = REPO / "configs" / "train" / "small_real.yaml"
+RECIPE = REPO / "configs" / "train" / "small_real_mae.yaml"
 WEAR = REPO.parent / "shared" / "data" / "wear" / "right_wrist_0_10.csv"
 TINY = (
     "model.overrides={imu_embed_dim: 32, imu_heads: 1, imu_depth: 1, graph_hidden: 16, "
