@@ -82,13 +82,26 @@ def quantize_linears(module: nn.Module) -> nn.Module:
         )
 
 
+def block_names(model: nn.Module) -> list[str]:
+    """The qualified names of ``model``'s transformer blocks (what int8 quantises)."""
+    return [name for name, m in model.named_modules() if isinstance(m, (Block, VideoBlock))]
+
+
+def plain_attention_twin(model: nn.Module) -> nn.Module:
+    """A float32 copy of ``model`` whose video blocks' attention keeps its qkv bias in the
+    Linear (:func:`_plain_attention`): the same products, every block GEMM an ``nn.Linear``."""
+    twin = copy.deepcopy(model).eval()
+    for block in [m for m in twin.modules() if isinstance(m, VideoBlock)]:
+        if isinstance(block.attn, VideoAttention):
+            block.attn = _plain_attention(block.attn)
+    return twin
+
+
 def quantize_blocks(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose transformer blocks' Linear layers are int8 (weights per output
     channel, activations dynamic); the rest of the model is the float32 original."""
-    twin = copy.deepcopy(model).eval()
+    twin = plain_attention_twin(model)
     for block in [m for m in twin.modules() if isinstance(m, (Block, VideoBlock))]:
-        if isinstance(block.attn, VideoAttention):
-            block.attn = _plain_attention(block.attn)
         quantize_linears(block)
     return twin
 
