@@ -16,11 +16,13 @@ For each split, our model is trained by ``training.train.run`` with the recipe a
 (``configs/train/small_real.yaml``: ``--set data.sessions=TRAIN_DIR`` plus a test source), and on
 exactly the same windows (the recipe's own cut: training + validation windows to fit, test
 windows to score) two baselines: logistic regression on per-window statistics
-(:mod:`training.baseline`) and MiniRocket (aeon) with a ridge classifier, both on the
-acceleration the model reads (one slot: every slot holds the one sensor).
+(:mod:`training.baseline`) and MiniRocket (aeon) with a ridge classifier, both on the channels
+the model reads (one slot: every slot holds the one sensor; the gyroscope too when the recipe's
+``model.gyro`` resolves to always).
 
     PYTHONPATH=$PWD nice -n 10 python bench/real_data.py [--datasets watch wear basicmotions]
-        [--folds 3] [--fold K] [--baselines-only] [--set KEY=VALUE ...] [--quick]
+        [--folds 3] [--fold K] [--baselines-only | --no-baselines] [--set KEY=VALUE ...]
+        [--quick]
     python bench/real_data.py --merge A.json B.json ... --out bench/results/real_data.json
     python bench/real_data.py --threads-check     # 1 vs 2 torch threads, spectrogram and step
 
