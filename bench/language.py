@@ -260,18 +260,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench_language")
     p.add_argument("--quick", action="store_true", help="1-minute wearers (a smoke run)")
     p.add_argument("--reuse", action="store_true", help="evaluate the models already in --out")
+    p.add_argument("--seed", type=int, default=0, help="the models' seed (the data stays)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     cache = TextCache()
-    align_cfg = recipe(args.out, "align", args.epochs, args.quick, "align.supervised_weight=0.0")
+    seed = f"seed={args.seed}"
+    align_cfg = recipe(
+        args.out, "align", args.epochs, args.quick, "align.supervised_weight=0.0", seed
+    )
     from training.data import ensure_synthetic
 
     for src in align_cfg.data.sources:
         ensure_synthetic(align_cfg, src)
     bundle = load_recipe_data(align_cfg, encoder_config(align_cfg))
     classes = bundle.classes
-    _, sup = trained(recipe(args.out, "finetune", args.epochs, args.quick), bundle, args.reuse)
+    sup_cfg = recipe(args.out, "finetune", args.epochs, args.quick, seed)
+    _, sup = trained(sup_cfg, bundle, args.reuse)
     art, _ = trained(align_cfg, bundle, args.reuse)
     model, _ = load_artifact(art)
     emb = embed_split(model, bundle, align_cfg, "test")
@@ -285,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "zero_shot_names": zero_shot(emb, names_q, classes),
         "retrieval": retrieval(emb, unseen_q), "temperature": model.align.temperature,
         "search": search_check(art, align_cfg, cache), "model_id": model_hash(art),
+        "seed": args.seed,
     }  # fmt: skip
     result["ratio_zero_shot_to_supervised"] = result["zero_shot_unseen"]["accuracy"] / max(
         1e-9, result["supervised_accuracy"]
@@ -308,7 +314,8 @@ def unseen_action(args, bundle, cache: TextCache) -> dict:
         for s, v in bundle.splits.items()
     }
     cfg = recipe(args.out, "align", args.epochs, args.quick, "align.supervised_weight=0.0",
-                 "align.video_weight=0.0", f"run_dir={args.out / 'align_without'}")  # fmt: skip
+                 "align.video_weight=0.0", f"run_dir={args.out / 'align_without'}",
+                 f"seed={args.seed}")  # fmt: skip
     model, _ = load_artifact(trained(cfg, held, args.reuse)[0])
     emb = embed_split(model, bundle, cfg, "test")
     c = bundle.classes
