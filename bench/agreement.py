@@ -11,13 +11,18 @@ never saw in training: 101–106 train, 201 validation, 301–302 test), or any 
 ``--sessions``; the model: the bundled demo model or ``--model DIR``.
 
     python bench/agreement.py [--model DIR] [--sessions DIR ...] [--precisions fp32 int8]
-        [--minutes 1.0] [--seeds 7 401] [--stride 0.5]
+        [--minutes 1.0] [--seeds 7 401] [--stride 0.5] [--cli]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +79,38 @@ def replay(model_dir: Path, session_path: Path, precision: str, stride_s: float 
     }
 
 
+def cli_replay(model_dir: Path, session_path: Path, precision: str, stride_s: float) -> dict:
+    """One ``--speed max`` replay through the command line (a subprocess of this tree's
+    ``evimae_stream``): wall and CPU seconds per window, the forward's p50, the backend."""
+    backend, prec = CASES[precision]
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": str(root)}
+    with tempfile.TemporaryDirectory() as tmp:
+        jsonl = Path(tmp) / "run.jsonl"
+        cmd = [sys.executable, "-c", "import sys; from evimae_stream.cli import main; "
+               "sys.exit(main())", "--model", str(model_dir), "--replay", str(session_path),
+               "--speed", "max", "--backend", backend, "--precision", prec, "--stride",
+               str(stride_s), "--jsonl", str(jsonl), "--eval", "--eval-out", tmp]  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        report = json.loads(next(Path(tmp).glob("*.eval.json")).read_text())
+    summary = report["summary"]
+    windows = max(summary["predicted"], 1)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "cli_backend": summary["backend"],
+        "cli_windows": summary["predicted"],
+        "cli_wall_s": round(wall, 2),
+        "cli_wall_s_per_window": round(wall / windows, 3),
+        "cli_cpu_s_per_window": round(cpu / windows, 3),
+        "cli_forward_p50_ms": summary["stages_ms"].get("forward", {}).get("p50"),
+        "cli_backend_check": summary.get("backend_check"),
+    }
+
+
 def compare(ref: dict[int, np.ndarray | None], got: dict[int, np.ndarray | None]) -> dict:
     """Top-1 agreement and max |Δp| over the windows both runs predicted."""
     both = [i for i in ref if ref[i] is not None and got.get(i) is not None]
@@ -102,7 +139,12 @@ def held_out_sessions(seeds: list[int], minutes: float, tmp: Path) -> list[Path]
 
 
 def bench_agreement(
-    model_dir: Path, sessions: list[Path], precisions: list[str], out_dir: Path, stride_s: float
+    model_dir: Path,
+    sessions: list[Path],
+    precisions: list[str],
+    out_dir: Path,
+    stride_s: float,
+    cli: bool = False,
 ) -> dict:
     """Replay every session in every precision; rows against the fp32 replay of the session."""
     rows = []
@@ -118,6 +160,14 @@ def bench_agreement(
             if prec == "fp32":
                 ref = probs
             row = {"session": str(path), "precision": prec, **r, **compare(ref, probs)}
+            if cli:
+                row |= cli_replay(model_dir, path, prec, stride_s)
+                print(
+                    f"  through the CLI: {row['cli_windows']} windows, "
+                    f"{row['cli_wall_s_per_window']:.3f} s wall and "
+                    f"{row['cli_cpu_s_per_window']:.3f} s CPU per window, forward p50 "
+                    f"{row['cli_forward_p50_ms'] or float('nan'):.1f} ms ({row['cli_backend']})"
+                )
             rows.append(row)
             print(
                 f"{path.name[:22]:22s} {prec:9s} {r['backend'][:16]:16s} {r['threads']:3d} "
@@ -140,12 +190,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.0, help="held-out session length")
     parser.add_argument("--stride", type=float, default=0.5, help="seconds between windows")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--cli", action="store_true", help="also time each replay via the CLI")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sessions = args.sessions
         if sessions is None:
             sessions = [DEMO_SESSION, *held_out_sessions(args.seeds, args.minutes, Path(tmp))]
-        bench_agreement(args.model, sessions, args.precisions, args.out_dir, args.stride)
+        bench_agreement(args.model, sessions, args.precisions, args.out_dir, args.stride, args.cli)
 
 
 if __name__ == "__main__":
