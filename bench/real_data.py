@@ -244,6 +244,7 @@ def ours(cfg: TrainConfig) -> dict:
         "train_wall_s": wall,
         "train_cpu_s": cpu,
         "best_epoch": m["best_epoch"],
+        "pretrain_best_epoch": summary.get("pretrain", {}).get("best_epoch"),
         "split": m.get("split"),
         "confusion": test.get("confusion"),
     }

@@ -40,7 +40,7 @@ def test_variant_shapes_and_it_reads_the_posture() -> None:
     assert not torch.allclose(model(x), model(tilted), atol=1e-4)
     with pytest.raises(ValueError, match="IMU only"):
         model(x, None, "multimodal")
-    with pytest.raises(ValueError, match="no pretraining model"):
+    with pytest.raises(ValueError, match="no multimodal pretraining model"):
         create_pretrain_model("imu_patch_tiny")
     with pytest.raises(ValueError, match="unknown model config field"):
         model_config("imu_patch_tiny", 3, imu_embed_dim=8)

@@ -23,8 +23,9 @@ classes, 446 state-dict tensors. Pretraining decoder 192-d × 8 blocks (3 heads)
 ``imu_patch_tiny`` / ``imu_patch_small`` — ours, not EVI-MAE
 (:mod:`evimae_stream.model.patch_imu`): the time-domain window and its posture instead of the
 spectrogram, IMU only, for small real data on a CPU; 64-d × 2 blocks and 128-d × 3 blocks,
-acceleration only or with the gyroscope (``imu_channels`` 24; a recipe's ``model.gyro``). They
-have no pretraining model.
+acceleration only or with the gyroscope (``imu_channels`` 24; a recipe's ``model.gyro``). Their
+pretraining model is IMU-only (:func:`create_imu_pretrain_model`: masked time patches,
+:mod:`evimae_stream.model.patch_imu_pretrain`); they have no multimodal one.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from evimae_stream.types import ACC_AXES
 
 #: variant name → (encoder config, pretraining config)
 _VARIANTS: dict[str, Callable[[], tuple[EviMaeConfig, PretrainConfig]]] = {}
-#: variant name → config of the time-domain IMU classifiers (ours, no pretraining model)
+#: variant name → config of the time-domain IMU classifiers (ours, IMU-only pretraining)
 _PATCH_VARIANTS: dict[str, Callable[[], PatchImuConfig]] = {
     "imu_patch_tiny": lambda: PatchImuConfig(embed_dim=64, depth=2, heads=2),
     "imu_patch_small": lambda: PatchImuConfig(embed_dim=128, depth=3, heads=4),
@@ -85,7 +86,10 @@ def evimae_tiny() -> tuple[EviMaeConfig, PretrainConfig]:
 
 def _variant(name: str) -> tuple[EviMaeConfig, PretrainConfig]:
     if name in _PATCH_VARIANTS:
-        raise ValueError(f"variant {name!r} has no pretraining model (set pretrain.epochs: 0)")
+        raise ValueError(
+            f"variant {name!r} has no multimodal pretraining model (pretrain it in mode "
+            "imu_only, or set pretrain.epochs: 0)"
+        )
     if name not in _VARIANTS:
         raise KeyError(f"unknown model variant {name!r}; known: {', '.join(list_models())}")
     return _VARIANTS[name]()
@@ -167,7 +171,20 @@ def create_imu_pretrain_model(name: str, **overrides: Any) -> nn.Module:
     :mod:`evimae_stream.model.imu_pretrain`); overrides as :func:`create_pretrain_model`."""
     from evimae_stream.model.imu_pretrain import ImuMaePretrain
 
+    if name in _PATCH_VARIANTS:
+        return _patch_pretrain_model(name, overrides)
     enc, pre = _split_overrides(overrides)
     enc.pop("num_classes", None)
     base_enc, base_pre = _variant(name)
     return ImuMaePretrain(replace(base_enc, **enc, num_classes=0), replace(base_pre, **pre))
+
+
+def _patch_pretrain_model(name: str, overrides: dict[str, Any]) -> nn.Module:
+    """The masked time-patch pretraining model of ``imu_patch_*`` variant ``name``
+    (:mod:`evimae_stream.model.patch_imu_pretrain`); overrides name encoder or decoder fields."""
+    from evimae_stream.model.patch_imu_pretrain import PatchImuPretrain, PatchPretrainConfig
+
+    dec_fields = PatchPretrainConfig.__dataclass_fields__
+    dec = {k: v for k, v in overrides.items() if k in dec_fields}
+    enc = {k: v for k, v in overrides.items() if k not in dec_fields and k != "num_classes"}
+    return PatchImuPretrain(model_config(name, 0, **enc), PatchPretrainConfig(**dec))
