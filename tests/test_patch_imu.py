@@ -214,3 +214,44 @@ def test_trained_variant_replays_through_the_cli_as_training_scores_it(tmp_path:
     for p in scored:
         confusion[meta.classes.index(p["truth"])][meta.classes.index(p["label"])] += 1
     assert ours["windows"] == len(scored) and ours["confusion"] == confusion
+
+
+@pytest.mark.parametrize("sent", [3, 6])
+def test_imus_without_the_gyro_a_model_reads_are_missing_not_an_error(sent: int) -> None:
+    """A rig of acceleration-only IMUs under a gyro model: each window plans around them like
+    silent streams (no exception per window) and says why; with the gyroscope they are read."""
+    from evimae_stream.buffer import BufferConfig, StreamBuffer
+    from evimae_stream.clock import VirtualClock
+    from evimae_stream.runtime.inputs import ModelSpec, build_inputs, usable_imus
+    from evimae_stream.runtime.policy import plan_window
+    from evimae_stream.time_map import ArrivalTimeMap
+    from evimae_stream.types import ACC_AXES, GYRO_AXES, PLACEMENTS
+    from evimae_stream.window import WindowGeometry
+
+    geometry = WindowGeometry(2.0, RATE, 4, 2.0)
+    t = 10 * 10**9 + np.arange(int(4 * RATE)) * int(1e9 / RATE)
+    buf = StreamBuffer(
+        BufferConfig(imu_channels=sent, imu_rate_hz=RATE, camera=False),
+        clock=VirtualClock(int(t[-1])),
+        time_maps={p: ArrivalTimeMap() for p in PLACEMENTS},
+    )
+    for p in PLACEMENTS:
+        ring = buf.imu_sink(p)
+        for ti in t.tolist():
+            ring.push(ti, np.full(sent, 0.5, np.float32))
+    window = buf.assemble_window(geometry, int(t[-1]))
+    spec = ModelSpec(
+        ("raise", "reach"), ("imu_only",), geometry, PreprocessConfig(imu_input="time"),
+        ACC_AXES + GYRO_AXES,
+    )  # fmt: skip
+    present, missing = usable_imus(window, spec)
+    plan = plan_window(present, False, spec.modes, missing)
+    if sent == 3:
+        assert not any(present.values()) and plan.mode is None
+        assert "sends 3 channels, the model reads ax,ay,az,gx,gy,gz" in plan.reason
+        assert all("sends 3 channels" in missing[p] for p in PLACEMENTS)
+    else:
+        assert all(present.values()) and plan.mode == "imu_only"
+        assert not set(missing) & set(PLACEMENTS)
+        inputs = build_inputs(window, None, plan, spec)
+        assert tuple(inputs.imu.shape) == (1, 4 * 6, geometry.samples)

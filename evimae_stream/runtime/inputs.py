@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from evimae_stream.artifact import ModelMeta
-from evimae_stream.errors import InputError
 from evimae_stream.imu_input import imu_model_input
 from evimae_stream.preprocess import PreprocessConfig
 from evimae_stream.preprocess_video import frames_to_video_tensor
@@ -71,6 +70,24 @@ class ModelSpec:
         return self.preprocess.img_size
 
 
+def usable_imus(window: Window, spec: ModelSpec) -> tuple[dict[str, bool], dict[str, str]]:
+    """The window's IMUs the model can read, and why each other stream is missing: an IMU
+    that sends fewer channels than the model reads (acceleration only, under a gyro model) is
+    missing like a silent one, so the plan fills its slot from another IMU or runs without
+    IMUs, and its health says why."""
+    present, missing = dict(window.imu_present), dict(window.missing)
+    need = len(spec.imu_channels)
+    for p in PLACEMENTS:
+        values = window.imu.get(p)
+        if values is not None and values.shape[1] < need:
+            present[p] = False
+            missing[p] = (
+                f"sends {values.shape[1]} channels, the model reads {','.join(spec.imu_channels)}"
+                " (use a sensor that sends them, or a model without the gyroscope)"
+            )
+    return present, missing
+
+
 def build_inputs(
     window: Window, frames: list[np.ndarray] | None, plan: Plan, spec: ModelSpec
 ) -> ModelInputs:
@@ -81,12 +98,7 @@ def build_inputs(
         cols = []
         for p in PLACEMENTS:
             values = window.imu[plan.slots[p]]
-            assert values is not None
-            if values.shape[1] < len(spec.imu_channels):
-                raise InputError(
-                    f"IMU {plan.slots[p]}: {values.shape[1]} channels, but the model reads "
-                    f"{', '.join(spec.imu_channels)}; use sensors that send them or another model"
-                )
+            assert values is not None and values.shape[1] >= len(spec.imu_channels)
             cols.append(values[:, : len(spec.imu_channels)])
         x = np.concatenate(cols, axis=1)  # (L, 4·C): 4 placements × the channels it reads
         imu = imu_model_input(x, spec.preprocess).unsqueeze(0)

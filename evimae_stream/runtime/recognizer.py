@@ -24,7 +24,7 @@ from evimae_stream.health import event_health
 from evimae_stream.runtime.backends import Backend, ModelInputs, select_backend
 from evimae_stream.runtime.config import RuntimeConfig
 from evimae_stream.runtime.events import Prediction
-from evimae_stream.runtime.inputs import ModelSpec, build_inputs, softmax
+from evimae_stream.runtime.inputs import ModelSpec, build_inputs, softmax, usable_imus
 from evimae_stream.runtime.policy import Plan, plan_window
 from evimae_stream.runtime.smoothing import Smoother
 from evimae_stream.types import PLACEMENTS
@@ -142,9 +142,8 @@ class Recognizer:
         t0 = time.perf_counter()
         t_ref = buffer.default_t_ref(tick)
         window = buffer.assemble_window(spec.geometry, t_ref if t_ref is not None else tick)
-        missing = dict(window.missing)
+        present, missing = usable_imus(window, spec)
         frames, ftimes = window.frames, window.frame_times_ns
-        present = window.imu_present
         plan = self._warm_up(plan_window(present, frames is not None, spec.modes, missing), missing)
         t1 = time.perf_counter()
         inputs = None
