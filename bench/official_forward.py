@@ -26,7 +26,9 @@ import torch
 THREADS = 2
 
 
-def _median_s(fn, repeats: int) -> list[float]:
+def _times_s(fn, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn`` after one warm-up call (each one kept: the
+    rounds' medians are taken when the two sides are compared)."""
     fn()
     times = []
     for _ in range(repeats):
@@ -48,7 +50,7 @@ def official(src: Path, repeats: int) -> dict:
     model = models.EVIMAEFT(label_dim=9, video_model_dict=dict(WEAR_VIDEO), imu_model_dict=imu)
     a, v = torch.randn(1, 12, 320, 128), torch.randn(1, 3, 16, 224, 224)
     with torch.inference_mode():
-        times = _median_s(lambda: model.eval()(a, v, "multimodal"), repeats)
+        times = _times_s(lambda: model.eval()(a, v, "multimodal"), repeats)
     return {"official_fp32": times, "torch": torch.__version__}
 
 
@@ -68,7 +70,7 @@ def ours(repeats: int) -> dict:
         ("ours_int8", Int8Backend(model)),
     ):
         backend.prepare(x, ("multimodal",))
-        out[name] = _median_s(lambda b=backend: b.forward(x, "multimodal"), repeats)
+        out[name] = _times_s(lambda b=backend: b.forward(x, "multimodal"), repeats)
     return out
 
 
