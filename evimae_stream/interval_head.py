@@ -174,9 +174,12 @@ class IntervalHead:
         return out
 
     def detect_context(self, ctx: Context, seq: FeatureSequence) -> list[ScoredSegment]:
-        """Candidates of one context of ``seq`` (before NMS), refined by its windows."""
+        """The detections of one context of ``seq`` as :meth:`detect` finds them in each of
+        its contexts: the best :data:`PER_CONTEXT` after per-class NMS, refined by its windows
+        (refining only the survivors: every stride of a live run pays for it)."""
         cands, windows = self.candidates(ctx)
-        return self.refined(cands, windows, _centres(seq, ctx.rows))
+        kept = self.suppress(cands, PER_CONTEXT)
+        return self.refined(kept, windows, _centres(seq, ctx.rows))
 
     def suppress(self, cands: list[ScoredSegment], max_out: int | None = None) -> list:
         """Per-class NMS of candidates, highest score first."""
